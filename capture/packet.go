@@ -1,0 +1,30 @@
+package capture
+
+// TCP header flags as they appear in Packet.Flags.
+const (
+	FlagFIN = 0x01
+	FlagSYN = 0x02
+	FlagRST = 0x04
+	FlagPSH = 0x08
+	FlagACK = 0x10
+)
+
+// Packet is one TCP segment as the capture saw it. Addresses are 16 bytes:
+// IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d) with IPv6 false.
+// Payload aliases the buffer the packet was decoded from and is valid until
+// the source reads the next packet.
+type Packet struct {
+	TS      int64 // capture time, Unix nanoseconds
+	SrcIP   [16]byte
+	DstIP   [16]byte
+	IPv6    bool
+	SrcPort uint16
+	DstPort uint16
+	Seq     uint32
+	Ack     uint32
+	Flags   uint8
+	Window  uint16
+	Payload []byte
+	Missing int // payload bytes the snap length cut off (they exist on the wire, not in Payload)
+	WireLen int // original length of the frame on the wire
+}
