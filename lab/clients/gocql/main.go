@@ -1,0 +1,295 @@
+// Command gocql-client drives a fixed CQL workload through gocql so that the lab can capture how the
+// driver puts frames on the wire: N requests with C kept in flight, over a configurable number of
+// connections, with gocql's write coalescing on (default 200µs) or off (-coalesce 0).
+//
+// The workload per request index i: 50% prepared INSERT, 30% prepared SELECT, 20% plain QUERY
+// (statements gocql would not prepare), and one UNLOGGED BATCH of 5 prepared inserts at i == N/2.
+// It prints one JSON line with what it did and the local ports of its connections.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/pierrec/lz4/v4"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gocql-client:", err)
+		os.Exit(1)
+	}
+}
+
+type summary struct {
+	Driver        string   `json:"driver"`
+	DriverVersion string   `json:"driver_version"`
+	Protocol      int      `json:"protocol"`
+	Mode          string   `json:"mode"`
+	CoalesceWait  string   `json:"coalesce_wait"`
+	Compression   string   `json:"compression"`
+	Connections   int      `json:"connections"`
+	Requests      int64    `json:"requests"`
+	Errors        int64    `json:"errors"`
+	FirstError    string   `json:"first_error,omitempty"`
+	Concurrency   int      `json:"concurrency"`
+	DurationS     float64  `json:"duration_s"`
+	OpsPerS       float64  `json:"ops_per_s"`
+	LocalPorts    []int    `json:"local_ports"`
+	Statements    []string `json:"statements"`
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("gocql-client", flag.ContinueOnError)
+	host := fs.String("host", "127.0.0.1", "Cassandra contact point")
+	port := fs.Int("port", 9042, "CQL native port")
+	proto := fs.Int("proto", 4, "CQL protocol version (gocql v1.7.0 speaks 3 and 4)")
+	coalesce := fs.Duration("coalesce", 200*time.Microsecond, "gocql WriteCoalesceWaitTime; 0 writes each frame with its own syscall")
+	compression := fs.String("compression", "none", "frame compression: none, lz4 or snappy")
+	conns := fs.Int("conns", 1, "gocql NumConns (connections per host)")
+	concurrency := fs.Int("c", 64, "requests kept in flight")
+	n := fs.Int("n", 4000, "requests to issue")
+	keyspace := fs.String("keyspace", "cqlsniff_lab", "keyspace to create and use")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *concurrency < 1 || *n < 1 {
+		return errors.New("-c and -n must be positive")
+	}
+
+	if err := setupSchema(*host, *port, *proto, *keyspace); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+
+	dialer := &recordingDialer{}
+	cluster := gocql.NewCluster(*host)
+	cluster.Port = *port
+	cluster.ProtoVersion = *proto
+	cluster.Keyspace = *keyspace
+	cluster.NumConns = *conns
+	cluster.WriteCoalesceWaitTime = *coalesce
+	cluster.Timeout = 10 * time.Second
+	cluster.Consistency = gocql.One
+	cluster.Dialer = dialer
+	// Keep the capture to one host and the workload: no token-aware refreshes of a ring that has one node.
+	cluster.DisableInitialHostLookup = true
+	switch *compression {
+	case "none":
+	case "snappy":
+		cluster.Compressor = gocql.SnappyCompressor{}
+	case "lz4":
+		cluster.Compressor = lz4Compressor{}
+	default:
+		return fmt.Errorf("unknown -compression %q", *compression)
+	}
+
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+
+	ins := "INSERT INTO kv (k, c, v) VALUES (?, ?, ?)"
+	sel := "SELECT v FROM kv WHERE k = ? AND c = ?"
+	// gocql prepares every statement whose first word is SELECT/INSERT/UPDATE/DELETE/BATCH; a leading
+	// comment makes it send a plain QUERY, the way an application's DDL or ad-hoc statements go out.
+	plain := "/* plain */ SELECT k, c, v FROM kv WHERE k = %d AND c = %d"
+
+	var (
+		next     atomic.Int64
+		done     atomic.Int64
+		failures atomic.Int64
+		errOnce  sync.Once
+		firstErr string
+		wg       sync.WaitGroup
+	)
+	batchAt := int64(*n / 2)
+	start := time.Now()
+	for w := 0; w < *concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var v string
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(*n) {
+					return
+				}
+				k, c := int(i%97), int(i)
+				var err error
+				switch {
+				case i == batchAt:
+					b := session.NewBatch(gocql.UnloggedBatch)
+					for j := 0; j < 5; j++ {
+						b.Query(ins, k, c*10+j, "batch")
+					}
+					err = session.ExecuteBatch(b)
+				case i%10 < 5:
+					err = session.Query(ins, k, c, "value").Exec()
+				case i%10 < 8:
+					err = session.Query(sel, k, c).Scan(&v)
+					if errors.Is(err, gocql.ErrNotFound) {
+						err = nil
+					}
+				default:
+					iter := session.Query(fmt.Sprintf(plain, k, c)).Iter()
+					for iter.Scan(nil, nil, nil) {
+					}
+					err = iter.Close()
+				}
+				done.Add(1)
+				if err != nil {
+					failures.Add(1)
+					errOnce.Do(func() { firstErr = err.Error() })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	session.Close()
+
+	mode := "coalesced"
+	if *coalesce <= 0 {
+		mode = "unbuffered"
+	}
+	s := summary{
+		Driver:        "gocql",
+		DriverVersion: moduleVersion("github.com/gocql/gocql"),
+		Protocol:      *proto,
+		Mode:          mode,
+		CoalesceWait:  coalesce.String(),
+		Compression:   *compression,
+		Connections:   *conns,
+		Requests:      done.Load(),
+		Errors:        failures.Load(),
+		FirstError:    firstErr,
+		Concurrency:   *concurrency,
+		DurationS:     elapsed.Seconds(),
+		OpsPerS:       float64(done.Load()) / elapsed.Seconds(),
+		LocalPorts:    dialer.ports(),
+		Statements:    []string{ins, sel, strings.ReplaceAll(plain, "%d", "N"), "BEGIN UNLOGGED BATCH x5 INSERT"},
+	}
+	out, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	if s.Errors > 0 {
+		return fmt.Errorf("%d of %d requests failed, first: %s", s.Errors, s.Requests, firstErr)
+	}
+	return nil
+}
+
+// setupSchema creates the keyspace and table with a short-lived session of its own, so that the
+// measured session carries only the workload (and its own connection setup).
+func setupSchema(host string, port, proto int, keyspace string) error {
+	cluster := gocql.NewCluster(host)
+	cluster.Port = port
+	cluster.ProtoVersion = proto
+	cluster.Timeout = 30 * time.Second
+	cluster.DisableInitialHostLookup = true
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	stmts := []string{
+		fmt.Sprintf("CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}", keyspace),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.kv (k int, c int, v text, PRIMARY KEY (k, c))", keyspace),
+	}
+	for _, stmt := range stmts {
+		if err := session.Query(stmt).Exec(); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
+// recordingDialer remembers the local port of every connection gocql opens (control and pool).
+type recordingDialer struct {
+	d  net.Dialer
+	mu sync.Mutex
+	p  []int
+}
+
+func (r *recordingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := r.d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		r.mu.Lock()
+		r.p = append(r.p, ta.Port)
+		r.mu.Unlock()
+	}
+	return c, nil
+}
+
+func (r *recordingDialer) ports() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := append([]int(nil), r.p...)
+	sort.Ints(p)
+	return p
+}
+
+// lz4Compressor is gocql v1.7.0's Compressor for Cassandra's lz4 frame compression: the body is a
+// 4-byte big-endian uncompressed length followed by one raw lz4 block. github.com/gocql/gocql/lz4 is
+// a separate module that the Go module proxy does not serve, so the lab carries this equivalent.
+type lz4Compressor struct{}
+
+func (lz4Compressor) Name() string { return "lz4" }
+
+func (lz4Compressor) Encode(data []byte) ([]byte, error) {
+	buf := make([]byte, 4+lz4.CompressBlockBound(len(data)))
+	binary.BigEndian.PutUint32(buf, uint32(len(data)))
+	var c lz4.Compressor
+	n, err := c.CompressBlock(data, buf[4:])
+	if err != nil {
+		return nil, err
+	}
+	return buf[:4+n], nil
+}
+
+func (lz4Compressor) Decode(data []byte) ([]byte, error) {
+	if len(data) < 4 {
+		return nil, fmt.Errorf("lz4 body of %d bytes has no length prefix", len(data))
+	}
+	size := binary.BigEndian.Uint32(data)
+	if size == 0 {
+		return nil, nil
+	}
+	if size > 256<<20 {
+		return nil, fmt.Errorf("lz4 uncompressed length %d too large", size)
+	}
+	buf := make([]byte, size)
+	n, err := lz4.UncompressBlock(data[4:], buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+func moduleVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == path {
+				return strings.TrimPrefix(m.Version, "v")
+			}
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Regenerate the lab captures in pcaps/ (root: tcpdump and bpftrace need it).
+#
+#   lab/make-captures.sh            every capture
+#   lab/make-captures.sh gocql      only captures whose name contains "gocql" (any substring works)
+#
+# Starts the lab Cassandra if it is not running (and leaves it running: lab/cassandra/stop.sh).
+# Each capture is one lab/run.py call; the lines below are the exact commands.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+out="$repo/pcaps"
+filter=${1:-}
+cache="$here/.cache"
+
+export GOMODCACHE="$cache/gomod" GOFLAGS=-modcacherw GOWORK=off
+
+need() { [[ -z "$filter" || "$1" == *"$filter"* ]]; }
+
+capture() { # capture NAME NOTE -- CMD...
+  local name=$1 note=$2
+  shift 3
+  need "$name" || return 0
+  echo "== $name"
+  python3 "$here/run.py" --name "$name" --out "$out" --note "$note" -- "$@"
+}
+
+build_gocql() {
+  (cd "$here/clients/gocql" && go build -o gocql-client .)
+}
+
+"$here/cassandra/start.sh"
+
+# --- gocql v1.7.0, protocol v4 -------------------------------------------------------------------
+if need gocql; then
+  build_gocql
+  g="$here/clients/gocql/gocql-client"
+  v=1.7.0
+  capture gocql-$v-v4-unbuffered-c64 "WriteCoalesceWaitTime=0: one write syscall per frame, 64 in flight on 1 connection" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 0
+  capture gocql-$v-v4-coalesced-c64 "default WriteCoalesceWaitTime=200us: frames gathered for 200us then one writev" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 200us
+  capture gocql-$v-v4-lz4-coalesced-c64 "lz4 frame compression (v4 per-frame body compression), coalesced" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 200us -compression lz4
+  capture gocql-$v-v4-unbuffered-lz4-c64 "lz4 frame compression, WriteCoalesceWaitTime=0" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 0 -compression lz4
+  capture gocql-$v-v4-snappy-coalesced-c64 "snappy frame compression, coalesced" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 200us -compression snappy
+  capture gocql-$v-v4-coalesced-c64-20conns "NumConns=20: 64 in flight spread over 20 connections (~3 each), coalesced" \
+    -- "$g" -n 5000 -c 64 -conns 20 -coalesce 200us
+  capture gocql-$v-v4-unbuffered-c64-20conns "NumConns=20, WriteCoalesceWaitTime=0" \
+    -- "$g" -n 5000 -c 64 -conns 20 -coalesce 0
+  capture gocql-$v-v4-c1 "one request in flight (default coalescing): nothing to batch, must not be flagged" \
+    -- "$g" -n 3000 -c 1 -conns 1 -coalesce 200us
+fi
+
+python3 "$here/pcaps_table.py" "$out"

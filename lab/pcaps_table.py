@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Write pcaps/README.md from the JSON sidecars next to the captures.
+
+Keeps whatever is in the "cqlsniff says" column of an existing README for files still listed, so the
+analyzer team's entries survive a regeneration. Usage: pcaps_table.py [PCAPS_DIR]
+"""
+import glob
+import json
+import os
+import sys
+
+HEADER = """# Sample captures
+
+Real CQL traffic between lab clients and a single Apache Cassandra 5.0.9 node on 127.0.0.1:9042, each
+capture with a JSON sidecar (same name, `.json`) holding the kernel's view of the client. Made by
+`lab/make-captures.sh` (one `lab/run.py` call per capture; see lab/README.md for the workload and how to
+regenerate). The pcaps are `tcpdump -i lo -s 0 'tcp port 9042'`, classic pcap, Ethernet link type, and
+start before the client connects, so every connection's handshake, STARTUP and PREPAREs are in them.
+
+Columns:
+
+- **send / recv syscalls**: socket send/recv calls that returned data, made by the client process on its
+  CQL sockets (remote port 9042), counted in the kernel with bpftrace on the tracepoints
+  `sock:sock_send_length` / `sock:sock_recv_length` (every write, writev, send, sendmsg... and read,
+  recv... on a socket goes through them). EAGAIN returns are counted apart in the sidecar
+  (`kernel.send_eagain`, `kernel.recv_eagain`).
+- **client data segments**: client->server TCP segments with payload,
+  `tshark -r F -Y 'tcp.dstport==9042 && tcp.len>0' | wc -l` (a retransmitted segment counts twice here).
+- **client frames**: CQL request frames the client sent, counted by `lab/pcapstats.py` walking the
+  reassembled client->server streams (v5: frames inside the segments; lz4-compressed v5 payloads are not
+  opened, see the sidecar). Includes connection setup (OPTIONS, STARTUP, REGISTER, PREPARE) and the
+  driver's control-connection queries, so it is a little above *requests*.
+- **frames / send**: client frames / send syscalls: how many frames the driver hands the kernel per
+  write. 1.0 is an unbuffered client; tens is a coalescing one. Data segments can be fewer than sends on
+  loopback (TCP autocorking and Nagle merge back-to-back writes), which is why the kernel count is the
+  ground truth, not the segment count.
+- **cqlsniff says**: left for the analyzer team.
+
+"""
+
+COLUMNS = ["file", "driver", "mode", "protocol", "compression", "connections", "requests", "in flight",
+           "send syscalls", "recv syscalls", "client data segments", "client frames", "frames / send",
+           "cqlsniff says"]
+
+
+def existing_cqlsniff(readme):
+    keep = {}
+    if not os.path.exists(readme):
+        return keep
+    with open(readme) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == len(COLUMNS) and cells[0].startswith("`") and cells[-1]:
+                keep[cells[0].strip("`")] = cells[-1]
+    return keep
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "pcaps")
+    readme = os.path.join(out_dir, "README.md")
+    keep = existing_cqlsniff(readme)
+    rows, notes = [], []
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
+        with open(path) as f:
+            d = json.load(f)
+        ps, k = d["pcap_stats"], d["kernel"]
+        name = d["pcap"]
+        fps = d.get("client_frames_per_send_syscall")
+        rows.append([
+            f"`{name}`", f"{d['driver']} {d['driver_version']}", d.get("mode") or "", f"v{d['protocol']}",
+            d.get("compression") or "none", str(d["connections"]), str(d["requests"]), str(d["concurrency"]),
+            str(k["send_syscalls"]), str(k["recv_syscalls"]),
+            str(ps.get("tshark_client_data_segments")), str(ps["client_frames"]),
+            f"{fps:.2f}" if fps is not None else "", keep.get(name, ""),
+        ])
+        if d.get("note"):
+            notes.append(f"- `{name}`: {d['note']}. `{d['command']}`")
+    with open(readme, "w") as f:
+        f.write(HEADER)
+        f.write("| " + " | ".join(COLUMNS) + " |\n")
+        f.write("|" + "|".join("---" for _ in COLUMNS) + "|\n")
+        for r in rows:
+            f.write("| " + " | ".join(r) + " |\n")
+        f.write("\n## What each capture shows\n\n")
+        f.write("\n".join(notes) + "\n")
+    print(f"wrote {readme} ({len(rows)} captures)")
+
+
+if __name__ == "__main__":
+    main()

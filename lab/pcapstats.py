@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Ground-truth counts for a lab capture, independent of cqlsniff.
+
+Reads a libpcap file of CQL traffic (Ethernet/loopback, IPv4, TCP), reassembles each direction of each
+connection in sequence order, walks the CQL envelopes (v3/v4 frames; v5 segments with the frames inside
+them, uncompressed only) and reports per connection and in total:
+
+  - TCP data segments per direction,
+  - CQL frames per direction and request opcodes,
+  - for client->server: how many frames start in each data segment (the batching the analyzer measures).
+
+Usage: pcapstats.py FILE.pcap [--port 9042]   -> JSON on stdout. Standard library only.
+"""
+import argparse
+import bisect
+import collections
+import json
+import struct
+import sys
+
+OPCODES = {
+    0x00: "ERROR", 0x01: "STARTUP", 0x02: "READY", 0x03: "AUTHENTICATE", 0x05: "OPTIONS",
+    0x06: "SUPPORTED", 0x07: "QUERY", 0x08: "RESULT", 0x09: "PREPARE", 0x0A: "EXECUTE",
+    0x0B: "REGISTER", 0x0C: "EVENT", 0x0D: "BATCH", 0x0E: "AUTH_CHALLENGE",
+    0x0F: "AUTH_RESPONSE", 0x10: "AUTH_SUCCESS",
+}
+
+
+def read_pcap(path):
+    """Yield (ts, frame bytes) for each packet of a classic pcap file; return the linktype first."""
+    with open(path, "rb") as f:
+        gh = f.read(24)
+        magic = gh[:4]
+        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+            endian = "<"
+        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            endian = ">"
+        else:
+            raise SystemExit(f"{path}: not a classic pcap file (pcapng is not supported here)")
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        linktype = struct.unpack(endian + "I", gh[20:24])[0]
+        yield linktype
+        while True:
+            ph = f.read(16)
+            if len(ph) < 16:
+                return
+            sec, frac, incl, _orig = struct.unpack(endian + "IIII", ph)
+            data = f.read(incl)
+            yield sec + frac / (1e9 if nano else 1e6), data
+
+
+def tcp_segments(path):
+    """Yield (ts, src, sport, dst, dport, seq, flags, payload) for IPv4 TCP packets."""
+    it = read_pcap(path)
+    linktype = next(it)
+    for ts, data in it:
+        if linktype == 1:  # Ethernet (tcpdump -i lo writes this)
+            if len(data) < 14 or data[12:14] != b"\x08\x00":
+                continue
+            ip = data[14:]
+        elif linktype == 113:  # Linux cooked
+            if len(data) < 16 or data[14:16] != b"\x08\x00":
+                continue
+            ip = data[16:]
+        elif linktype in (101, 228):  # raw IPv4
+            ip = data
+        else:
+            raise SystemExit(f"unsupported linktype {linktype}")
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        total = struct.unpack(">H", ip[2:4])[0]
+        tcp = ip[ihl:total]
+        if len(tcp) < 20:
+            continue
+        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        off = (tcp[12] >> 4) * 4
+        flags = tcp[13]
+        src = ".".join(map(str, ip[12:16]))
+        dst = ".".join(map(str, ip[16:20]))
+        yield ts, src, sport, dst, dport, seq, flags, tcp[off:]
+
+
+class Direction:
+    """One direction of a connection: in-order byte stream, segment offsets, CQL envelope walker."""
+
+    def __init__(self):
+        self.next_seq = None
+        self.gap = False
+        self.segments = 0
+        self.seg_starts = []  # stream offset of each data segment's first byte
+        self.stream_len = 0
+        self.buf = bytearray()
+        self.buf_off = 0  # stream offset of buf[0]
+        self.mode = "legacy"  # legacy frames, then v5 "segments" after STARTUP/READY
+        self.compressed_v5 = False
+        self.pending_switch = False
+        self.inner = bytearray()  # v5: frame bytes carried by segment payloads
+        self.inner_map = []  # (inner offset, stream offset) of each payload chunk
+        self.inner_base = 0  # inner offset of inner[0]
+        self.frames = 0
+        self.frame_starts = []  # stream offsets where frames begin
+        self.opcodes = collections.Counter()
+        self.v5_segments = 0
+        self.v5_unparsed = 0
+        self.versions = collections.Counter()
+        self.startup_compression = None
+
+    def feed(self, seq, flags, payload):
+        if flags & 0x02:  # SYN
+            self.next_seq = (seq + 1) & 0xFFFFFFFF
+            return
+        if not payload:
+            return
+        if self.next_seq is None:
+            self.next_seq = seq
+            self.gap = True  # did not see the handshake: start mid-stream
+        delta = (seq - self.next_seq) & 0xFFFFFFFF
+        if delta >= 0x80000000:  # retransmission of bytes already seen
+            overlap = (self.next_seq - seq) & 0xFFFFFFFF
+            if overlap >= len(payload):
+                return
+            payload = payload[overlap:]
+        elif delta > 0:
+            self.gap = True  # lost bytes: cannot walk frames any further
+            self.next_seq = seq
+            self.buf.clear()
+            self.mode = "lost"
+        self.segments += 1
+        self.seg_starts.append(self.stream_len)
+        self.stream_len += len(payload)
+        self.next_seq = (self.next_seq + len(payload)) & 0xFFFFFFFF
+        if self.mode != "lost":
+            self.buf += payload
+            self.walk()
+
+    def consume(self, n):
+        del self.buf[:n]
+        self.buf_off += n
+
+    def walk(self):
+        while True:
+            if self.mode == "legacy":
+                if len(self.buf) < 9:
+                    return
+                version = self.buf[0] & 0x7F
+                if version < 3 or version > 6:
+                    self.mode = "lost"
+                    return
+                length = struct.unpack(">I", self.buf[5:9])[0]
+                if len(self.buf) < 9 + length:
+                    return
+                opcode = self.buf[4]
+                self.record(self.buf_off, version, opcode, bytes(self.buf[9:9 + length]))
+                self.consume(9 + length)
+                if version == 5 and opcode in (0x01, 0x02):
+                    # v5: the STARTUP request and its READY reply are the last legacy frames.
+                    self.mode = "segments"
+            elif self.mode == "segments":
+                hlen = 8 if self.compressed_v5 else 6
+                if len(self.buf) < hlen:
+                    return
+                h = int.from_bytes(self.buf[:5 if self.compressed_v5 else 3], "little")
+                plen = h & 0x1FFFF
+                # Frames may span segments (self-contained flag clear); walk_inner joins payloads.
+                ulen = (h >> 17) & 0x1FFFF if self.compressed_v5 else 0
+                total = hlen + plen + 4
+                if len(self.buf) < total:
+                    return
+                self.v5_segments += 1
+                if self.compressed_v5 and ulen != 0:
+                    self.v5_unparsed += 1  # lz4-compressed payload: frames not counted
+                else:
+                    self.inner_map.append((self.inner_base + len(self.inner), self.buf_off + hlen))
+                    self.inner += self.buf[hlen:hlen + plen]
+                    self.walk_inner()
+                self.consume(total)
+            else:
+                return
+
+    def walk_inner(self):
+        while len(self.inner) >= 9:
+            length = struct.unpack(">I", self.inner[5:9])[0]
+            if len(self.inner) < 9 + length:
+                return
+            keys = [k for k, _ in self.inner_map]
+            i = bisect.bisect_right(keys, self.inner_base) - 1
+            start = self.inner_map[i][1] + (self.inner_base - self.inner_map[i][0])
+            self.record(start, self.inner[0] & 0x7F, self.inner[4], None)
+            del self.inner[:9 + length]
+            self.inner_base += 9 + length
+            self.inner_map = [m for m in self.inner_map[i:]]
+
+    def record(self, offset, version, opcode, body):
+        self.frames += 1
+        self.frame_starts.append(offset)
+        self.opcodes[OPCODES.get(opcode, hex(opcode))] += 1
+        self.versions[version] += 1
+        if opcode == 0x01 and body is not None:
+            opts = parse_string_map(body)
+            self.startup_compression = opts.get("COMPRESSION")
+
+    def frames_per_segment(self):
+        counts = [0] * len(self.seg_starts)
+        for off in self.frame_starts:
+            i = bisect.bisect_right(self.seg_starts, off) - 1
+            if i >= 0:
+                counts[i] += 1
+        return counts
+
+
+def parse_string_map(body):
+    try:
+        (n,) = struct.unpack(">H", body[:2])
+        pos, out = 2, {}
+        for _ in range(n):
+            kl = struct.unpack(">H", body[pos:pos + 2])[0]
+            k = body[pos + 2:pos + 2 + kl].decode()
+            pos += 2 + kl
+            vl = struct.unpack(">H", body[pos:pos + 2])[0]
+            v = body[pos + 2:pos + 2 + vl].decode()
+            pos += 2 + vl
+            out[k.upper()] = v
+        return out
+    except (struct.error, UnicodeDecodeError):
+        return {}
+
+
+def analyze(path, port):
+    conns = {}
+    first_ts = last_ts = None
+    for ts, src, sport, dst, dport, seq, flags, payload in tcp_segments(path):
+        if dport == port:
+            key, side = (src, sport), "c2s"
+        elif sport == port:
+            key, side = (dst, dport), "s2c"
+        else:
+            continue
+        first_ts = ts if first_ts is None else first_ts
+        last_ts = ts
+        c = conns.setdefault(key, {"c2s": Direction(), "s2c": Direction()})
+        d = c[side]
+        # v5 compression is decided by the STARTUP the client sent; both directions use it.
+        if c["c2s"].startup_compression and c["c2s"].startup_compression.lower() == "lz4":
+            c["c2s"].compressed_v5 = c["s2c"].compressed_v5 = True
+        d.feed(seq, flags, payload)
+
+    out_conns = []
+    hist = collections.Counter()
+    totals = collections.Counter()
+    opcodes = collections.Counter()
+    for (ip, cport), c in sorted(conns.items(), key=lambda kv: kv[0][1]):
+        up, down = c["c2s"], c["s2c"]
+        fps = up.frames_per_segment()
+        hist.update(fps)
+        opcodes.update(up.opcodes)
+        totals["client_data_segments"] += up.segments
+        totals["server_data_segments"] += down.segments
+        totals["client_frames"] += up.frames
+        totals["server_frames"] += down.frames
+        totals["client_bytes"] += up.stream_len
+        totals["server_bytes"] += down.stream_len
+        totals["client_v5_segments"] += up.v5_segments
+        totals["client_v5_compressed_segments"] += up.v5_unparsed
+        out_conns.append({
+            "client": f"{ip}:{cport}",
+            "versions": sorted(up.versions),
+            "compression": up.startup_compression,
+            "client_data_segments": up.segments,
+            "client_frames": up.frames,
+            "client_bytes": up.stream_len,
+            "client_v5_segments": up.v5_segments,
+            "client_opcodes": dict(up.opcodes),
+            "server_data_segments": down.segments,
+            "server_frames": down.frames,
+            "max_frames_in_one_segment": max(fps) if fps else 0,
+            "mid_stream_start_or_gap": up.gap or down.gap,
+        })
+    segs = totals["client_data_segments"]
+    return {
+        "file": path,
+        "connections": len(out_conns),
+        "duration_s": round((last_ts - first_ts), 6) if first_ts is not None else 0,
+        **totals,
+        "client_frames_per_data_segment": round(totals["client_frames"] / segs, 3) if segs else 0,
+        "client_frames_per_segment_histogram": {str(k): v for k, v in sorted(hist.items())},
+        "client_opcodes": dict(opcodes),
+        "per_connection": out_conns,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pcap")
+    ap.add_argument("--port", type=int, default=9042)
+    args = ap.parse_args()
+    json.dump(analyze(args.pcap, args.port), sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Capture one lab client run: pcap of its CQL traffic plus kernel ground truth in a JSON sidecar.
+
+  lab/run.py --name gocql-1.7.0-v4-unbuffered-c64 --mode unbuffered [--out pcaps] -- CLIENT ARGS...
+
+Runs, as root, in this order:
+  1. bpftrace on tracepoints sock:sock_send_length / sock:sock_recv_length, counting every socket
+     send/recv call whose socket's remote port is the CQL port (i.e. client-side CQL sockets), keyed by
+     process id and local port;
+  2. tcpdump -i lo -s 0 -w OUT.pcap 'tcp port 9042';
+  3. the client command (it must print one JSON summary line on stdout, last line);
+then stops tcpdump and bpftrace, counts client->server TCP data segments with tshark, walks the CQL
+frames with pcapstats.py, and writes OUT.json beside OUT.pcap.
+
+Only the client's own process id is kept from the bpftrace maps, so other programs talking to 9042 at
+the same time do not leak into its counts (their packets would still be in the pcap: keep the lab quiet).
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import pcapstats  # noqa: E402
+
+BPF_TEMPLATE = r"""
+tracepoint:sock:sock_send_length {
+  $sk = (struct sock *)args->sk;
+  if ($sk->__sk_common.skc_dport == DPORT_LE) {
+    $k = $sk->__sk_common.skc_num;
+    if (args->ret > 0) {
+      @send_calls[pid, $k] = count();
+      @send_bytes[pid, $k] = sum(args->ret);
+    } else if (args->ret == -11) {
+      @send_eagain[pid, $k] = count();
+    } else {
+      @send_other[pid, $k] = count();
+    }
+  }
+}
+tracepoint:sock:sock_recv_length {
+  $sk = (struct sock *)args->sk;
+  if ($sk->__sk_common.skc_dport == DPORT_LE) {
+    $k = $sk->__sk_common.skc_num;
+    if (args->ret > 0) {
+      @recv_calls[pid, $k] = count();
+      @recv_bytes[pid, $k] = sum(args->ret);
+    } else if (args->ret == -11) {
+      @recv_eagain[pid, $k] = count();
+    } else {
+      @recv_other[pid, $k] = count();
+    }
+  }
+}
+"""
+
+
+def ensure_tracefs():
+    if not os.path.exists("/sys/kernel/tracing/events/sock/sock_send_length"):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=False)
+    if not os.path.exists("/sys/kernel/tracing/events/sock/sock_send_length/format"):
+        raise SystemExit("tracepoint sock:sock_send_length not available (kernel < 6.4?)")
+
+
+def wait_for(proc_stream_path, needle, timeout, proc):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(proc_stream_path, "rb") as f:
+            if needle in f.read():
+                return
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[0]} exited early: see {proc_stream_path}")
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {needle!r} in {proc_stream_path}")
+
+
+def parse_bpftrace(path):
+    """bpftrace -f json prints one {"type": "map"} line per map at exit: @m: {"pid,port": value}."""
+    maps = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if obj.get("type") == "map":
+                for name, entries in obj["data"].items():
+                    m = maps.setdefault(name.lstrip("@"), {})
+                    for key, value in entries.items():
+                        pid, port = (int(x) for x in key.split(","))
+                        m[(pid, port)] = value
+    return maps
+
+
+def tshark_count(pcap, display_filter):
+    try:
+        r = subprocess.run(["tshark", "-n", "-r", pcap, "-Y", display_filter, "-T", "fields", "-e", "frame.number"],
+                           capture_output=True, text=True, check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError) as e:
+        print(f"tshark failed: {e}", file=sys.stderr)
+        return None
+    return sum(1 for line in r.stdout.splitlines() if line.strip())
+
+
+def main():
+    ap = argparse.ArgumentParser(description="capture one lab client run")
+    ap.add_argument("--name", required=True, help="capture base name, e.g. gocql-1.7.0-v4-unbuffered-c64")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "pcaps"))
+    ap.add_argument("--port", type=int, default=9042)
+    ap.add_argument("--note", default="", help="free text stored in the sidecar")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- client command and arguments")
+    args = ap.parse_args()
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        ap.error("missing client command after --")
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: bpftrace and tcpdump need it")
+    ensure_tracefs()
+
+    os.makedirs(args.out, exist_ok=True)
+    pcap = os.path.join(args.out, args.name + ".pcap")
+    sidecar = os.path.join(args.out, args.name + ".json")
+    work = os.path.join(HERE, "out", args.name)
+    os.makedirs(work, exist_ok=True)
+
+    dport_le = ((args.port & 0xFF) << 8) | (args.port >> 8)  # skc_dport is in network order
+    bt_path = os.path.join(work, "sock.bt")
+    with open(bt_path, "w") as f:
+        f.write(BPF_TEMPLATE.replace("DPORT_LE", hex(dport_le)))
+    bt_out = os.path.join(work, "bpftrace.json")
+    bt_err = os.path.join(work, "bpftrace.err")
+    td_err = os.path.join(work, "tcpdump.err")
+
+    bt = subprocess.Popen(["bpftrace", "-f", "json", bt_path],
+                          stdout=open(bt_out, "w"), stderr=open(bt_err, "w"))
+    wait_for(bt_out, b"attached_probes", 60, bt)
+    td = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "0", "-B", "65536", "-U", "-w", pcap, f"tcp port {args.port}"],
+                          stdout=subprocess.DEVNULL, stderr=open(td_err, "w"))
+    wait_for(td_err, b"listening on", 30, td)
+    time.sleep(0.3)
+
+    t0 = time.time()
+    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "client.err"), "w"),
+                              text=True)
+    client_pid = client.pid
+    stdout, _ = client.communicate(timeout=600)
+    wall = time.time() - t0
+    # tcpdump reads the kernel ring in blocks; give it time to drain before SIGINT, which drops
+    # whatever it has not read yet (a pcap cut short by ~1 s otherwise).
+    time.sleep(2.0)
+
+    td.send_signal(signal.SIGINT)
+    td.wait(timeout=30)
+    bt.send_signal(signal.SIGINT)
+    bt.wait(timeout=60)
+
+    if client.returncode != 0:
+        print(stdout, file=sys.stderr)
+        raise SystemExit(f"client exited {client.returncode}: see {work}/client.err")
+    summary = json.loads(stdout.strip().splitlines()[-1])
+
+    maps = parse_bpftrace(bt_out)
+
+    def mine(name):
+        return {port: v for (pid, port), v in maps.get(name, {}).items() if pid == client_pid}
+
+    send_calls = mine("send_calls")
+    ports = sorted(set(send_calls) | set(mine("recv_calls")))
+    per_port = {
+        str(p): {k: mine(k).get(p, 0) for k in ("send_calls", "send_bytes", "send_eagain", "send_other",
+                                              "recv_calls", "recv_bytes", "recv_eagain", "recv_other")}
+        for p in ports
+    }
+    other_pids = sorted({pid for (pid, _p) in maps.get("send_calls", {}) if pid != client_pid})
+
+    def total(name):
+        return sum(mine(name).values())
+
+    stats = pcapstats.analyze(pcap, args.port)
+    tshark_client_segments = tshark_count(pcap, f"tcp.dstport=={args.port} && tcp.len>0")
+    frames = stats["client_frames"]
+    sends = total("send_calls")
+
+    out = {
+        "pcap": os.path.basename(pcap),
+        "pcap_bytes": os.path.getsize(pcap),
+        "driver": summary.get("driver"),
+        "driver_version": summary.get("driver_version"),
+        "mode": summary.get("mode"),
+        "protocol": summary.get("protocol"),
+        "compression": summary.get("compression"),
+        "connections": summary.get("connections"),
+        "requests": summary.get("requests"),
+        "concurrency": summary.get("concurrency"),
+        "client_duration_s": round(summary.get("duration_s", 0), 3),
+        "client_ops_per_s": round(summary.get("ops_per_s", 0), 1),
+        "wall_s": round(wall, 3),
+        "client_pid": client_pid,
+        "kernel": {
+            "source": "bpftrace tracepoints sock:sock_send_length / sock:sock_recv_length, client pid only, "
+                      f"sockets whose remote port is {args.port} (all of the client's CQL connections)",
+            "send_syscalls": sends,
+            "send_bytes": total("send_bytes"),
+            "send_eagain": total("send_eagain"),
+            "recv_syscalls": total("recv_calls"),
+            "recv_bytes": total("recv_bytes"),
+            "recv_eagain": total("recv_eagain"),
+            "per_local_port": per_port,
+            "other_pids_sending_to_port": other_pids,
+        },
+        "pcap_stats": {
+            "tshark_client_data_segments": tshark_client_segments,
+            **{k: v for k, v in stats.items() if k not in ("file", "per_connection")},
+            "per_connection": stats["per_connection"],
+        },
+        "client_frames_per_send_syscall": round(frames / sends, 3) if sends else None,
+        "client_summary": summary,
+        "command": " ".join(os.path.relpath(c, REPO) if c.startswith(REPO + os.sep) else c for c in cmd),
+        "note": args.note,
+        "cqlsniff_says": None,
+    }
+    with open(sidecar, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(json.dumps({k: out[k] for k in ("pcap", "pcap_bytes", "requests", "concurrency")}
+                     | {"send_syscalls": sends, "recv_syscalls": out["kernel"]["recv_syscalls"],
+                        "client_frames": frames, "client_data_segments": stats["client_data_segments"],
+                        "tshark_client_data_segments": tshark_client_segments,
+                        "frames_per_send": out["client_frames_per_send_syscall"]}))
+
+
+if __name__ == "__main__":
+    main()
