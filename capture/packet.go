@@ -7,6 +7,9 @@ const (
 	FlagRST = 0x04
 	FlagPSH = 0x08
 	FlagACK = 0x10
+	FlagURG = 0x20
+	FlagECE = 0x40
+	FlagCWR = 0x80
 )
 
 // Packet is one TCP segment as the capture saw it. Addresses are 16 bytes:
@@ -26,5 +29,5 @@ type Packet struct {
 	Window  uint16
 	Payload []byte
 	Missing int // payload bytes the snap length cut off (they exist on the wire, not in Payload)
-	WireLen int // original length of the frame on the wire
+	WireLen int // original length of the frame on the wire (never less than the captured length)
 }
