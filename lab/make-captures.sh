@@ -22,12 +22,15 @@ capture() { # capture NAME NOTE -- CMD...
   shift 3
   need "$name" || return 0
   echo "== $name"
-  python3 "$here/run.py" --name "$name" --out "$out" --note "$note" -- "$@"
+  "$py" "$here/run.py" --name "$name" --out "$out" --note "$note" -- "$@"
 }
 
 build_gocql() {
   (cd "$here/clients/gocql" && go build -o gocql-client .)
 }
+
+# The lab venv's python runs run.py too: its lz4 module lets pcapstats.py open compressed v5 segments.
+py=$("$here/clients/python/setup.sh")
 
 "$here/cassandra/start.sh"
 
@@ -54,4 +57,20 @@ if need gocql; then
     -- "$g" -n 3000 -c 1 -conns 1 -coalesce 200us
 fi
 
-python3 "$here/pcaps_table.py" "$out"
+# --- DataStax Python driver 3.30.1 (libev event loop) -------------------------------------------
+if need python; then
+  p="$here/clients/python/client.py"
+  v=3.30.1
+  capture python-$v-v5-nodelay-c32 "protocol v5 (segments), TCP_NODELAY set: one send() per frame, each frame in its own v5 segment" \
+    -- "$py" "$p" -n 4000 -c 32 --proto 5 --nodelay on
+  capture python-$v-v5-nagle-c32 "protocol v5, driver default (TCP_NODELAY not set): still one send() per frame; Nagle merges them into fewer TCP segments" \
+    -- "$py" "$p" -n 4000 -c 32 --proto 5 --nodelay off
+  capture python-$v-v4-nodelay-c32 "protocol v4 frames, TCP_NODELAY set: one send() per frame" \
+    -- "$py" "$p" -n 4000 -c 32 --proto 4 --nodelay on
+  capture python-$v-v5-lz4-nodelay-c32 "protocol v5 with lz4-compressed segments (one frame per compressed segment), TCP_NODELAY set" \
+    -- "$py" "$p" -n 4000 -c 32 --proto 5 --nodelay on --compression lz4
+  capture python-$v-v5-nodelay-c1 "protocol v5, one request in flight: nothing to batch" \
+    -- "$py" "$p" -n 2000 -c 1 --proto 5 --nodelay on
+fi
+
+"$py" "$here/pcaps_table.py" "$out"

@@ -16,6 +16,7 @@ capture with a JSON sidecar (same name, `.json`) holding the kernel's view of th
 `lab/make-captures.sh` (one `lab/run.py` call per capture; see lab/README.md for the workload and how to
 regenerate). The pcaps are `tcpdump -i lo -s 0 'tcp port 9042'`, classic pcap, Ethernet link type, and
 start before the client connects, so every connection's handshake, STARTUP and PREPAREs are in them.
+Third-party samples live apart in `public/` (see its README).
 
 Columns:
 
