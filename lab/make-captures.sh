@@ -73,4 +73,17 @@ if need python; then
     -- "$py" "$p" -n 2000 -c 1 --proto 5 --nodelay on
 fi
 
+# --- Node.js cassandra-driver 4.10.0 (protocol v4: the 4.x driver has no v5) --------------------------
+if need nodejs; then
+  (cd "$here/clients/nodejs" && npm_config_cache="$cache/npm" npm ci --no-audit --no-fund --silent)
+  j="$here/clients/nodejs/client.js"
+  v=4.10.0
+  capture nodejs-$v-threshold1-c64 "socketOptions.coalescingThreshold=1: the write queue writes every frame on its own" \
+    -- node "$j" -n 5000 -c 64 --threshold 1
+  capture nodejs-$v-default-c64 "default coalescingThreshold=65536: frames queued in one tick are joined into one write" \
+    -- node "$j" -n 5000 -c 64
+  capture nodejs-$v-default-c1 "default coalescing, one request in flight" \
+    -- node "$j" -n 3000 -c 1
+fi
+
 "$py" "$here/pcaps_table.py" "$out"

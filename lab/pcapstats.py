@@ -150,7 +150,8 @@ class Direction:
                 if len(self.buf) < 9:
                     return
                 version = self.buf[0] & 0x7F
-                if version < 3 or version > 6:
+                # 0x41/0x42: DSE_V1/DSE_V2, which the Node.js driver tries first and Cassandra refuses.
+                if not (3 <= version <= 6 or version in (0x41, 0x42)):
                     self.mode = "lost"
                     return
                 length = struct.unpack(">I", self.buf[5:9])[0]

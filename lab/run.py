@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Capture one lab client run: pcap of its CQL traffic plus kernel ground truth in a JSON sidecar.
 
-  lab/run.py --name gocql-1.7.0-v4-unbuffered-c64 --mode unbuffered [--out pcaps] -- CLIENT ARGS...
+  lab/run.py --name gocql-1.7.0-v4-unbuffered-c64 [--out pcaps] [--note TEXT] -- CLIENT ARGS...
+  lab/run.py --restat pcaps/*.json     recompute the pcap-derived fields of existing sidecars
 
 Runs, as root, in this order:
   1. bpftrace on tracepoints sock:sock_send_length / sock:sock_recv_length, counting every socket
@@ -110,7 +111,30 @@ def tshark_count(pcap, display_filter):
     return sum(1 for line in r.stdout.splitlines() if line.strip())
 
 
+def restat(paths, port):
+    """Recompute the pcap-derived fields of existing sidecars (after a pcapstats.py fix)."""
+    for sidecar in paths:
+        with open(sidecar) as f:
+            d = json.load(f)
+        pcap = os.path.join(os.path.dirname(sidecar), d["pcap"])
+        stats = pcapstats.analyze(pcap, port)
+        d["pcap_stats"] = {
+            "tshark_client_data_segments": tshark_count(pcap, f"tcp.dstport=={port} && tcp.len>0"),
+            **{k: v for k, v in stats.items() if k not in ("file", "per_connection")},
+            "per_connection": stats["per_connection"],
+        }
+        sends = d["kernel"]["send_syscalls"]
+        d["client_frames_per_send_syscall"] = round(stats["client_frames"] / sends, 3) if sends else None
+        with open(sidecar, "w") as f:
+            json.dump(d, f, indent=1)
+            f.write("\n")
+        print(f"{sidecar}: {stats['client_frames']} client frames, {sends} sends")
+
+
 def main():
+    if sys.argv[1:2] == ["--restat"]:
+        restat(sys.argv[2:], 9042)
+        return
     ap = argparse.ArgumentParser(description="capture one lab client run")
     ap.add_argument("--name", required=True, help="capture base name, e.g. gocql-1.7.0-v4-unbuffered-c64")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "pcaps"))
