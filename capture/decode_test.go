@@ -490,3 +490,16 @@ func BenchmarkGopacketDecodingLayerParser(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGopacketNewPacket is gopacket's general decoder, the one the
+// differential tests use, on the same frame.
+func BenchmarkGopacketNewPacket(b *testing.B) {
+	frame := build(b, ether(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolTCP), tcpToServer(), gopacket.Payload(cqlQuery))
+	b.ReportAllocs()
+	for b.Loop() {
+		p := gopacket.NewPacket(frame, layers.LinkTypeEthernet, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+		if p.Layer(layers.LayerTypeTCP) == nil {
+			b.Fatal("no TCP")
+		}
+	}
+}
