@@ -86,4 +86,19 @@ if need nodejs; then
     -- node "$j" -n 3000 -c 1
 fi
 
+# --- Apache Cassandra Java driver 4.19.0 (netty) -----------------------------------------------------
+if need java; then
+  (cd "$here/clients/java" && mvn -q -Dmaven.repo.local="$cache/m2" compile dependency:copy-dependencies)
+  jcp="$here/clients/java/target/classes:$cache/java-client-lib/*"
+  v=4.19.0
+  capture java-driver-$v-v5-coalesced-c64 "default DefaultWriteCoalescer: writes queued per event loop, one flush per pass; v5 packs them into shared segments" \
+    -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 5
+  capture java-driver-$v-v5-passthrough-c64 "PassThroughWriteCoalescer: writeAndFlush per request" \
+    -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 5 --coalescer passthrough
+  capture java-driver-$v-v4-coalesced-c64 "protocol v4, default coalescer" \
+    -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 4
+  capture java-driver-$v-v4-passthrough-c64 "protocol v4, PassThroughWriteCoalescer" \
+    -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 4 --coalescer passthrough
+fi
+
 "$py" "$here/pcaps_table.py" "$out"
