@@ -101,4 +101,18 @@ if need java; then
     -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 4 --coalescer passthrough
 fi
 
+# --- scylla Rust driver 0.3.0 vs 0.3.1 (protocol v4) ------------------------------------------------
+if need scylla; then
+  export CARGO_HOME="$cache/cargo" CARGO_TARGET_DIR="$cache/rust-target"
+  mkdir -p "$cache/bin"
+  for v in 0.3.0 0.3.1; do
+    (cd "$here/clients/rust-scylla/v$v" && nice -n 10 cargo build --release --locked -j 2 -q)
+    cp "$CARGO_TARGET_DIR/release/scylla-client" "$cache/bin/scylla-client-$v"
+  done
+  capture scylla-rust-0.3.0-v4-c64 "scylla 0.3.0: the connection's writer task does write_all per request straight on the socket" \
+    -- "$cache/bin/scylla-client-0.3.0" -n 5000 -c 64
+  capture scylla-rust-0.3.1-v4-c64 "scylla 0.3.1: BufWriter(8 KiB) and the writer drains its queue before one flush" \
+    -- "$cache/bin/scylla-client-0.3.1" -n 5000 -c 64
+fi
+
 "$py" "$here/pcaps_table.py" "$out"
