@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-out="$repo/pcaps"
+out=${CAPTURE_OUT:-$repo/pcaps}  # CAPTURE_OUT=/tmp/x to try the script without touching pcaps/
 filter=${1:-}
 cache="$here/.cache"
 

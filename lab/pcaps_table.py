@@ -20,6 +20,8 @@ Third-party samples live apart in `public/` (see its README).
 
 Columns:
 
+- **connections**: the driver's pool size as configured; **TCP conns**: connections in the pcap, which
+  also counts control connections, gocql's separate schema-setup session and refused protocol probes.
 - **send / recv syscalls**: socket send/recv calls that returned data, made by the client process on its
   CQL sockets (remote port 9042), counted in the kernel with bpftrace on the tracepoints
   `sock:sock_send_length` / `sock:sock_recv_length` (every write, writev, send, sendmsg... and read,
@@ -39,7 +41,7 @@ Columns:
 
 """
 
-COLUMNS = ["file", "driver", "mode", "protocol", "compression", "connections", "requests", "in flight",
+COLUMNS = ["file", "driver", "mode", "protocol", "compression", "connections", "TCP conns", "requests", "in flight",
            "send syscalls", "recv syscalls", "client data segments", "client frames", "frames / send",
            "cqlsniff says"]
 
@@ -69,7 +71,8 @@ def main():
         fps = d.get("client_frames_per_send_syscall")
         rows.append([
             f"`{name}`", f"{d['driver']} {d['driver_version']}", d.get("mode") or "", f"v{d['protocol']}",
-            d.get("compression") or "none", str(d["connections"]), str(d["requests"]), str(d["concurrency"]),
+            d.get("compression") or "none", str(d["connections"]), str(ps["connections"]), str(d["requests"]),
+            str(d["concurrency"]),
             str(k["send_syscalls"]), str(k["recv_syscalls"]),
             str(ps.get("tshark_client_data_segments")), str(ps["client_frames"]),
             f"{fps:.2f}" if fps is not None else "", keep.get(name, ""),
