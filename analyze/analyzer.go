@@ -1,0 +1,224 @@
+package analyze
+
+import (
+	"io"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/decode"
+)
+
+// Config sets what the analyzer looks at and how much state it may keep.
+type Config struct {
+	// Ports are the server ports (9042, 9142, 19042, 19142 by default). On
+	// other ports the direction bit of the first valid header tells which
+	// side is the server.
+	Ports []uint16
+	// OnlyPorts ignores connections on other ports.
+	OnlyPorts bool
+	Stream    decode.StreamConfig
+	// BackToBack is the longest pause between two writes of one side that
+	// still counts as "sent back to back" (default 100µs).
+	BackToBack int64
+	// AckClocked is the longest delay between an ACK and the data segment it
+	// released for the segment to count as ack-clocked (default 30µs).
+	AckClocked    int64
+	MaxStatements int // distinct statements kept; the rest are counted under "other"
+	MaxPrepared   int // prepared ids remembered
+	MaxPending    int // outstanding requests per connection
+	MaxClosed     int // closed-connection summaries kept for the report
+	// Log receives one JSON line per request/response pair when not nil.
+	Log io.Writer
+}
+
+// DefaultPorts are the CQL ports of Cassandra and ScyllaDB (plain, TLS,
+// shard-aware plain and TLS).
+var DefaultPorts = []uint16{9042, 9142, 19042, 19142}
+
+// DefaultConfig returns the defaults of the cqlsniff command.
+func DefaultConfig() Config {
+	return Config{
+		Ports:         DefaultPorts,
+		Stream:        decode.DefaultStreamConfig(),
+		BackToBack:    100e3,
+		AckClocked:    30e3,
+		MaxStatements: 5000,
+		MaxPrepared:   100000,
+		MaxPending:    32768,
+		MaxClosed:     100000,
+	}
+}
+
+// Analyzer turns reassembled TCP flows into CQL exchanges and statistics.
+// It implements capture.HandlerFactory. It is not safe for concurrent use.
+type Analyzer struct {
+	cfg Config
+
+	live   map[*conn]struct{}
+	closed []*ConnReport
+	nextID uint64
+
+	stmts    map[string]*stmt
+	stmtList []*stmt
+	other    [256]*stmt
+	prepared map[string]*stmt // prepared id → EXECUTE statement
+
+	ops [256]*opStats
+
+	totals totals
+
+	// Scratch state shared by all connections (single-threaded).
+	req     decode.Request
+	resp    decode.Response
+	frame   decode.Frame
+	key     []byte
+	fp      []byte
+	log     *exchangeLog
+	hpool   []*hdrhistogram.Histogram
+	ignored uint64 // flows that never looked like CQL
+
+	closedStream decode.StreamStats // stream counters of closed connections
+}
+
+type totals struct {
+	requests, responses, unanswered, errors, events, orphans, reused uint64
+	frames                                                           uint64
+}
+
+type opStats struct {
+	count, errors uint64
+	hist          *hdrhistogram.Histogram
+}
+
+type stmt struct {
+	text   string
+	op     decode.Opcode
+	count  uint64
+	errors uint64
+	total  int64 // summed latency, ns
+	hist   *hdrhistogram.Histogram
+}
+
+// New returns an analyzer.
+func New(cfg Config) *Analyzer {
+	d := DefaultConfig()
+	if cfg.Ports == nil {
+		cfg.Ports = d.Ports
+	}
+	if cfg.Stream.MaxPrefix == 0 {
+		cfg.Stream = d.Stream
+	}
+	if cfg.BackToBack == 0 {
+		cfg.BackToBack = d.BackToBack
+	}
+	if cfg.AckClocked == 0 {
+		cfg.AckClocked = d.AckClocked
+	}
+	if cfg.MaxStatements == 0 {
+		cfg.MaxStatements = d.MaxStatements
+	}
+	if cfg.MaxPrepared == 0 {
+		cfg.MaxPrepared = d.MaxPrepared
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = d.MaxPending
+	}
+	if cfg.MaxClosed == 0 {
+		cfg.MaxClosed = d.MaxClosed
+	}
+	a := &Analyzer{
+		cfg:      cfg,
+		live:     make(map[*conn]struct{}),
+		stmts:    make(map[string]*stmt),
+		prepared: make(map[string]*stmt),
+		key:      make([]byte, 0, 1024),
+	}
+	if cfg.Log != nil {
+		a.log = newExchangeLog(cfg.Log)
+	}
+	return a
+}
+
+func (a *Analyzer) isServerPort(p uint16) bool {
+	for _, q := range a.cfg.Ports {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// NewFlow implements capture.HandlerFactory.
+func (a *Analyzer) NewFlow(k capture.FlowKey, d capture.Dir, p *capture.Packet) capture.FlowHandler {
+	sa, sb := a.isServerPort(k.A.Port), a.isServerPort(k.B.Port)
+	if a.cfg.OnlyPorts && !sa && !sb {
+		return nil
+	}
+	c := &conn{a: a, key: k, first: p.TS, last: p.TS}
+	a.nextID++
+	c.id = a.nextID
+	switch {
+	case sb && !sa:
+		c.setRoles(0) // A is the client
+	case sa && !sb:
+		c.setRoles(1)
+	default:
+		c.guess = true
+	}
+	for dir := capture.Dir(0); dir < 2; dir++ {
+		c.streams[dir].Init(a.cfg.Stream, c.rolesKnown && dir != c.cdir, c.rolesKnown)
+	}
+	a.live[c] = struct{}{}
+	return c
+}
+
+// newHist returns a latency histogram in microseconds, 1µs to 100s, two
+// significant digits (1% precision; about 20 KiB each).
+func (a *Analyzer) newHist() *hdrhistogram.Histogram {
+	if n := len(a.hpool); n > 0 {
+		h := a.hpool[n-1]
+		a.hpool = a.hpool[:n-1]
+		h.Reset()
+		return h
+	}
+	return hdrhistogram.New(1, 100_000_000, 2)
+}
+
+func (a *Analyzer) freeHist(h *hdrhistogram.Histogram) {
+	if h != nil && len(a.hpool) < 64 {
+		a.hpool = append(a.hpool, h)
+	}
+}
+
+func (a *Analyzer) op(o decode.Opcode) *opStats {
+	s := a.ops[o]
+	if s == nil {
+		s = &opStats{hist: a.newHist()}
+		a.ops[o] = s
+	}
+	return s
+}
+
+// statement returns the statement named by op and the text in a.key
+// (already fingerprinted). Lookups of known statements allocate nothing.
+func (a *Analyzer) statement(op decode.Opcode, text []byte) *stmt {
+	a.key = append(a.key[:0], byte(op))
+	a.key = append(a.key, text...)
+	if s := a.stmts[string(a.key)]; s != nil {
+		return s
+	}
+	if len(a.stmtList) >= a.cfg.MaxStatements {
+		s := a.other[op]
+		if s == nil {
+			s = &stmt{text: "(other " + op.String() + " statements)", op: op, hist: a.newHist()}
+			a.other[op] = s
+			a.stmtList = append(a.stmtList, s)
+		}
+		return s
+	}
+	s := &stmt{text: string(text), op: op, hist: a.newHist()}
+	a.stmts[string(a.key)] = s
+	a.stmtList = append(a.stmtList, s)
+	return s
+}

@@ -1,0 +1,526 @@
+package analyze
+
+import (
+	"encoding/hex"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/decode"
+)
+
+// conn is one TCP connection. It is the capture.FlowHandler of its flow.
+type conn struct {
+	a   *Analyzer
+	id  uint64
+	key capture.FlowKey
+
+	rolesKnown bool
+	guess      bool        // roles not known from the port list
+	cdir       capture.Dir // direction client → server
+
+	streams [2]decode.Stream
+	w       [2]dirStats // by flow direction
+
+	first, last int64
+	packets     [2]uint64
+	bytes       [2]uint64
+	closeReason capture.CloseReason
+
+	version       uint8
+	compression   decode.Compression
+	compInferred  bool
+	driver        string
+	driverVersion string
+	cqlVersion    string
+	keyspace      string
+	tls           bool
+	v5            bool // protocol v5 segment framing after STARTUP
+	notCQL        bool
+	dataSegs      int
+
+	pending  map[int16]pending
+	requests uint64
+	answered uint64
+	errors   uint64
+	reused   uint64
+	orphans  uint64
+	events   uint64
+	inflSum  uint64
+	inflMax  int
+	hist     *hdrhistogram.Histogram
+	latMax   int64
+}
+
+type pending struct {
+	ts          int64 // capture time of the packet that completed the request
+	op          decode.Opcode
+	st          *stmt
+	bytes       int
+	consistency decode.Consistency
+	hasCons     bool
+	prepare     *stmt // PREPARE: the EXECUTE statement its id will name
+	idLen       uint8 // EXECUTE: the prepared id (ids are MD5s: 16 bytes)
+	id          [32]byte
+}
+
+// dirStats is the batching evidence of one direction.
+type dirStats struct {
+	frames   uint64
+	segments uint64    // data-bearing segments (retransmissions excluded)
+	buckets  [6]uint64 // segments carrying 0 (continuation only), 1, 2–3, 4–7, 8–15, 16+ frame starts
+	spanning uint64    // frames that spanned several segments
+	bytes    uint64
+	retrans  uint64
+
+	// Back-to-back evidence (see diagnose.go).
+	lastTS      int64
+	lastEnd     bool // the last segment ended on a frame boundary
+	haveLast    bool
+	lastStream  int16 // last request completed in the last segment (client side)
+	lastReqTS   int64
+	haveLastReq bool
+	fresh       uint64 // segments that start on a frame boundary and start a frame
+	split       uint64 // fresh segments that could have gone out with the previous one
+	splitSingle uint64 // ... carrying exactly one frame
+	candidate   bool   // the segment being fed is a split candidate (server side: pending the request check)
+	prevTS      int64  // previous segment's time, for the server-side check
+	checked     bool
+
+	// Nagle evidence: data segments sent with all earlier data acknowledged.
+	ackMax      uint32 // highest ACK the peer sent for this direction's data
+	ackTS       int64  // when ackMax last advanced
+	haveAck     bool
+	sentUnacked uint64
+	sentAcked   uint64
+	ackClocked  uint64
+	segSeq      uint32
+	segUnacked  bool
+	segGap      int64
+}
+
+func (c *conn) setRoles(cdir capture.Dir) {
+	c.rolesKnown = true
+	c.cdir = cdir
+}
+
+func (c *conn) isClient(d capture.Dir) bool { return c.rolesKnown && d == c.cdir }
+
+// Packet implements capture.FlowHandler.
+func (c *conn) Packet(d capture.Dir, p *capture.Packet, info capture.SegmentInfo) {
+	c.last = p.TS
+	c.packets[d]++
+	c.bytes[d] += uint64(p.WireLen)
+	if p.Flags&capture.FlagACK != 0 {
+		// This packet acknowledges the other direction's data.
+		o := &c.w[d.Other()]
+		if !o.haveAck || int32(p.Ack-o.ackMax) > 0 {
+			o.ackMax = p.Ack
+			o.ackTS = p.TS
+			o.haveAck = true
+		}
+	}
+	w := &c.w[d]
+	switch info {
+	case capture.SegRetransmit:
+		w.retrans++
+	case capture.SegInOrder, capture.SegOverlap:
+		w.segSeq = p.Seq
+		w.segUnacked = w.haveAck && int32(p.Seq-w.ackMax) > 0
+		w.segGap = p.TS - w.ackTS
+	}
+}
+
+// Data implements capture.FlowHandler.
+func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
+	if c.notCQL {
+		return
+	}
+	st := &c.streams[d]
+	w := &c.w[d]
+	c.dataSegs++
+	if !st.Synced() && c.dataSegs <= 2 && len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04 {
+		c.tls = true
+		c.notCQL = true
+		return
+	}
+	atStart := st.AtBoundary()
+	w.candidate = false
+	w.checked = false
+	if atStart && w.haveLast && w.lastEnd && ts-w.lastTS <= c.a.cfg.BackToBack {
+		if c.isClient(d) {
+			// Something to batch: the previous write's last request is still
+			// waiting for its answer, so both were in flight together.
+			if w.haveLastReq {
+				if p, ok := c.pending[w.lastStream]; ok && p.ts == w.lastReqTS {
+					w.candidate = true
+				}
+			}
+		} else {
+			w.candidate = true // confirmed by the first response below
+			w.prevTS = w.lastTS
+		}
+	}
+	st.Feed(b, ts)
+	for st.Next(&c.a.frame) {
+		c.frame(d, &c.a.frame)
+	}
+	if !st.Synced() && !c.rolesKnown && c.guess && c.dataSegs > 8 && c.a.totalsFrames(c) == 0 {
+		// Not on a CQL port and nothing in it looks like CQL: stop looking.
+		c.notCQL = true
+		return
+	}
+	started := st.Started()
+	atEnd := st.AtBoundary()
+	w.segments++
+	w.bytes += uint64(len(b))
+	w.buckets[bucket(started)]++
+	if atStart && started > 0 {
+		w.fresh++
+		if w.candidate && (c.isClient(d) || w.checked) {
+			w.split++
+			if started == 1 && atEnd {
+				w.splitSingle++
+			}
+		}
+		if w.haveAck {
+			if w.segUnacked {
+				w.sentUnacked++
+			} else {
+				w.sentAcked++
+				if w.segGap <= c.a.cfg.AckClocked {
+					w.ackClocked++
+				}
+			}
+		}
+	}
+	w.lastTS = ts
+	w.lastEnd = atEnd
+	w.haveLast = true
+}
+
+func (a *Analyzer) totalsFrames(c *conn) uint64 { return c.w[0].frames + c.w[1].frames }
+
+func bucket(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n == 1:
+		return 1
+	case n <= 3:
+		return 2
+	case n <= 7:
+		return 3
+	case n <= 15:
+		return 4
+	}
+	return 5
+}
+
+// Gap implements capture.FlowHandler.
+func (c *conn) Gap(d capture.Dir, lost int) {
+	if c.notCQL {
+		return
+	}
+	st := &c.streams[d]
+	st.Gap(lost)
+	for st.Next(&c.a.frame) {
+		c.frame(d, &c.a.frame)
+	}
+	c.w[d].haveLast = false
+}
+
+// frame handles one envelope.
+func (c *conn) frame(d capture.Dir, f *decode.Frame) {
+	a := c.a
+	if !c.rolesKnown {
+		if f.Header.Response {
+			c.setRoles(d.Other())
+		} else {
+			c.setRoles(d)
+		}
+		o := &c.streams[d.Other()]
+		o.Response = d.Other() != c.cdir
+		o.DirKnown = true
+	}
+	w := &c.w[d]
+	w.frames++
+	if f.Segments > 1 {
+		w.spanning++
+	}
+	a.totals.frames++
+	c.version = f.Header.Version
+	if f.Compressed && c.compression == decode.CompressionUnknown {
+		if comp := c.streams[d].Compression; comp != decode.CompressionUnknown {
+			c.compression = comp
+			c.compInferred = true
+			c.streams[d.Other()].Compression = comp
+		}
+	}
+	if f.Header.Response {
+		c.response(d, f)
+	} else {
+		c.request(d, f)
+	}
+}
+
+func (c *conn) request(d capture.Dir, f *decode.Frame) {
+	a := c.a
+	r := &a.req
+	h := &f.Header
+	err := errNoBody
+	if !f.BadCompression {
+		err = decode.DecodeRequest(h, f.Body, r)
+	}
+	if err != nil {
+		r.Reset()
+		r.Opcode = h.Opcode
+	}
+	p := pending{ts: f.End, op: h.Opcode, bytes: f.Header.FrameLen()}
+	if r.HasParams {
+		p.consistency = r.Params.Consistency
+		p.hasCons = true
+	}
+	switch h.Opcode {
+	case decode.OpStartup:
+		if err == nil {
+			c.driver = string(r.DriverName)
+			c.driverVersion = string(r.DriverVersion)
+			c.cqlVersion = string(r.CQLVersion)
+			c.compression = decode.ParseCompression(r.Compression)
+			c.compInferred = false
+			c.streams[0].Compression = c.compression
+			c.streams[1].Compression = c.compression
+		}
+		if framedV5(h) {
+			// Everything after STARTUP is in v5 segments; the server
+			// switches after its answer (see response).
+			c.v5 = true
+			c.streams[d].SwitchToSegments(c.compression == decode.CompressionLZ4)
+		}
+		p.st = a.statement(h.Opcode, []byte("STARTUP"))
+	case decode.OpQuery:
+		p.st = a.textStatement(h.Opcode, r.Query, err)
+	case decode.OpPrepare:
+		p.st = a.textStatement(h.Opcode, r.Query, err)
+		if err == nil {
+			p.prepare = a.statement(decode.OpExecute, a.fp)
+		}
+	case decode.OpExecute:
+		p.st = a.executeStatement(r.PreparedID, err)
+		if err == nil && len(r.PreparedID) <= len(p.id) {
+			p.idLen = uint8(copy(p.id[:], r.PreparedID))
+		}
+	case decode.OpBatch:
+		p.st = a.batchStatement(r, err)
+	default:
+		p.st = a.statement(h.Opcode, []byte(h.Opcode.String()))
+	}
+	w := &c.w[d]
+	w.lastStream = h.Stream
+	w.lastReqTS = f.End
+	w.haveLastReq = true
+
+	if c.pending == nil {
+		c.pending = make(map[int16]pending, 64)
+	}
+	if _, dup := c.pending[h.Stream]; dup {
+		// The id was reused before its answer came: the old request will
+		// never be answered as far as we can tell.
+		c.reused++
+		a.totals.reused++
+	} else if len(c.pending) >= a.cfg.MaxPending {
+		return
+	}
+	c.pending[h.Stream] = p
+	c.requests++
+	a.totals.requests++
+	n := len(c.pending)
+	c.inflSum += uint64(n)
+	if n > c.inflMax {
+		c.inflMax = n
+	}
+}
+
+var errNoBody = decode.ErrTruncated
+
+// textStatement names a QUERY or PREPARE by its fingerprint, which it
+// leaves in a.fp.
+func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error) *stmt {
+	if err != nil {
+		return a.statement(op, []byte("(undecodable)"))
+	}
+	a.fp = Fingerprint(a.fp[:0], q)
+	return a.statement(op, a.fp)
+}
+
+func (a *Analyzer) executeStatement(id []byte, err error) *stmt {
+	if err != nil {
+		return a.statement(decode.OpExecute, []byte("(undecodable)"))
+	}
+	if s := a.prepared[string(id)]; s != nil {
+		return s
+	}
+	a.fp = append(a.fp[:0], "prepared 0x"...)
+	a.fp = hex.AppendEncode(a.fp, id)
+	return a.statement(decode.OpExecute, a.fp)
+}
+
+func (a *Analyzer) batchStatement(r *decode.Request, err error) *stmt {
+	if err != nil {
+		return a.statement(decode.OpBatch, []byte("(undecodable)"))
+	}
+	a.fp = append(a.fp[:0], "BATCH "...)
+	switch r.BatchType {
+	case 0:
+		a.fp = append(a.fp, "LOGGED"...)
+	case 1:
+		a.fp = append(a.fp, "UNLOGGED"...)
+	case 2:
+		a.fp = append(a.fp, "COUNTER"...)
+	}
+	a.fp = append(a.fp, ": "...)
+	for i := range r.Children {
+		if len(a.fp) > 512 {
+			a.fp = append(a.fp, " ..."...)
+			break
+		}
+		if i > 0 {
+			a.fp = append(a.fp, "; "...)
+		}
+		ch := &r.Children[i]
+		if ch.Kind == 0 {
+			a.fp = Fingerprint(a.fp, ch.Query)
+		} else if s := a.prepared[string(ch.PreparedID)]; s != nil {
+			a.fp = append(a.fp, s.text...)
+		} else {
+			a.fp = append(a.fp, "prepared 0x"...)
+			a.fp = hex.AppendEncode(a.fp, ch.PreparedID)
+		}
+	}
+	return a.statement(decode.OpBatch, a.fp)
+}
+
+func (c *conn) response(d capture.Dir, f *decode.Frame) {
+	a := c.a
+	h := &f.Header
+	r := &a.resp
+	if h.Opcode == decode.OpEvent {
+		c.events++
+		a.totals.events++
+		return
+	}
+	p, ok := c.pending[h.Stream]
+	if ok && p.op == decode.OpStartup && c.v5 && (h.Opcode == decode.OpReady || h.Opcode == decode.OpAuthenticate) {
+		c.streams[d].SwitchToSegments(c.compression == decode.CompressionLZ4)
+	}
+	if !ok {
+		// An answer to a request we did not see (capture started after it).
+		c.orphans++
+		a.totals.orphans++
+		return
+	}
+	delete(c.pending, h.Stream)
+	w := &c.w[d]
+	if w.candidate && !w.checked && f.Segments == 1 {
+		// Server side: the request this segment answers had arrived before
+		// the previous write went out, so the two could have been one write.
+		w.checked = true
+		if p.ts > w.prevTS {
+			w.candidate = false
+		}
+	}
+	err := errNoBody
+	if !f.BadCompression && f.Body != nil {
+		err = decode.DecodeResponse(h, f.Body, r)
+	}
+	if err != nil {
+		r.Reset()
+		r.Opcode = h.Opcode
+	}
+	lat := f.End - p.ts
+	if lat < 0 {
+		lat = 0
+	}
+	us := (lat + 500) / 1000
+	if us < 1 {
+		us = 1
+	}
+	c.answered++
+	a.totals.responses++
+	if c.hist == nil {
+		c.hist = a.newHist()
+	}
+	_ = c.hist.RecordValue(us)
+	if lat > c.latMax {
+		c.latMax = lat
+	}
+	isErr := h.Opcode == decode.OpError
+	if isErr {
+		c.errors++
+		a.totals.errors++
+		p.st.errors++
+	}
+	p.st.count++
+	p.st.total += lat
+	_ = p.st.hist.RecordValue(us)
+	o := a.op(p.op)
+	o.count++
+	if isErr {
+		o.errors++
+	}
+	_ = o.hist.RecordValue(us)
+
+	if err == nil {
+		switch {
+		case h.Opcode == decode.OpResult && r.Kind == decode.ResultPrepared && p.prepare != nil:
+			if len(a.prepared) < a.cfg.MaxPrepared || a.prepared[string(r.PreparedID)] != nil {
+				a.prepared[string(r.PreparedID)] = p.prepare
+			}
+		case h.Opcode == decode.OpResult && r.Kind == decode.ResultSetKeyspace:
+			c.keyspace = string(r.Keyspace)
+		}
+	}
+	if a.log != nil {
+		a.log.write(c, h, &p, f, r, err == nil, lat)
+	}
+}
+
+// Close implements capture.FlowHandler.
+func (c *conn) Close(reason capture.CloseReason, ts int64) {
+	a := c.a
+	c.closeReason = reason
+	delete(a.live, c)
+	if c.isCQL() {
+		for d := range c.streams {
+			addStreamStats(&a.closedStream, c.streams[d].Stats())
+		}
+	}
+	if c.isCQL() {
+		rep := c.report()
+		if len(a.closed) < a.cfg.MaxClosed {
+			a.closed = append(a.closed, rep)
+		}
+		a.totals.unanswered += uint64(len(c.pending)) + c.reused
+	} else if !c.tls {
+		a.ignored++
+	}
+	if c.tls && len(a.closed) < a.cfg.MaxClosed {
+		a.closed = append(a.closed, c.report())
+	}
+	a.freeHist(c.hist)
+	c.hist = nil
+	c.pending = nil
+}
+
+func (c *conn) isCQL() bool { return !c.notCQL && c.w[0].frames+c.w[1].frames > 0 }
+
+// framedV5 reports whether a STARTUP with this header switches the
+// connection to v5 segments: v5 and later, except the old v5 beta (flag
+// 0x10 on version 5) and DSE's private versions, which stay unframed.
+func framedV5(h *decode.Header) bool {
+	if h.Version < 5 || h.Version >= decode.VersionDSE1 {
+		return false
+	}
+	return !(h.Version == 5 && h.Flags&decode.FlagBeta != 0)
+}

@@ -1,0 +1,134 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Diagnosis codes.
+const (
+	CodeClientUnbuffered = "client-unbuffered-writes"
+	CodeServerUnbuffered = "server-unbuffered-writes"
+	CodeClientNagle      = "client-nagle"
+)
+
+// Diagnosis is a finding about one connection, in plain words.
+type Diagnosis struct {
+	Code      string `json:"code"`
+	Client    string `json:"client"`
+	Server    string `json:"server"`
+	Mechanism string `json:"mechanism,omitempty"` // what hid the writes on the wire: "autocorking" or "nagle"
+	Message   string `json:"message"`
+}
+
+// Thresholds of the batching diagnoses. A side is called unbuffered when at
+// least minSplitShare of its frames went out alone in a segment that left
+// within BackToBack of the side's previous segment although both could have
+// gone out together (the request of the previous one was still unanswered,
+// or the request a response answers had already arrived), and that happened
+// at least minSplits times. A buffered sender that sometimes has a single
+// frame to send (Cassandra's flusher does, under light load) stays far
+// below the share; a client at one request in flight never qualifies.
+const (
+	minSplits     = 30
+	minSplitShare = 0.2
+	// Nagle: client data segments never leave while earlier data is
+	// unacknowledged, most leave right after the ACK that freed them, and
+	// they carry several frames although requests were in flight together.
+	minNagleSegs        = 30
+	maxNagleUnacked     = 0.05
+	minNagleAckClocked  = 0.25
+	minNagleFramesShare = 1.2
+)
+
+func (c *conn) diagnose(cr *ConnReport) []Diagnosis {
+	if !c.rolesKnown {
+		return nil
+	}
+	var out []Diagnosis
+	cw, sw := &c.w[c.cdir], &c.w[c.cdir.Other()]
+	inflMean := cr.InFlight.Mean
+	mk := func(code, mech, msg string) Diagnosis {
+		return Diagnosis{Code: code, Client: cr.Client, Server: cr.Server, Mechanism: mech, Message: msg}
+	}
+	if d, ok := nagle(cw, inflMean); ok {
+		out = append(out, mk(CodeClientNagle, "nagle", fmt.Sprintf(
+			"client %s has Nagle's algorithm on (TCP_NODELAY off): with %.1f requests in flight on average, "+
+				"%d of its %d request segments left only once all earlier data was acknowledged, %d of them within %s of the ACK that released them, "+
+				"and they carry %.2f frames each, so the kernel, not the client, is batching its writes and every batch waits for a round trip. "+
+				"The wire cannot show how many writes the client made; set TCP_NODELAY on the driver's sockets.",
+			cr.Client, inflMean, d.acked, d.total, d.clocked, fmtDur(c.a.cfg.AckClocked), fps(cw))))
+	} else if msg, mech, ok := unbuffered(cw, "client", cr.Client, inflMean, c.a.cfg.BackToBack); ok {
+		out = append(out, mk(CodeClientUnbuffered, mech, msg))
+	}
+	if msg, mech, ok := unbuffered(sw, "server", cr.Server, inflMean, c.a.cfg.BackToBack); ok {
+		out = append(out, mk(CodeServerUnbuffered, mech, msg))
+	}
+	return out
+}
+
+type nagleEvidence struct{ acked, total, clocked uint64 }
+
+func nagle(w *dirStats, inflMean float64) (nagleEvidence, bool) {
+	e := nagleEvidence{acked: w.sentAcked, total: w.sentAcked + w.sentUnacked, clocked: w.ackClocked}
+	if e.total < minNagleSegs || inflMean < 2 {
+		return e, false
+	}
+	if float64(w.sentUnacked) > maxNagleUnacked*float64(e.total) {
+		return e, false
+	}
+	if float64(w.ackClocked) < minNagleAckClocked*float64(w.sentAcked) {
+		return e, false
+	}
+	return e, fps(w) >= minNagleFramesShare
+}
+
+func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg, mech string, ok bool) {
+	if w.splitSingle < minSplits || float64(w.splitSingle) < minSplitShare*float64(w.frames) {
+		return "", "", false
+	}
+	what, answer := "request", "its answer"
+	if side == "server" {
+		what, answer = "response", "the request it answers had already arrived"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s sends each %s in its own write: ", side, who, what)
+	if side == "client" {
+		fmt.Fprintf(&b, "with %.1f requests in flight on average, ", inflMean)
+	}
+	fmt.Fprintf(&b, "%d of its %d segments (%.0f%%) left within %s of the previous one although ",
+		w.split, w.fresh, 100*float64(w.split)/float64(w.fresh), fmtDur(b2b))
+	if side == "client" {
+		b.WriteString("the previous one's request was still waiting for " + answer)
+	} else {
+		b.WriteString(answer + " before the previous one was sent")
+	}
+	fmt.Fprintf(&b, "; %d of its %d frames (%.0f%%) went out alone that way (%.2f frames per segment overall).",
+		w.splitSingle, w.frames, 100*float64(w.splitSingle)/float64(w.frames), fps(w))
+	multi := w.buckets[2] + w.buckets[3] + w.buckets[4] + w.buckets[5]
+	if multi > 0 && w.fresh > 0 && float64(multi) > 0.05*float64(w.fresh) {
+		mech = "autocorking"
+		fmt.Fprintf(&b, " %.0f%% of segments carry 2+ frames: Linux TCP autocorking merges some back-to-back writes, so the %s made more writes than the wire shows.",
+			100*float64(multi)/float64(w.segments), side)
+	}
+	if side == "client" {
+		b.WriteString(" Buffer writes in the driver (coalesce frames into one write), e.g. gocql's WriteCoalesceWaitTime > 0.")
+	} else {
+		b.WriteString(" The server should coalesce responses into one write per batch.")
+	}
+	return b.String(), mech, true
+}
+
+func fps(w *dirStats) float64 {
+	if w.segments == 0 {
+		return 0
+	}
+	return float64(w.frames) / float64(w.segments)
+}
+
+func fmtDur(ns int64) string {
+	if ns%1000 == 0 && ns < 1e6 {
+		return fmt.Sprintf("%dµs", ns/1000)
+	}
+	return fmt.Sprintf("%.1fms", float64(ns)/1e6)
+}

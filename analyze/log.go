@@ -1,0 +1,155 @@
+package analyze
+
+import (
+	"bufio"
+	"encoding/hex"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cqlsniff/cqlsniff/decode"
+)
+
+// exchangeLog writes one JSON object per request/response pair. Lines are
+// built by appending into a reused buffer: the log costs no allocation per
+// exchange.
+type exchangeLog struct {
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+func newExchangeLog(w io.Writer) *exchangeLog {
+	return &exchangeLog{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 1024)}
+}
+
+func rfc3339(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Frame, r *decode.Response, decoded bool, lat int64) {
+	if l.err != nil {
+		return
+	}
+	client, server := c.key.Endpoints(c.cdir)
+	b := l.buf[:0]
+	b = append(b, `{"ts":"`...)
+	b = time.Unix(0, p.ts).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","client":"`...)
+	b = client.AppendTo(b)
+	b = append(b, `","server":"`...)
+	b = server.AppendTo(b)
+	b = append(b, `","stream":`...)
+	b = strconv.AppendInt(b, int64(h.Stream), 10)
+	b = append(b, `,"opcode":"`...)
+	b = append(b, p.op.String()...)
+	b = append(b, `","statement":`...)
+	b = appendJSONString(b, p.st.text)
+	if p.idLen > 0 {
+		b = append(b, `,"prepared_id":"`...)
+		b = hex.AppendEncode(b, p.id[:p.idLen])
+		b = append(b, '"')
+	}
+	if p.hasCons {
+		b = append(b, `,"consistency":"`...)
+		b = append(b, p.consistency.String()...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"latency_us":`...)
+	b = strconv.AppendFloat(b, float64(lat)/1e3, 'f', 3, 64)
+	if h.Opcode == decode.OpError {
+		b = append(b, `,"error_code":"`...)
+		if decoded {
+			b = append(b, r.ErrCode.String()...)
+		} else {
+			b = append(b, "unknown"...)
+		}
+		b = append(b, '"')
+		if decoded && len(r.ErrMessage) > 0 {
+			b = append(b, `,"error_message":`...)
+			b = appendJSONString(b, string(r.ErrMessage))
+		}
+	} else {
+		b = append(b, `,"result":"`...)
+		switch {
+		case h.Opcode == decode.OpResult && decoded:
+			b = append(b, r.Kind.String()...)
+		default:
+			b = append(b, h.Opcode.String()...)
+		}
+		b = append(b, '"')
+		if decoded && r.Kind == decode.ResultRows && r.RowsKnown {
+			b = append(b, `,"rows":`...)
+			b = strconv.AppendInt(b, int64(r.Rows), 10)
+			if r.HasMorePages {
+				b = append(b, `,"has_more_pages":true`...)
+			}
+		}
+	}
+	b = append(b, `,"request_bytes":`...)
+	b = strconv.AppendInt(b, int64(p.bytes), 10)
+	b = append(b, `,"response_bytes":`...)
+	b = strconv.AppendInt(b, int64(h.FrameLen()), 10)
+	if f.Lost {
+		b = append(b, `,"lost_bytes":true`...)
+	}
+	b = append(b, "}\n"...)
+	l.buf = b
+	_, l.err = l.w.Write(b)
+}
+
+// Flush writes out buffered lines and returns the first write error.
+func (l *exchangeLog) Flush() error {
+	if l.err != nil {
+		return l.err
+	}
+	return l.w.Flush()
+}
+
+// appendJSONString appends s as a JSON string, escaping what JSON requires
+// and replacing invalid UTF-8.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// FlushLog flushes the exchange log, if any.
+func (a *Analyzer) FlushLog() error {
+	if a.log == nil {
+		return nil
+	}
+	return a.log.Flush()
+}

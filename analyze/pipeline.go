@@ -1,0 +1,78 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+)
+
+// Pipeline wires a packet source, the TCP assembler and the analyzer. All
+// work happens on the caller's goroutine; the steady state allocates
+// nothing per packet.
+type Pipeline struct {
+	Src capture.Source
+	Asm *capture.Assembler
+	An  *Analyzer
+
+	pkt         capture.Packet
+	first, last int64
+	truncated   bool
+	count       uint64
+}
+
+// NewPipeline builds a pipeline over src.
+func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig) *Pipeline {
+	an := New(cfg)
+	return &Pipeline{Src: src, An: an, Asm: capture.NewAssembler(acfg, an)}
+}
+
+// Run processes packets until the source ends, limit TCP packets were
+// processed (0 = no limit) or ctx is done. A truncated capture file ends the
+// run without error (Report says so); other read errors are returned.
+func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
+	for {
+		if p.count&1023 == 0 && ctx.Err() != nil {
+			return nil
+		}
+		if limit > 0 && p.count >= limit {
+			return nil
+		}
+		err := p.Src.Next(&p.pkt)
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			if errors.Is(err, capture.ErrTruncated) {
+				p.truncated = true
+				return nil
+			}
+			return err
+		}
+		p.count++
+		if p.first == 0 || p.pkt.TS < p.first {
+			p.first = p.pkt.TS
+		}
+		if p.pkt.TS > p.last {
+			p.last = p.pkt.TS
+		}
+		p.Asm.Add(&p.pkt)
+	}
+}
+
+// Finish closes every connection, as at the end of the capture.
+func (p *Pipeline) Finish() error {
+	p.Asm.Flush()
+	return p.An.FlushLog()
+}
+
+// Report builds the report; name is the source's name for humans.
+func (p *Pipeline) Report(name string) *Report {
+	s := p.Src.Stats()
+	return p.An.Report(SourceStats{
+		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,
+		NotTCP: s.NotTCP, Fragments: s.Fragments, Malformed: s.Malformed, Unsupported: s.UnsupportedLink,
+		Truncated: p.truncated, First: p.first, Last: p.last,
+	}, p.Asm.Stats())
+}

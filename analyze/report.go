@@ -1,0 +1,364 @@
+package analyze
+
+import (
+	"sort"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/decode"
+)
+
+// Report is the analysis of a whole capture (or of a live capture so far).
+// Its JSON form is a stable contract: fields are added, never renamed.
+type Report struct {
+	Source      string          `json:"source"`
+	Packets     uint64          `json:"packets"`
+	Bytes       uint64          `json:"bytes"`
+	Dropped     uint64          `json:"dropped"`
+	Start       string          `json:"start,omitempty"`
+	End         string          `json:"end,omitempty"`
+	DurationS   float64         `json:"duration_s"`
+	Totals      Totals          `json:"totals"`
+	Connections []*ConnReport   `json:"connections"`
+	Statements  []StmtReport    `json:"statements"`
+	Opcodes     []OpReport      `json:"opcodes"`
+	Diagnoses   []Diagnosis     `json:"diagnoses"`
+	Capture     CaptureCounters `json:"capture"`
+	Warnings    []string        `json:"warnings,omitempty"`
+}
+
+// Totals sums the whole capture.
+type Totals struct {
+	Connections     int    `json:"connections"`
+	Requests        uint64 `json:"requests"`
+	Responses       uint64 `json:"responses"`
+	Unanswered      uint64 `json:"unanswered"`
+	Errors          uint64 `json:"errors"`
+	Events          uint64 `json:"events"`
+	OrphanResponses uint64 `json:"orphan_responses"` // answers to requests sent before the capture began
+	StreamReuse     uint64 `json:"stream_reuse"`     // ids reused before their answer arrived
+	Frames          uint64 `json:"frames"`
+	Encrypted       int    `json:"encrypted_connections"`
+	NotCQL          uint64 `json:"non_cql_flows"`
+}
+
+// CaptureCounters are the packet- and stream-level counters.
+type CaptureCounters struct {
+	TCPPackets      uint64 `json:"tcp_packets"`
+	NotTCP          uint64 `json:"not_tcp"`
+	Fragments       uint64 `json:"ip_fragments"`
+	Malformed       uint64 `json:"malformed"`
+	UnsupportedLink uint64 `json:"unsupported_link"`
+	Retransmits     uint64 `json:"retransmissions"`
+	OutOfOrder      uint64 `json:"out_of_order"`
+	Gaps            uint64 `json:"gaps"`
+	GapBytes        uint64 `json:"gap_bytes"`
+	SkippedBytes    uint64 `json:"skipped_bytes"`
+	Resyncs         uint64 `json:"resyncs"`
+	Desyncs         uint64 `json:"desyncs"`
+	Oversized       uint64 `json:"oversized_bodies"`
+	DecompressErr   uint64 `json:"decompress_errors"`
+	LostFrames      uint64 `json:"lost_frames"`
+	V5Segments      uint64 `json:"v5_segments"`
+	V5SegmentErrors uint64 `json:"v5_segment_errors"`
+	Truncated       bool   `json:"truncated_file"`
+}
+
+// Latency summarises a latency histogram, in microseconds.
+type Latency struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+	Mean  float64 `json:"mean"`
+}
+
+// InFlight is the number of outstanding requests on a connection, sampled
+// at each request (the new one included).
+type InFlight struct {
+	Mean float64 `json:"mean"`
+	Max  int     `json:"max"`
+}
+
+// Writes is the batching of one direction of a connection.
+type Writes struct {
+	Frames           uint64  `json:"frames"`
+	Segments         uint64  `json:"segments"` // data-bearing TCP segments: the wire's estimate of write calls
+	FramesPerSegment float64 `json:"frames_per_segment"`
+	// Distribution counts segments by the frames starting in them:
+	// "0" is a segment that only continues a frame.
+	Distribution   map[string]uint64 `json:"distribution"`
+	SpanningFrames uint64            `json:"spanning_frames"`
+	Bytes          uint64            `json:"bytes"`
+	Retransmits    uint64            `json:"retransmissions"`
+	BackToBack     uint64            `json:"back_to_back"` // segments that could have joined the previous write
+	BackToBackOne  uint64            `json:"back_to_back_single"`
+	FreshSegments  uint64            `json:"frame_start_segments"`
+	// Nagle evidence: segments that left with earlier data still
+	// unacknowledged, with all of it acknowledged, and (of the latter) right
+	// after the ACK that released them.
+	SentUnacked uint64 `json:"sent_unacked"`
+	SentAcked   uint64 `json:"sent_acked"`
+	AckClocked  uint64 `json:"ack_clocked"`
+}
+
+// ConnReport describes one connection.
+type ConnReport struct {
+	ID                  uint64   `json:"id"`
+	Client              string   `json:"client"`
+	Server              string   `json:"server"`
+	ProtocolVersion     int      `json:"protocol_version"`
+	Compression         string   `json:"compression"`
+	CompressionInferred bool     `json:"compression_inferred,omitempty"`
+	Driver              string   `json:"driver"`
+	DriverVersion       string   `json:"driver_version,omitempty"`
+	Keyspace            string   `json:"keyspace,omitempty"`
+	Encrypted           bool     `json:"encrypted,omitempty"`
+	RolesFromPorts      bool     `json:"-"`
+	Requests            uint64   `json:"requests"`
+	Responses           uint64   `json:"responses"`
+	Errors              uint64   `json:"errors"`
+	Unanswered          uint64   `json:"unanswered"`
+	OrphanResponses     uint64   `json:"orphan_responses"`
+	Events              uint64   `json:"events"`
+	StreamReuse         uint64   `json:"stream_reuse"`
+	InFlight            InFlight `json:"in_flight"`
+	Latency             Latency  `json:"latency_us"`
+	ClientWrites        Writes   `json:"client_writes"`
+	ServerWrites        Writes   `json:"server_writes"`
+	DiagnosisCodes      []string `json:"diagnoses"`
+	Start               string   `json:"start"`
+	End                 string   `json:"end"`
+	DurationS           float64  `json:"duration_s"`
+	RequestsPerSec      float64  `json:"requests_per_s"`
+	Closed              string   `json:"closed"` // fin, rst, idle, evicted, end (of capture), open
+
+	diagnoses []Diagnosis
+}
+
+// StmtReport describes one statement fingerprint.
+type StmtReport struct {
+	Statement string  `json:"statement"`
+	Opcode    string  `json:"opcode"`
+	Count     uint64  `json:"count"`
+	Errors    uint64  `json:"errors"`
+	TotalMS   float64 `json:"total_ms"`
+	Latency   Latency `json:"latency_us"`
+}
+
+// OpReport describes one request opcode.
+type OpReport struct {
+	Opcode  string  `json:"opcode"`
+	Count   uint64  `json:"count"`
+	Errors  uint64  `json:"errors"`
+	Latency Latency `json:"latency_us"`
+}
+
+func summarize(h *hdrhistogram.Histogram, max int64) Latency {
+	if h == nil || h.TotalCount() == 0 {
+		return Latency{}
+	}
+	l := Latency{
+		Count: uint64(h.TotalCount()),
+		P50:   float64(h.ValueAtQuantile(50)),
+		P90:   float64(h.ValueAtQuantile(90)),
+		P99:   float64(h.ValueAtQuantile(99)),
+		P999:  float64(h.ValueAtQuantile(99.9)),
+		Max:   float64(h.Max()),
+		Mean:  round2(h.Mean()),
+	}
+	if max > 0 {
+		// The exact maximum; percentiles (bucket upper bounds) never exceed it.
+		l.Max = round2(float64(max) / 1e3)
+		l.P50, l.P90, l.P99, l.P999 = min(l.P50, l.Max), min(l.P90, l.Max), min(l.P99, l.Max), min(l.P999, l.Max)
+	}
+	return l
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func writes(w *dirStats) Writes {
+	return Writes{
+		Frames:           w.frames,
+		Segments:         w.segments,
+		FramesPerSegment: round2(fps(w)),
+		Distribution: map[string]uint64{
+			"0": w.buckets[0], "1": w.buckets[1], "2-3": w.buckets[2], "4-7": w.buckets[3],
+			"8-15": w.buckets[4], "16+": w.buckets[5],
+		},
+		SpanningFrames: w.spanning,
+		Bytes:          w.bytes,
+		Retransmits:    w.retrans,
+		BackToBack:     w.split,
+		BackToBackOne:  w.splitSingle,
+		FreshSegments:  w.fresh,
+		SentUnacked:    w.sentUnacked,
+		SentAcked:      w.sentAcked,
+		AckClocked:     w.ackClocked,
+	}
+}
+
+func (c *conn) report() *ConnReport {
+	cdir := c.cdir
+	client, server := c.key.Endpoints(cdir)
+	r := &ConnReport{
+		ID:                  c.id,
+		Client:              client.String(),
+		Server:              server.String(),
+		ProtocolVersion:     int(c.version),
+		Compression:         c.compression.String(),
+		CompressionInferred: c.compInferred,
+		Driver:              c.driver,
+		DriverVersion:       c.driverVersion,
+		Keyspace:            c.keyspace,
+		Encrypted:           c.tls,
+		Requests:            c.requests,
+		Responses:           c.answered,
+		Errors:              c.errors,
+		Unanswered:          uint64(len(c.pending)) + c.reused,
+		OrphanResponses:     c.orphans,
+		Events:              c.events,
+		StreamReuse:         c.reused,
+		Latency:             summarize(c.hist, c.latMax),
+		ClientWrites:        writes(&c.w[cdir]),
+		ServerWrites:        writes(&c.w[cdir.Other()]),
+		Start:               rfc3339(c.first),
+		End:                 rfc3339(c.last),
+		DurationS:           float64(c.last-c.first) / 1e9,
+		Closed:              "open",
+	}
+	if c.compression == decode.CompressionUnknown {
+		r.Compression = "none"
+		if c.w[0].frames+c.w[1].frames == 0 {
+			r.Compression = "unknown"
+		}
+	}
+	if c.closeReason != 0 || c.hist == nil {
+		r.Closed = c.closeReason.String()
+	}
+	if c.requests > 0 {
+		r.InFlight = InFlight{Mean: round2(float64(c.inflSum) / float64(c.requests)), Max: c.inflMax}
+	}
+	if r.DurationS > 0 {
+		r.RequestsPerSec = round2(float64(c.requests) / r.DurationS)
+	}
+	r.diagnoses = c.diagnose(r)
+	r.DiagnosisCodes = []string{}
+	for _, d := range r.diagnoses {
+		r.DiagnosisCodes = append(r.DiagnosisCodes, d.Code)
+	}
+	return r
+}
+
+// SourceStats are what the packet source counted, for the report.
+type SourceStats struct {
+	Name        string
+	Packets     uint64
+	Bytes       uint64
+	Dropped     uint64
+	TCP         uint64
+	NotTCP      uint64
+	Fragments   uint64
+	Malformed   uint64
+	Unsupported uint64
+	Truncated   bool
+	First, Last int64
+}
+
+// Report builds the report of everything seen so far. Connections still
+// open are included as they stand.
+func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
+	r := &Report{
+		Source:  src.Name,
+		Packets: src.Packets,
+		Bytes:   src.Bytes,
+		Dropped: src.Dropped,
+		Start:   rfc3339(src.First),
+		End:     rfc3339(src.Last),
+	}
+	if src.Last > src.First {
+		r.DurationS = float64(src.Last-src.First) / 1e9
+	}
+	conns := append([]*ConnReport(nil), a.closed...)
+	var unanswered uint64
+	for c := range a.live {
+		if c.isCQL() || c.tls {
+			cr := c.report()
+			conns = append(conns, cr)
+			unanswered += cr.Unanswered
+		}
+	}
+	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
+	r.Connections = conns
+	r.Diagnoses = []Diagnosis{}
+	for _, c := range conns {
+		r.Diagnoses = append(r.Diagnoses, c.diagnoses...)
+		if c.Encrypted {
+			r.Totals.Encrypted++
+		}
+	}
+	t := a.totals
+	r.Totals = Totals{
+		Connections:     len(conns),
+		Requests:        t.requests,
+		Responses:       t.responses,
+		Unanswered:      t.unanswered + unanswered,
+		Errors:          t.errors,
+		Events:          t.events,
+		OrphanResponses: t.orphans,
+		StreamReuse:     t.reused,
+		Frames:          t.frames,
+		Encrypted:       r.Totals.Encrypted,
+		NotCQL:          a.ignored,
+	}
+	r.Statements = []StmtReport{}
+	for _, s := range a.stmtList {
+		if s.count == 0 {
+			continue
+		}
+		r.Statements = append(r.Statements, StmtReport{
+			Statement: s.text, Opcode: s.op.String(), Count: s.count, Errors: s.errors,
+			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, 0),
+		})
+	}
+	sort.SliceStable(r.Statements, func(i, j int) bool { return r.Statements[i].TotalMS > r.Statements[j].TotalMS })
+	r.Opcodes = []OpReport{}
+	for op, s := range a.ops {
+		if s == nil || s.count == 0 {
+			continue
+		}
+		r.Opcodes = append(r.Opcodes, OpReport{Opcode: decode.Opcode(op).String(), Count: s.count, Errors: s.errors, Latency: summarize(s.hist, 0)})
+	}
+	ss := a.closedStream
+	for c := range a.live {
+		if c.isCQL() {
+			addStreamStats(&ss, c.streams[0].Stats())
+			addStreamStats(&ss, c.streams[1].Stats())
+		}
+	}
+	r.Capture = CaptureCounters{
+		TCPPackets: src.TCP, NotTCP: src.NotTCP, Fragments: src.Fragments, Malformed: src.Malformed,
+		UnsupportedLink: src.Unsupported, Retransmits: asm.Retransmits, OutOfOrder: asm.OutOfOrder,
+		Gaps: asm.Gaps, GapBytes: asm.GapBytes, SkippedBytes: ss.SkippedBytes, Resyncs: ss.Syncs,
+		Desyncs: ss.Desyncs, Oversized: ss.Oversized, DecompressErr: ss.DecompressErr, Truncated: src.Truncated,
+		LostFrames: ss.LostFrames, V5Segments: ss.Segments, V5SegmentErrors: ss.SegmentErrors,
+	}
+	return r
+}
+
+func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
+	dst.Frames += s.Frames
+	dst.FrameBytes += s.FrameBytes
+	dst.SkippedBytes += s.SkippedBytes
+	dst.Syncs += s.Syncs
+	dst.Desyncs += s.Desyncs
+	dst.Gaps += s.Gaps
+	dst.Oversized += s.Oversized
+	dst.DecompressErr += s.DecompressErr
+	dst.LostFrames += s.LostFrames
+	dst.Segments += s.Segments
+	dst.SegmentErrors += s.SegmentErrors
+}

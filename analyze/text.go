@@ -1,0 +1,153 @@
+package analyze
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText renders r for humans: summary, diagnoses, connections, top
+// statements and opcodes. topN bounds the statement list (0 = 20).
+func (r *Report) WriteText(w io.Writer, topN int) error {
+	if topN <= 0 {
+		topN = 20
+	}
+	ew := &errWriter{w: w}
+	t := r.Totals
+	fmt.Fprintf(ew, "cqlsniff report: %s\n", r.Source)
+	fmt.Fprintf(ew, "  %d packets, %s, %.3f s", r.Packets, human(r.Bytes), r.DurationS)
+	if r.Start != "" {
+		fmt.Fprintf(ew, " from %s", r.Start)
+	}
+	fmt.Fprintf(ew, ", %d dropped by the kernel\n", r.Dropped)
+	fmt.Fprintf(ew, "  %d CQL connections, %d requests, %d responses, %d unanswered, %d errors, %d events",
+		t.Connections, t.Requests, t.Responses, t.Unanswered, t.Errors, t.Events)
+	if t.OrphanResponses > 0 {
+		fmt.Fprintf(ew, ", %d answers to requests sent before the capture", t.OrphanResponses)
+	}
+	fmt.Fprintln(ew)
+	c := r.Capture
+	if c.Retransmits+c.Gaps+c.SkippedBytes+c.Desyncs+c.DecompressErr > 0 || c.Truncated {
+		fmt.Fprintf(ew, "  capture: %d retransmissions, %d out of order, %d gaps (%d bytes lost), %d bytes skipped to find frames, %d desyncs, %d decompression errors",
+			c.Retransmits, c.OutOfOrder, c.Gaps, c.GapBytes, c.SkippedBytes, c.Desyncs, c.DecompressErr)
+		if c.Truncated {
+			fmt.Fprint(ew, "; the file is truncated")
+		}
+		fmt.Fprintln(ew)
+	}
+	for _, s := range r.Warnings {
+		fmt.Fprintf(ew, "  warning: %s\n", s)
+	}
+
+	fmt.Fprintf(ew, "\nDiagnoses\n")
+	if len(r.Diagnoses) == 0 {
+		fmt.Fprintf(ew, "  none: no side sent frames one write at a time while it had several to send\n")
+	}
+	for _, d := range r.Diagnoses {
+		fmt.Fprintf(ew, "  [%s] %s -> %s\n", d.Code, d.Client, d.Server)
+		for _, line := range wrap(d.Message, 100) {
+			fmt.Fprintf(ew, "      %s\n", line)
+		}
+	}
+
+	fmt.Fprintf(ew, "\nConnections (latency in µs; frames/seg = CQL frames per data-bearing TCP segment)\n")
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "client\t server\t driver\t v\t comp\t requests\t req/s\t in-flight\t client frames/seg\t server frames/seg\t p50\t p99\t max\t errors\t diagnosis\t\n")
+	for _, cr := range r.Connections {
+		drv := cr.Driver
+		if cr.DriverVersion != "" {
+			drv += " " + cr.DriverVersion
+		}
+		if drv == "" {
+			drv = "-"
+		}
+		if cr.Encrypted {
+			fmt.Fprintf(tw, "%s\t %s\t TLS (encrypted: TCP statistics only)\t \t \t \t \t \t \t \t \t \t \t \t \t\n", cr.Client, cr.Server)
+			continue
+		}
+		diag := strings.Join(cr.DiagnosisCodes, ",")
+		if diag == "" {
+			diag = "-"
+		}
+		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %d\t %.0f\t %.1f/%d\t %.2f\t %.2f\t %.0f\t %.0f\t %.0f\t %d\t %s\t\n",
+			cr.Client, cr.Server, drv, cr.ProtocolVersion, cr.Compression, cr.Requests, cr.RequestsPerSec,
+			cr.InFlight.Mean, cr.InFlight.Max, cr.ClientWrites.FramesPerSegment, cr.ServerWrites.FramesPerSegment,
+			cr.Latency.P50, cr.Latency.P99, cr.Latency.Max, cr.Errors, diag)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(ew, "\nTop statements by total time\n")
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "total ms\tcount\tp50 µs\tp99 µs\terrors\topcode\tstatement\n")
+	for i, s := range r.Statements {
+		if i == topN {
+			fmt.Fprintf(tw, "\t\t\t\t\t\t(%d more)\n", len(r.Statements)-topN)
+			break
+		}
+		fmt.Fprintf(tw, "%.1f\t%d\t%.0f\t%.0f\t%d\t%s\t%s\n", s.TotalMS, s.Count, s.Latency.P50, s.Latency.P99, s.Errors, s.Opcode, clip(s.Statement, 100))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(ew, "\nOpcodes\n")
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "opcode\tcount\terrors\tp50 µs\tp99 µs\tmax µs\n")
+	for _, o := range r.Opcodes {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\n", o.Opcode, o.Count, o.Errors, o.Latency.P50, o.Latency.P99, o.Latency.Max)
+	}
+	tw.Flush()
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func human(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func wrap(s string, width int) []string {
+	var lines []string
+	var cur strings.Builder
+	for _, w := range strings.Fields(s) {
+		if cur.Len() > 0 && cur.Len()+1+len(w) > width {
+			lines = append(lines, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte(' ')
+		}
+		cur.WriteString(w)
+	}
+	if cur.Len() > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}

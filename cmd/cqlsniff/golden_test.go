@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cqlsniff/cqlsniff/analyze"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden reports in testdata/golden")
+
+// TestGolden runs cqlsniff on every capture shipped in pcaps/ and compares
+// the JSON report with the checked-in one. Regenerate with
+// `go test ./cmd/cqlsniff -run Golden -update` and review the diff.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*.pcap"))
+	public, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "public", "*.pcap"))
+	files = append(files, public...)
+	if len(files) == 0 {
+		t.Fatal("no captures in pcaps/")
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".pcap")
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), []string{"-r", f, "--report", "json"}, nil, &out, &errb); err != nil {
+				t.Fatalf("%v\n%s", err, errb.String())
+			}
+			var rep analyze.Report
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatal(err)
+			}
+			rep.Source = filepath.Base(f)
+			got, _ := json.MarshalIndent(&rep, "", "  ")
+			got = append(got, '\n')
+			golden := filepath.Join("testdata", "golden", name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("report differs from %s; run `go test ./cmd/cqlsniff -run Golden -update` and review the diff.\n%s", golden, firstDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) && i < len(g); i++ {
+		if w[i] != g[i] {
+			return "line " + itoa(i+1) + ":\n want " + w[i] + "\n  got " + g[i]
+		}
+	}
+	return "lengths differ"
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cqlsniff/cqlsniff/analyze"
+)
+
+// sharedDir is where the team's public captures live; users' clones do not
+// have it, so tests that need it skip.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join("..", "..", "..", "shared", "pcaps-public")
+	if _, err := os.Stat(d); err != nil {
+		t.Skipf("public captures not available (%v)", err)
+	}
+	return d
+}
+
+type logLine struct {
+	TS            string  `json:"ts"`
+	Client        string  `json:"client"`
+	Server        string  `json:"server"`
+	Stream        int     `json:"stream"`
+	Opcode        string  `json:"opcode"`
+	Statement     string  `json:"statement"`
+	PreparedID    string  `json:"prepared_id"`
+	Consistency   string  `json:"consistency"`
+	LatencyUS     float64 `json:"latency_us"`
+	Result        string  `json:"result"`
+	ErrorCode     string  `json:"error_code"`
+	Rows          *int    `json:"rows"`
+	RequestBytes  int     `json:"request_bytes"`
+	ResponseBytes int     `json:"response_bytes"`
+}
+
+// analyse runs cqlsniff on path and returns its JSON report and log lines.
+func analyse(t *testing.T, path string, extra ...string) (*analyze.Report, []logLine) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "log.jsonl")
+	var out, errb bytes.Buffer
+	args := append([]string{"-r", path, "--report", "json", "--log", logPath}, extra...)
+	if err := run(context.Background(), args, nil, &out, &errb); err != nil {
+		t.Fatalf("cqlsniff %v: %v\n%s", args, err, errb.String())
+	}
+	var rep analyze.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v", err)
+	}
+	f, err := os.Open(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	return &rep, lines
+}
+
+// TestPublicCapturesFrames checks that every public capture is read without
+// error and that every CQL frame in it is decoded. The frame counts are the
+// ones an independent header walk over each TCP stream found (SOURCES.md).
+func TestPublicCapturesFrames(t *testing.T) {
+	d := sharedDir(t)
+	cases := []struct {
+		file   string
+		frames uint64
+		conns  int
+		nagle  int // connections flagged client-nagle
+	}{
+		{"elastic-beats/cassandra_compressed.pcap", 40, 2, 0},
+		{"elastic-beats/cassandra_create_index.pcap", 16, 1, 0},
+		{"elastic-beats/cassandra_create_keyspace.pcap", 8, 1, 0},
+		{"elastic-beats/cassandra_create_table.pcap", 16, 1, 0},
+		{"elastic-beats/cassandra_insert.pcap", 2, 1, 0},
+		{"elastic-beats/cassandra_mixed_frame.pcap", 34, 2, 0},
+		{"elastic-beats/cassandra_select.pcap", 2, 1, 0},
+		{"elastic-beats/cassandra_select_via_index.pcap", 2, 1, 0},
+		{"elastic-beats/cassandra_trace_err.pcap", 2, 1, 0},
+		{"ntop-nDPI/cassandra.pcap", 6, 2, 0},
+		{"ntop-nDPI/pre-2024-eb12929/cassandra.pcap", 225, 2, 0},
+		{"jolynch-cqltrace/simple_v3.in", 72, 5, 0},
+		// The Python driver of 2018 left TCP_NODELAY off: its three busy
+		// connections show Nagle's algorithm at work (every request segment
+		// waits for the ACK of the previous one).
+		{"jolynch-cqltrace/longer_v3.in", 23588, 0, 3},
+		{"arkime-arkime/cassandra1.pcap", 0, 0, 0}, // Thrift on 9160: not CQL
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			rep, _ := analyse(t, filepath.Join(d, c.file))
+			if rep.Totals.Frames != c.frames {
+				t.Errorf("frames = %d, want %d", rep.Totals.Frames, c.frames)
+			}
+			if c.conns > 0 && rep.Totals.Connections != c.conns {
+				t.Errorf("connections = %d, want %d", rep.Totals.Connections, c.conns)
+			}
+			if rep.Capture.Desyncs != 0 || rep.Capture.DecompressErr != 0 {
+				t.Errorf("desyncs %d, decompression errors %d", rep.Capture.Desyncs, rep.Capture.DecompressErr)
+			}
+			nagle := 0
+			for _, d := range rep.Diagnoses {
+				if d.Code == analyze.CodeClientNagle {
+					nagle++
+				} else {
+					t.Errorf("unexpected diagnosis %+v", d)
+				}
+			}
+			if nagle != c.nagle {
+				t.Errorf("%d connections flagged %s, want %d", nagle, analyze.CodeClientNagle, c.nagle)
+			}
+		})
+	}
+}
+
+// TestPacketbeatPairs checks the request/response pairs packetbeat's own
+// tests assert (opcode, stream, body lengths), plus the pairing packetbeat
+// gets wrong on the compressed capture.
+func TestPacketbeatPairs(t *testing.T) {
+	d := sharedDir(t)
+	type pair struct {
+		stream            int
+		opcode            string
+		reqBody, respBody int
+		result, errCode   string
+	}
+	cases := []struct {
+		file string
+		want pair
+	}{
+		{"cassandra_create_keyspace.pcap", pair{20, "QUERY", 124, 35, "schema_change", ""}},
+		{"cassandra_create_table.pcap", pair{49, "QUERY", 98, 39, "schema_change", ""}},
+		{"cassandra_insert.pcap", pair{252, "QUERY", 97, 4, "void", ""}},
+		{"cassandra_select.pcap", pair{253, "QUERY", 41, 89, "rows", ""}},
+		{"cassandra_select_via_index.pcap", pair{262, "QUERY", 63, 89, "rows", ""}},
+		{"cassandra_create_index.pcap", pair{92, "QUERY", 51, 39, "schema_change", ""}},
+		{"cassandra_trace_err.pcap", pair{275, "QUERY", 46, 53, "", "CONFIG_ERROR"}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			_, lines := analyse(t, filepath.Join(d, "elastic-beats", c.file))
+			for _, l := range lines {
+				if l.Stream != c.want.stream {
+					continue
+				}
+				got := pair{l.Stream, l.Opcode, l.RequestBytes - 9, l.ResponseBytes - 9, l.Result, l.ErrorCode}
+				if got != c.want {
+					t.Errorf("got %+v, want %+v", got, c.want)
+				}
+				return
+			}
+			t.Errorf("no exchange on stream %d in %+v", c.want.stream, lines)
+		})
+	}
+	t.Run("compressed pairs by stream id", func(t *testing.T) {
+		_, lines := analyse(t, filepath.Join(d, "elastic-beats", "cassandra_compressed.pcap"))
+		found := false
+		for _, l := range lines {
+			if strings.Contains(l.Statement, "system.local") && l.Stream == 0 {
+				found = true
+				if l.Result != "rows" || l.Rows == nil || *l.Rows != 1 {
+					t.Errorf("system.local query: %+v (want 1 row)", l)
+				}
+			}
+			if strings.Contains(l.Statement, "system.peers") && l.Rows != nil && *l.Rows != 0 {
+				t.Errorf("system.peers query: %+v (want 0 rows)", l)
+			}
+		}
+		if !found {
+			t.Errorf("the system.local QUERY on stream 0 was not paired: %+v", lines)
+		}
+	})
+}
+
+// TestCqltraceLatencies checks that, for every request cqltrace lists in
+// longer_v3.out, our log has the same client, statement (text, or the MD5
+// prepared id) and latency to the microsecond.
+func TestCqltraceLatencies(t *testing.T) {
+	d := sharedDir(t)
+	for _, name := range []string{"simple_v3", "longer_v3"} {
+		t.Run(name, func(t *testing.T) {
+			_, lines := analyse(t, filepath.Join(d, "jolynch-cqltrace", name+".in"))
+			have := map[string]int{}
+			for _, l := range lines {
+				st := l.Statement
+				if l.PreparedID != "" {
+					st = strings.ToUpper(l.PreparedID)
+				}
+				have[fmt.Sprintf("%s|%s|%d", l.Client, st, int64(l.LatencyUS+0.5))]++
+			}
+			f, err := os.Open(filepath.Join(d, "jolynch-cqltrace", name+".out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// cqltrace prints a request once per TCP segment of a response
+			// that spans several (its tracer fires on each): a run of
+			// identical client|statement lines is one request, and one of
+			// them carries the true latency.
+			type entry struct {
+				who  string
+				keys []string
+			}
+			var groups []entry
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				parts := strings.Split(sc.Text(), "|")
+				if len(parts) != 5 {
+					continue
+				}
+				sec, err := strconv.ParseFloat(parts[4], 64)
+				if err != nil {
+					t.Fatalf("bad line %q", sc.Text())
+				}
+				st := parts[1]
+				if len(st) != 32 || strings.ContainsAny(st, " ") {
+					st = string(analyze.Fingerprint(nil, []byte(st)))
+				}
+				who := parts[0] + "|" + st
+				k := fmt.Sprintf("%s|%d", who, int64(sec*1e6+0.5))
+				if n := len(groups); n > 0 && groups[n-1].who == who && strings.HasPrefix(parts[1], "SELECT * FROM system.") {
+					groups[n-1].keys = append(groups[n-1].keys, k)
+					continue
+				}
+				groups = append(groups, entry{who, []string{k}})
+			}
+			n, bad := len(groups), 0
+		next:
+			for _, g := range groups {
+				for _, k := range g.keys {
+					if have[k] > 0 {
+						have[k]--
+						continue next
+					}
+				}
+				bad++
+				if bad <= 5 {
+					t.Errorf("no exchange for %v", g.keys)
+				}
+			}
+			if n == 0 || bad > 0 {
+				t.Errorf("%d of %d cqltrace lines unmatched", bad, n)
+			}
+		})
+	}
+}

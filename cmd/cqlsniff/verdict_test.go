@@ -1,0 +1,78 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/cqlsniff/cqlsniff/analyze"
+)
+
+// TestVerdicts checks the batching diagnosis on the real-driver captures in
+// pcaps/ (made by lab/, with the kernel's count of the client's send calls
+// in each capture's .json sidecar). Only connections that carried real
+// traffic (over 100 requests) are judged; the drivers' control connections
+// send a handful of requests at start-up.
+func TestVerdicts(t *testing.T) {
+	const (
+		none       = ""
+		unbuffered = analyze.CodeClientUnbuffered
+		nagle      = analyze.CodeClientNagle
+	)
+	cases := []struct {
+		file string
+		want string // the diagnosis of every busy connection
+	}{
+		{"gocql-1.7.0-v4-unbuffered-c64", unbuffered},
+		{"gocql-1.7.0-v4-unbuffered-lz4-c64", unbuffered},
+		{"gocql-1.7.0-v4-unbuffered-c64-20conns", unbuffered},
+		{"gocql-1.7.0-v4-coalesced-c64", none},
+		{"gocql-1.7.0-v4-lz4-coalesced-c64", none},
+		{"gocql-1.7.0-v4-snappy-coalesced-c64", none},
+		{"gocql-1.7.0-v4-coalesced-c64-20conns", none},
+		{"gocql-1.7.0-v4-c1", none},
+		{"python-3.30.1-v4-nodelay-c32", unbuffered},
+		{"python-3.30.1-v5-nodelay-c32", unbuffered},
+		{"python-3.30.1-v5-lz4-nodelay-c32", unbuffered},
+		{"python-3.30.1-v5-nagle-c32", nagle},
+		{"python-3.30.1-v5-nodelay-c1", none},
+		{"nodejs-4.10.0-threshold1-c64", unbuffered},
+		{"nodejs-4.10.0-default-c64", none},
+		{"nodejs-4.10.0-default-c1", none},
+		{"java-driver-4.19.0-v4-coalesced-c64", none},
+		{"java-driver-4.19.0-v4-passthrough-c64", unbuffered},
+		{"java-driver-4.19.0-v5-coalesced-c64", none},
+		{"java-driver-4.19.0-v5-passthrough-c64", unbuffered},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			path := filepath.Join("..", "..", "pcaps", c.file+".pcap")
+			rep, _ := analyse(t, path)
+			busy := 0
+			for _, cr := range rep.Connections {
+				if cr.Requests < 100 {
+					continue
+				}
+				busy++
+				var codes []string
+				for _, d := range cr.DiagnosisCodes {
+					if d == analyze.CodeServerUnbuffered {
+						t.Errorf("%s: Cassandra flagged %s", cr.Client, d)
+						continue
+					}
+					codes = append(codes, d)
+				}
+				switch {
+				case c.want == none && len(codes) > 0:
+					t.Errorf("%s: flagged %v, want nothing (in flight %.1f, client frames/segment %.2f)",
+						cr.Client, codes, cr.InFlight.Mean, cr.ClientWrites.FramesPerSegment)
+				case c.want != none && (len(codes) != 1 || codes[0] != c.want):
+					t.Errorf("%s: flagged %v, want %s (in flight %.1f, client frames/segment %.2f)",
+						cr.Client, codes, c.want, cr.InFlight.Mean, cr.ClientWrites.FramesPerSegment)
+				}
+			}
+			if busy == 0 {
+				t.Fatal("no busy connection in the capture")
+			}
+		})
+	}
+}
