@@ -111,51 +111,65 @@ func (r *reader) need(n int64) bool {
 // take consumes n bytes. The returned slice aliases the body and has its
 // capacity clipped so that nobody can append into the body.
 func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
+	if r.err == nil && uint(n) <= uint(len(r.b)-r.off) {
+		s := r.b[r.off : r.off+n : r.off+n]
+		r.off += n
+		return s
 	}
-	if n < 0 {
+	r.short(n)
+	return nil
+}
+
+// short records why n bytes cannot be taken.
+func (r *reader) short(n int) {
+	switch {
+	case r.err != nil:
+	case n < 0:
 		r.err = ErrMalformed
-		return nil
+	case n > r.full-r.off:
+		r.err = ErrTruncated
+	default:
+		r.err = errCut
 	}
-	if n > len(r.b)-r.off {
-		if n > r.full-r.off {
-			r.err = ErrTruncated
-		} else {
-			r.err = errCut
-		}
-		return nil
-	}
-	s := r.b[r.off : r.off+n : r.off+n]
-	r.off += n
-	return s
 }
 
 func (r *reader) u8() uint8 {
-	if b := r.take(1); b != nil {
-		return b[0]
+	if r.err == nil && r.off < len(r.b) {
+		v := r.b[r.off]
+		r.off++
+		return v
 	}
+	r.short(1)
 	return 0
 }
 
 func (r *reader) u16() uint16 {
-	if b := r.take(2); b != nil {
-		return binary.BigEndian.Uint16(b)
+	if r.err == nil && r.off+2 <= len(r.b) {
+		v := binary.BigEndian.Uint16(r.b[r.off:])
+		r.off += 2
+		return v
 	}
+	r.short(2)
 	return 0
 }
 
 func (r *reader) i32() int32 {
-	if b := r.take(4); b != nil {
-		return int32(binary.BigEndian.Uint32(b))
+	if r.err == nil && r.off+4 <= len(r.b) {
+		v := binary.BigEndian.Uint32(r.b[r.off:])
+		r.off += 4
+		return int32(v)
 	}
+	r.short(4)
 	return 0
 }
 
 func (r *reader) i64() int64 {
-	if b := r.take(8); b != nil {
-		return int64(binary.BigEndian.Uint64(b))
+	if r.err == nil && r.off+8 <= len(r.b) {
+		v := binary.BigEndian.Uint64(r.b[r.off:])
+		r.off += 8
+		return int64(v)
 	}
+	r.short(8)
 	return 0
 }
 
@@ -783,10 +797,13 @@ func decodeResult(rd *reader, v uint8, r *Response) {
 		if !rd.ok() {
 			return
 		}
-		withID := v5Features(v)
+		if v != 3 && v != 4 {
+			decodePrepared(rd, v, r, v5Features(v))
+			return
+		}
 		save, saveResp := *rd, *r
-		decodePrepared(rd, v, r, withID)
-		if rd.err != nil && rd.err != errCut && (v == 3 || v == 4) {
+		decodePrepared(rd, v, r, false)
+		if rd.err != nil && rd.err != errCut {
 			// Scylla's SCYLLA_USE_METADATA_ID puts a result metadata id
 			// after the prepared id on v3/v4 too: try that layout.
 			first := rd.err

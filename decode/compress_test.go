@@ -383,3 +383,5 @@ func TestRealCompressedBodies(t *testing.T) {
 		})
 	}
 }
+
+func snappyEncode(data []byte) []byte { return snappy.Encode(nil, data) }
