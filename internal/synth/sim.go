@@ -32,7 +32,7 @@ const (
 	evArrive              // a segment reaches side
 	evWrite               // side's writer may write (a = generation)
 	evReady               // server finished a request (a = packed response item)
-	evDelack              // side's delayed-ACK timer (a = generation)
+	evDelack              // side's delayed-ACK timer
 )
 
 // Arrival flags.
@@ -115,8 +115,9 @@ type side struct {
 	// Receiver.
 	rcvNxt, ackedTo uint64
 	rcvMSS          uint64
-	delackGen       uint64
 	delackArmed     bool
+	delackAt        int64 // deadline of the armed delayed ACK
+	delackPending   bool  // an evDelack for this side is in the heap
 	tsRecent        uint32
 
 	// Application writer.
@@ -148,6 +149,8 @@ type gen struct {
 	out   *pcapWriter
 	enc   *encoder
 	heap  []event
+	fifo  []event // arrivals: scheduled at now+owd, so already in time order
+	fh    int
 	seq   uint64
 	conns []conn
 	stats Stats
@@ -220,8 +223,22 @@ func newGen(w io.Writer, cfg *Config) *gen {
 }
 
 func (g *gen) run() {
-	for len(g.heap) > 0 && g.out.err == nil {
-		e := g.pop()
+	for g.out.err == nil {
+		var e event
+		switch {
+		case g.fh < len(g.fifo) && (len(g.heap) == 0 || before(&g.fifo[g.fh], &g.heap[0])):
+			e = g.fifo[g.fh]
+			g.fh++
+			if g.fh == len(g.fifo) {
+				g.fifo, g.fh = g.fifo[:0], 0
+			} else if g.fh > 4096 && g.fh > len(g.fifo)/2 {
+				g.fifo, g.fh = g.fifo[:copy(g.fifo, g.fifo[g.fh:])], 0
+			}
+		case len(g.heap) > 0:
+			e = g.pop()
+		default:
+			return
+		}
 		c := &g.conns[e.conn]
 		switch e.kind {
 		case evStart:
@@ -239,8 +256,16 @@ func (g *gen) run() {
 			s.wq = append(s.wq, unpack(e.a))
 			g.kick(c, e.conn, srv, e.t)
 		case evDelack:
+			// One timer event per side at most: re-armed deadlines only
+			// move later, so an early event just goes back to sleep.
 			s := &c.s[e.side]
-			if s.delackArmed && e.a == s.delackGen && s.rcvNxt > s.ackedTo {
+			s.delackPending = false
+			switch {
+			case !s.delackArmed:
+			case e.t < s.delackAt:
+				s.delackPending = true
+				g.schedule(event{t: s.delackAt, kind: evDelack, conn: e.conn, side: e.side})
+			case s.rcvNxt > s.ackedTo:
 				g.sendSeg(c, e.conn, int(e.side), e.t, tcpACK, s.sndNxt, nil)
 			}
 		}
@@ -498,7 +523,6 @@ func (g *gen) sendSeg(c *conn, ci int32, d int, t int64, flags uint8, off uint64
 		sg.ack = p.isn + 1 + uint32(s.rcvNxt)
 		s.ackedTo = s.rcvNxt
 		s.delackArmed = false
-		s.delackGen++
 	}
 	s.ipID++
 	sg.ipID = s.ipID
@@ -527,7 +551,10 @@ func (g *gen) sendSeg(c *conn, ci int32, d int, t int64, flags uint8, off uint64
 	if flags&tcpACK != 0 {
 		af |= afAck
 	}
-	g.schedule(event{t: t + g.owd, kind: evArrive, conn: ci, side: uint8(1 - d), flags: af, a: end, b: s.rcvNxt})
+	// Arrivals all take owd, so they leave in the order they are made: a
+	// FIFO merged with the heap by (t, seq) keeps them out of the heap.
+	g.fifo = append(g.fifo, event{t: t + g.owd, seq: g.seq, kind: evArrive, conn: ci, side: uint8(1 - d), flags: af, a: end, b: s.rcvNxt})
+	g.seq++
 }
 
 // arrive is a segment reaching side r: TCP receive processing, delivery of
@@ -589,8 +616,11 @@ func (g *gen) arrive(c *conn, ci int32, e *event) {
 		g.sendSeg(c, ci, r, t, tcpACK, rs.sndNxt, nil)
 	} else if !rs.delackArmed {
 		rs.delackArmed = true
-		rs.delackGen++
-		g.schedule(event{t: t + delackTime, kind: evDelack, conn: ci, side: uint8(r), a: rs.delackGen})
+		rs.delackAt = t + delackTime
+		if !rs.delackPending {
+			rs.delackPending = true
+			g.schedule(event{t: rs.delackAt, kind: evDelack, conn: ci, side: uint8(r)})
+		}
 	}
 }
 
@@ -625,21 +655,23 @@ func compactFrames(q []frameRec, h int) ([]frameRec, int) {
 	return q, h
 }
 
-// schedule and pop maintain g.heap as a binary min-heap on (t, seq). A
-// hand-written heap avoids container/heap's interface boxing per event.
+// schedule and pop maintain g.heap as a 4-ary min-heap on (t, seq), moving
+// a hole instead of swapping. Hand-written: container/heap would box every
+// event in an interface, and the heap is half the generator's work.
 func (g *gen) schedule(e event) {
 	e.seq = g.seq
 	g.seq++
 	h := append(g.heap, e)
 	i := len(h) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if !before(&h[i], &h[p]) {
+		p := (i - 1) / 4
+		if !before(&e, &h[p]) {
 			break
 		}
-		h[i], h[p] = h[p], h[i]
+		h[i] = h[p]
 		i = p
 	}
+	h[i] = e
 	g.heap = h
 }
 
@@ -647,25 +679,31 @@ func (g *gen) pop() event {
 	h := g.heap
 	top := h[0]
 	n := len(h) - 1
-	h[0] = h[n]
+	last := h[n]
 	h = h[:n]
+	g.heap = h
+	if n == 0 {
+		return top
+	}
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		m := l
-		if r := l + 1; r < n && before(&h[r], &h[l]) {
-			m = r
+		m := c
+		for j := c + 1; j < c+4 && j < n; j++ {
+			if before(&h[j], &h[m]) {
+				m = j
+			}
 		}
-		if !before(&h[m], &h[i]) {
+		if !before(&h[m], &last) {
 			break
 		}
-		h[i], h[m] = h[m], h[i]
+		h[i] = h[m]
 		i = m
 	}
-	g.heap = h
+	h[i] = last
 	return top
 }
 
