@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -115,8 +116,8 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("synth: ErrorRate %v not a probability", c.ErrorRate)
 	case c.RowsSize < 0 || c.RowsSize > 64<<20:
 		return fmt.Errorf("synth: RowsSize %d out of range [0, 64 MiB]", c.RowsSize)
-	case c.Start.Before(time.Unix(0, 0)):
-		return errors.New("synth: Start before 1970")
+	case c.Start.Before(time.Unix(0, 0)) || c.Start.After(time.Unix(math.MaxUint32-365*86400, 0)):
+		return errors.New("synth: Start outside what pcap's 32-bit seconds can hold")
 	}
 	switch c.Mix {
 	case MixExecute, MixQuery, MixMixed:
