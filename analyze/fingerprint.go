@@ -102,11 +102,21 @@ func literal(dst []byte, base int) []byte {
 		if j > base && dst[j-1] == '+' && j-1 > base && dst[j-2] == '?' {
 			return dst[:j]
 		}
-		if j > base && dst[j-1] == '?' {
+		if j > base && dst[j-1] == '?' && listStart(dst[base:j-1]) {
 			return append(dst[:j], '+')
 		}
 	}
 	return append(dst, '?')
+}
+
+// listStart reports whether a literal that ends b is the first element of a
+// list: an open bracket comes right before it.
+func listStart(b []byte) bool {
+	i := len(b)
+	for i > 0 && b[i-1] == ' ' {
+		i--
+	}
+	return i > 0 && (b[i-1] == '(' || b[i-1] == '[' || b[i-1] == '{')
 }
 
 func skipQuoted(q []byte, i int, quote byte) int {

@@ -19,6 +19,8 @@ func TestFingerprint(t *testing.T) {
 		{"dollar string", "INSERT INTO t (a) VALUES ($$x y$$)", "INSERT INTO t (a) VALUES (?)"},
 		{"bind markers", "SELECT * FROM t WHERE a = ? AND b = :name", "SELECT * FROM t WHERE a = ? AND b = :name"},
 		{"minus operator", "UPDATE t SET c = c - 1 WHERE k = 2", "UPDATE t SET c = c - ? WHERE k = ?"},
+		{"map literal", "CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}", "CREATE KEYSPACE k WITH replication = {?: ?, ?: ?}"},
+		{"set literal", "UPDATE t SET s = {1, 2, 3} WHERE k = 4", "UPDATE t SET s = {?+} WHERE k = ?"},
 		{"unterminated", "SELECT 'abc", "SELECT ?"},
 	}
 	for _, c := range cases {

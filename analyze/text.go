@@ -56,6 +56,9 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 	fmt.Fprintf(tw, "client\t server\t driver\t v\t comp\t requests\t req/s\t in-flight\t client frames/seg\t server frames/seg\t p50\t p99\t max\t errors\t diagnosis\t\n")
 	for _, cr := range r.Connections {
 		drv := cr.Driver
+		if i := strings.LastIndexByte(drv, '/'); i >= 0 {
+			drv = drv[i+1:] // github.com/apache/cassandra-gocql-driver → cassandra-gocql-driver
+		}
 		if cr.DriverVersion != "" {
 			drv += " " + cr.DriverVersion
 		}

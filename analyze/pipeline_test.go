@@ -1,0 +1,153 @@
+package analyze
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/internal/synth"
+)
+
+// genCapture makes a synthetic capture in memory.
+func genCapture(tb testing.TB, cfg synth.Config) ([]byte, synth.Stats) {
+	tb.Helper()
+	var buf bytes.Buffer
+	st, err := synth.Write(&buf, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes(), st
+}
+
+func runPipeline(tb testing.TB, data []byte, cfg Config) (*Pipeline, *Report) {
+	tb.Helper()
+	src, err := capture.NewReaderSource(bytes.NewReader(data))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	if err := p.Run(context.Background(), 0); err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Finish(); err != nil {
+		tb.Fatal(err)
+	}
+	return p, p.Report("synthetic")
+}
+
+// TestSyntheticVerdicts runs the diagnosis over generated traffic whose
+// write pattern is known exactly. (The real-driver captures in pcaps/ are
+// the stronger check: see cmd/cqlsniff TestVerdicts.)
+func TestSyntheticVerdicts(t *testing.T) {
+	base := synth.Config{Connections: 2, Requests: 3000, InFlight: 64, ServerBatch: 16, Autocork: 0.25,
+		WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 100 * time.Microsecond, Seed: 7}
+	cases := []struct {
+		name   string
+		mod    func(c *synth.Config)
+		client string
+		server string
+	}{
+		{"unbuffered client", func(c *synth.Config) { c.ClientBatch = 1 }, CodeClientUnbuffered, ""},
+		{"buffered client", func(c *synth.Config) { c.ClientBatch = 64; c.ClientFlush = 200 * time.Microsecond }, "", ""},
+		{"buffered client flushing at once", func(c *synth.Config) { c.ClientBatch = 64 }, "", ""},
+		{"one request in flight", func(c *synth.Config) { c.ClientBatch = 1; c.InFlight = 1 }, "", ""},
+		{"nagle", func(c *synth.Config) { c.ClientBatch = 1; c.Nagle = true }, CodeClientNagle, ""},
+		{"unbuffered server", func(c *synth.Config) { c.ClientBatch = 64; c.ClientFlush = 200 * time.Microsecond; c.ServerBatch = 1 }, "", CodeServerUnbuffered},
+		{"unbuffered lz4", func(c *synth.Config) { c.ClientBatch = 1; c.Compression = "lz4" }, CodeClientUnbuffered, ""},
+		{"buffered snappy with handshake", func(c *synth.Config) {
+			c.ClientBatch = 64
+			c.ClientFlush = 200 * time.Microsecond
+			c.Compression = "snappy"
+			c.Handshake = true
+		}, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := base
+			c.mod(&cfg)
+			data, st := genCapture(t, cfg)
+			_, rep := runPipeline(t, data, DefaultConfig())
+			if rep.Totals.Requests != uint64(st.Requests) || rep.Totals.Responses != uint64(st.Responses) {
+				t.Errorf("requests %d responses %d, generated %d / %d", rep.Totals.Requests, rep.Totals.Responses, st.Requests, st.Responses)
+			}
+			for _, cr := range rep.Connections {
+				var cl, sv string
+				for _, code := range cr.DiagnosisCodes {
+					if code == CodeServerUnbuffered {
+						sv = code
+					} else {
+						cl = code
+					}
+				}
+				if cl != c.client || sv != c.server {
+					t.Errorf("%s: client %q server %q, want %q %q\n%+v\n%+v", cr.Client, cl, sv, c.client, c.server, cr.ClientWrites, cr.ServerWrites)
+				}
+			}
+		})
+	}
+}
+
+// TestPipelineNoAllocs: the steady state allocates nothing per packet.
+func TestPipelineNoAllocs(t *testing.T) {
+	cfg := synth.Config{Connections: 4, Requests: 20000, InFlight: 32, ClientBatch: 1, ServerBatch: 8,
+		WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 50 * time.Microsecond, Mix: synth.MixMixed, Seed: 3}
+	data, _ := genCapture(t, cfg)
+	src, err := capture.NewReaderSource(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
+	// Warm up: connections, statements, histograms and buffers get made.
+	if err := p.Run(context.Background(), 20000); err != nil {
+		t.Fatal(err)
+	}
+	limit := uint64(20000)
+	allocs := testing.AllocsPerRun(5, func() {
+		limit += 5000
+		if err := p.Run(context.Background(), limit); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if perPacket := allocs / 5000; perPacket > 0.001 {
+		t.Fatalf("%.1f allocations per 5000 packets", allocs)
+	}
+}
+
+// BenchmarkPipeline measures the whole path (pcap records → TCP
+// reassembly → CQL frames → pairing, histograms, batching) on one core
+// over unbuffered small-frame traffic, the worst case for packet rate.
+func BenchmarkPipeline(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  synth.Config
+	}{
+		{"unbuffered-execute", synth.Config{Connections: 20, Requests: 10000, InFlight: 64, ClientBatch: 1, ServerBatch: 16, Autocork: 0.25,
+			WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 100 * time.Microsecond, Seed: 1}},
+		{"buffered-mixed", synth.Config{Connections: 20, Requests: 10000, InFlight: 64, ClientBatch: 64, ClientFlush: 200 * time.Microsecond,
+			ServerBatch: 16, WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 100 * time.Microsecond, Mix: synth.MixMixed, RowsSize: 300, Seed: 1}},
+		{"unbuffered-lz4", synth.Config{Connections: 20, Requests: 10000, InFlight: 64, ClientBatch: 1, ServerBatch: 16, Autocork: 0.25,
+			WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 100 * time.Microsecond, Compression: "lz4", Seed: 1}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			data, st := genCapture(b, bc.cfg)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				src, err := capture.NewReaderSource(bytes.NewReader(data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
+				if err := p.Run(context.Background(), 0); err != nil {
+					b.Fatal(err)
+				}
+				p.Finish()
+			}
+			b.ReportMetric(float64(st.Packets)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpkt/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(st.Packets)/float64(b.N), "ns/pkt")
+		})
+	}
+}
