@@ -262,6 +262,9 @@ func (g *gen) run() {
 			s.delackPending = false
 			switch {
 			case !s.delackArmed:
+			case c.phase == phDone && !g.cfg.Handshake:
+				// A mid-connection capture ends with the workload, not
+				// with an ACK 40ms after it.
 			case e.t < s.delackAt:
 				s.delackPending = true
 				g.schedule(event{t: s.delackAt, kind: evDelack, conn: e.conn, side: e.side})
