@@ -65,7 +65,7 @@ def ensure_tracefs():
     if not os.path.exists("/sys/kernel/tracing/events/sock/sock_send_length"):
         subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=False)
     if not os.path.exists("/sys/kernel/tracing/events/sock/sock_send_length/format"):
-        raise SystemExit("tracepoint sock:sock_send_length not available (kernel < 6.4?)")
+        raise SystemExit("tracepoint sock:sock_send_length not available on this kernel; count with strace -f -c instead")
 
 
 def wait_for(proc_stream_path, needle, timeout, proc):
