@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -39,7 +40,7 @@ type conn struct {
 	notCQL        bool
 	dataSegs      int
 
-	pending  map[int16]pending
+	pending  pendingTable
 	requests uint64
 	answered uint64
 	errors   uint64
@@ -152,7 +153,7 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 			// Something to batch: the previous write's last request is still
 			// waiting for its answer, so both were in flight together.
 			if w.haveLastReq {
-				if p, ok := c.pending[w.lastStream]; ok && p.ts == w.lastReqTS {
+				if p, ok := c.pending.get(w.lastStream); ok && p.ts == w.lastReqTS {
 					w.candidate = true
 				}
 			}
@@ -321,21 +322,18 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 	w.lastReqTS = f.End
 	w.haveLastReq = true
 
-	if c.pending == nil {
-		c.pending = make(map[int16]pending, 64)
+	if _, dup := c.pending.get(h.Stream); !dup && c.pending.len() >= a.cfg.MaxPending {
+		return
 	}
-	if _, dup := c.pending[h.Stream]; dup {
+	if c.pending.put(h.Stream, p) {
 		// The id was reused before its answer came: the old request will
 		// never be answered as far as we can tell.
 		c.reused++
 		a.totals.reused++
-	} else if len(c.pending) >= a.cfg.MaxPending {
-		return
 	}
-	c.pending[h.Stream] = p
 	c.requests++
 	a.totals.requests++
-	n := len(c.pending)
+	n := c.pending.len()
 	c.inflSum += uint64(n)
 	if n > c.inflMax {
 		c.inflMax = n
@@ -410,7 +408,11 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		a.totals.events++
 		return
 	}
-	p, ok := c.pending[h.Stream]
+	pp, ok := c.pending.get(h.Stream)
+	var p pending
+	if ok {
+		p = *pp
+	}
 	if ok && p.op == decode.OpStartup && c.v5 && (h.Opcode == decode.OpReady || h.Opcode == decode.OpAuthenticate) {
 		c.streams[d].SwitchToSegments(c.compression == decode.CompressionLZ4)
 	}
@@ -420,7 +422,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		a.totals.orphans++
 		return
 	}
-	delete(c.pending, h.Stream)
+	c.pending.del(h.Stream)
 	w := &c.w[d]
 	if w.candidate && !w.checked && f.Segments == 1 {
 		// Server side: the request this segment answers had arrived before
@@ -431,7 +433,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		}
 	}
 	err := errNoBody
-	if !f.BadCompression && f.Body != nil {
+	if !f.BadCompression && f.Body != nil && (a.log != nil || mayMatter(h, f.Body)) {
 		err = decode.DecodeResponse(h, f.Body, r)
 	}
 	if err != nil {
@@ -501,7 +503,7 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 		if len(a.closed) < a.cfg.MaxClosed {
 			a.closed = append(a.closed, rep)
 		}
-		a.totals.unanswered += uint64(len(c.pending)) + c.reused
+		a.totals.unanswered += uint64(c.pending.len()) + c.reused
 	} else if !c.tls {
 		a.ignored++
 	}
@@ -510,7 +512,7 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 	}
 	a.freeHist(c.hist)
 	c.hist = nil
-	c.pending = nil
+	c.pending = pendingTable{}
 }
 
 func (c *conn) isCQL() bool { return !c.notCQL && c.w[0].frames+c.w[1].frames > 0 }
@@ -523,4 +525,15 @@ func framedV5(h *decode.Header) bool {
 		return false
 	}
 	return !(h.Version == 5 && h.Flags&decode.FlagBeta != 0)
+}
+
+// mayMatter reports whether a response body holds something the analysis
+// keeps (a prepared id, a keyspace) when no exchange log is written: most
+// RESULTs (Void, Rows) need not be decoded at all.
+func mayMatter(h *decode.Header, body []byte) bool {
+	if h.Opcode != decode.OpResult || h.Flags&(decode.FlagTracing|decode.FlagWarning|decode.FlagCustomPayload) != 0 || len(body) < 4 {
+		return true
+	}
+	k := decode.ResultKind(binary.BigEndian.Uint32(body))
+	return k == decode.ResultPrepared || k == decode.ResultSetKeyspace
 }

@@ -218,7 +218,7 @@ func (c *conn) report() *ConnReport {
 		Requests:            c.requests,
 		Responses:           c.answered,
 		Errors:              c.errors,
-		Unanswered:          uint64(len(c.pending)) + c.reused,
+		Unanswered:          uint64(c.pending.len()) + c.reused,
 		OrphanResponses:     c.orphans,
 		Events:              c.events,
 		StreamReuse:         c.reused,

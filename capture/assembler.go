@@ -100,6 +100,7 @@ type Assembler struct {
 	lastGC  int64
 	bufAll  int
 	free    [][]byte // recycled out-of-order buffers
+	last    *flow    // the flow of the previous packet
 }
 
 type pendingSeg struct {
@@ -150,7 +151,12 @@ func (a *Assembler) Add(p *Packet) {
 		a.gc()
 	}
 	k, d := KeyOf(p)
-	f := a.flows[k]
+	// Packets of one flow come in runs (a response burst, a request
+	// burst): a one-entry cache saves the map lookup for most of them.
+	f := a.last
+	if f == nil || f.key != k {
+		f = a.flows[k]
+	}
 	if f == nil {
 		if _, ok := a.ignored[k]; ok {
 			a.ignored[k] = p.TS
@@ -175,6 +181,7 @@ func (a *Assembler) Add(p *Packet) {
 		a.stats.Flows++
 	}
 	f.last = p.TS
+	a.last = f
 	a.segment(f, d, p)
 	if f.rst || (f.dirs[0].fin && f.dirs[1].fin) {
 		reason := CloseFIN
@@ -392,6 +399,9 @@ func (a *Assembler) close(f *flow, reason CloseReason) {
 	}
 	f.h.Close(reason, a.now)
 	delete(a.flows, f.key)
+	if a.last == f {
+		a.last = nil
+	}
 }
 
 func (a *Assembler) evictOldest() {

@@ -1,0 +1,53 @@
+package analyze
+
+import (
+	"math/rand"
+	"testing"
+)
+
+// TestPendingTableMatchesMap drives the table and a map with the same
+// random operations, clustered stream ids included, and compares them.
+func TestPendingTableMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	var tab pendingTable
+	ref := map[int16]int64{}
+	for i := 0; i < 200000; i++ {
+		var s int16
+		switch rng.Intn(3) {
+		case 0:
+			s = int16(rng.Intn(64))
+		case 1:
+			s = int16(rng.Intn(64) * 64) // all collide on the same home slot
+		default:
+			s = int16(rng.Intn(32768))
+		}
+		switch rng.Intn(3) {
+		case 0, 1:
+			_, had := ref[s]
+			if got := tab.put(s, pending{ts: int64(i)}); got != had {
+				t.Fatalf("op %d: put(%d) replaced=%v, map says %v", i, s, got, had)
+			}
+			ref[s] = int64(i)
+		default:
+			tab.del(s)
+			delete(ref, s)
+		}
+		if tab.len() != len(ref) {
+			t.Fatalf("op %d: len %d, map %d", i, tab.len(), len(ref))
+		}
+		if i%1000 == 0 {
+			for k, v := range ref {
+				p, ok := tab.get(k)
+				if !ok || p.ts != v {
+					t.Fatalf("op %d: get(%d) = %v %v, want %d", i, k, p, ok, v)
+				}
+			}
+			for j := 0; j < 100; j++ {
+				k := int16(rng.Intn(32768))
+				if _, ok := tab.get(k); ok != (ref[k] != 0 || func() bool { _, h := ref[k]; return h }()) {
+					t.Fatalf("op %d: get(%d) found=%v disagrees with the map", i, k, ok)
+				}
+			}
+		}
+	}
+}
