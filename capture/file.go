@@ -47,6 +47,9 @@ const (
 	readBufferSize = 1 << 20
 	// ngReadBufferSize buffers the filtered pcapng blocks pcapgo reads.
 	ngReadBufferSize = 64 << 10
+	// minReadBufferSize is the size of buffer pcapgo reads through
+	// without adding one of its own (bufio's default size).
+	minReadBufferSize = 4096
 	// MaxRecordLen is the largest record a file source accepts: libpcap's
 	// MAXIMUM_SNAPLEN, the most any libpcap-based tool writes. A longer
 	// record is skipped without being read into memory and counted as
@@ -69,8 +72,8 @@ type FileSource struct {
 	br   *bufio.Reader // the bytes the pcapgo readers read, after gzip
 	pcap *pcapgo.Reader
 	ng   *pcapgo.NgReader
-	// ngFilter keeps oversized packet blocks from pcapgo; ngDropped is how
-	// many of its drops are already counted.
+	// ngFilter keeps oversized packet blocks and packet options from
+	// pcapgo; ngDropped is how many of its drops are already counted.
 	ngFilter  *ngFilter
 	ngDropped uint64
 	link      layers.LinkType // pcap: the file's link type
@@ -87,7 +90,11 @@ var _ Source = (*FileSource)(nil)
 // The format is detected from the magic number, not the file name.
 func OpenFile(path string) (*FileSource, error) {
 	if path == "-" {
-		return NewReaderSource(os.Stdin)
+		s, err := NewReaderSource(os.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		return s, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -105,7 +112,16 @@ func OpenFile(path string) (*FileSource, error) {
 // NewReaderSource does the same for any io.Reader (used by tests and benchmarks).
 // It reads the file header before returning. Close does not close r.
 func NewReaderSource(r io.Reader) (*FileSource, error) {
-	s := &FileSource{br: bufio.NewReaderSize(r, readBufferSize)}
+	return newReaderSource(r, readBufferSize)
+}
+
+// newReaderSource reads through buffers of bufSize bytes (the fuzz tests use
+// small ones to reach buffer boundaries often). The buffers must be at least
+// the 4 KiB pcapgo asks for, or pcapgo would put a buffer of its own between
+// them and the record-header checks.
+func newReaderSource(r io.Reader, bufSize int) (*FileSource, error) {
+	bufSize = max(bufSize, minReadBufferSize)
+	s := &FileSource{br: bufio.NewReaderSize(r, bufSize)}
 	magic, err := s.br.Peek(4)
 	if len(magic) == 0 && err == io.EOF {
 		return nil, ErrEmpty
@@ -116,7 +132,7 @@ func NewReaderSource(r io.Reader) (*FileSource, error) {
 		if s.gz, err = gzip.NewReader(s.br); err != nil {
 			return nil, fmt.Errorf("capture: reading gzip header: %w", err)
 		}
-		s.br = bufio.NewReaderSize(s.gz, readBufferSize)
+		s.br = bufio.NewReaderSize(s.gz, bufSize)
 		magic, err = s.br.Peek(4)
 		if len(magic) == 0 && err == io.EOF {
 			return nil, fmt.Errorf("%w (gzip-compressed)", ErrEmpty)
@@ -130,8 +146,9 @@ func NewReaderSource(r io.Reader) (*FileSource, error) {
 	}
 
 	// pcapgo wraps its input in a bufio.Reader unless it already is one of at
-	// least the default size, so both readers below read s.br directly. That
-	// lets Next look at record headers before pcapgo reads them.
+	// least the default size. The pcap reader reads s.br directly, which lets
+	// Next look at each record header before pcapgo reads it; the pcapng
+	// reader reads s.br through ngFilter, which does the same per block.
 	switch binary.LittleEndian.Uint32(magic) {
 	case magicPcapMicro, magicPcapNano, magicPcapMicroSwapped, magicPcapNanoSwapped:
 		s.swap = magic[0] == 0xA1
@@ -142,9 +159,14 @@ func NewReaderSource(r io.Reader) (*FileSource, error) {
 	case magicPcapNG:
 		// WantMixedLinkType: a pcapng file may mix interfaces of different
 		// link types (e.g. Ethernet and loopback); the reader then hands
-		// each packet's link type in ci.AncillaryData[0].
+		// each packet's link type in ci.AncillaryData[0]. (Without it,
+		// pcapgo silently drops packets of any link type but the first.)
+		// Boxing the link type there costs pcapgo a 2-byte allocation per
+		// packet for link types above 255, of which only LINUX_SLL2 (276)
+		// is decoded here; the interface's link type is not otherwise
+		// available per packet.
 		s.ngFilter = &ngFilter{r: s.br}
-		filtered := bufio.NewReaderSize(s.ngFilter, ngReadBufferSize)
+		filtered := bufio.NewReaderSize(s.ngFilter, min(bufSize, ngReadBufferSize))
 		if s.ng, err = pcapgo.NewNgReader(filtered, pcapgo.NgReaderOptions{WantMixedLinkType: true}); err != nil {
 			return nil, fmt.Errorf("capture: reading pcapng section header: %w", headerErr(err))
 		}
