@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 )
@@ -16,10 +17,41 @@ type Pipeline struct {
 	Asm *capture.Assembler
 	An  *Analyzer
 
+	// Snapshots, when set, receives a report whenever it asks for one
+	// (live capture and the terminal UI); the report is built on the
+	// pipeline's goroutine between two packets, so capture never waits.
+	Snapshots *Snapshots
+	Name      string // the source's name in reports
+
 	pkt         capture.Packet
 	first, last int64
 	truncated   bool
 	count       uint64
+}
+
+// Snapshots hands the newest report from the pipeline goroutine to readers
+// on other goroutines. Readers call Request (e.g. from a ticker) and Latest;
+// the pipeline publishes at its next packet (or idle timeout).
+type Snapshots struct {
+	want   atomic.Bool
+	latest atomic.Pointer[Report]
+}
+
+// Request asks the pipeline for a fresh report.
+func (s *Snapshots) Request() { s.want.Store(true) }
+
+// Latest returns the newest report, nil before the first. Reports are
+// immutable once published.
+func (s *Snapshots) Latest() *Report { return s.latest.Load() }
+
+// Publish builds and publishes a report now. Call it only from the
+// goroutine that runs the pipeline.
+func (p *Pipeline) Publish() {
+	if p.Snapshots == nil {
+		return
+	}
+	p.Snapshots.want.Store(false)
+	p.Snapshots.latest.Store(p.Report(p.Name))
 }
 
 // NewPipeline builds a pipeline over src.
@@ -39,10 +71,21 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 		if limit > 0 && p.count >= limit {
 			return nil
 		}
+		if p.Snapshots != nil && p.Snapshots.want.Load() {
+			p.Publish()
+		}
 		err := p.Src.Next(&p.pkt)
 		if err != nil {
 			if err == io.EOF {
 				return nil
+			}
+			if errors.Is(err, capture.ErrTimeout) {
+				// A live source with nothing to read: publish if asked,
+				// stop if cancelled.
+				if ctx.Err() != nil {
+					return nil
+				}
+				continue
 			}
 			if errors.Is(err, capture.ErrTruncated) {
 				p.truncated = true

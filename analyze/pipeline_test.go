@@ -151,3 +151,36 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// TestSnapshots: a reader's request is answered by the pipeline goroutine
+// at its next packet with an immutable report.
+func TestSnapshots(t *testing.T) {
+	data, st := genCapture(t, synth.Config{Connections: 2, Requests: 500, InFlight: 4, Seed: 2})
+	src, err := capture.NewReaderSource(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
+	p.Snapshots = &Snapshots{}
+	p.Name = "snap"
+	if p.Snapshots.Latest() != nil {
+		t.Fatal("a report before any was asked for")
+	}
+	p.Snapshots.Request()
+	if err := p.Run(context.Background(), uint64(st.Packets/2)); err != nil {
+		t.Fatal(err)
+	}
+	first := p.Snapshots.Latest()
+	if first == nil || first.Source != "snap" {
+		t.Fatalf("no snapshot published: %+v", first)
+	}
+	p.Snapshots.Request()
+	if err := p.Run(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	p.Publish()
+	last := p.Snapshots.Latest()
+	if last == first || last.Totals.Requests <= first.Totals.Requests {
+		t.Errorf("snapshots did not advance: %d then %d requests", first.Totals.Requests, last.Totals.Requests)
+	}
+}

@@ -67,6 +67,10 @@ type CaptureCounters struct {
 
 // Latency summarises a latency histogram, in microseconds.
 type Latency struct {
+	// Histogram has one bar per power of two of microseconds (up to
+	// UpToUS), empty bars left out.
+	Histogram []Bar `json:"histogram,omitempty"`
+
 	Count uint64  `json:"count"`
 	P50   float64 `json:"p50"`
 	P90   float64 `json:"p90"`
@@ -157,18 +161,45 @@ type OpReport struct {
 	Latency Latency `json:"latency_us"`
 }
 
+// Bar is one bar of a latency histogram: Count values in (previous UpToUS, UpToUS].
+type Bar struct {
+	UpToUS int64 `json:"up_to_us"`
+	Count  int64 `json:"count"`
+}
+
+// bars folds an HDR histogram into power-of-two microsecond bars.
+func bars(h *hdrhistogram.Histogram) []Bar {
+	var out []Bar
+	for _, b := range h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		up := int64(1)
+		for up < b.To {
+			up <<= 1
+		}
+		if n := len(out); n > 0 && out[n-1].UpToUS == up {
+			out[n-1].Count += b.Count
+		} else {
+			out = append(out, Bar{UpToUS: up, Count: b.Count})
+		}
+	}
+	return out
+}
+
 func summarize(h *hdrhistogram.Histogram, max int64) Latency {
 	if h == nil || h.TotalCount() == 0 {
 		return Latency{}
 	}
 	l := Latency{
-		Count: uint64(h.TotalCount()),
-		P50:   float64(h.ValueAtQuantile(50)),
-		P90:   float64(h.ValueAtQuantile(90)),
-		P99:   float64(h.ValueAtQuantile(99)),
-		P999:  float64(h.ValueAtQuantile(99.9)),
-		Max:   float64(h.Max()),
-		Mean:  round2(h.Mean()),
+		Count:     uint64(h.TotalCount()),
+		P50:       float64(h.ValueAtQuantile(50)),
+		P90:       float64(h.ValueAtQuantile(90)),
+		P99:       float64(h.ValueAtQuantile(99)),
+		P999:      float64(h.ValueAtQuantile(99.9)),
+		Max:       float64(h.Max()),
+		Mean:      round2(h.Mean()),
+		Histogram: bars(h),
 	}
 	if max > 0 {
 		// The exact maximum; percentiles (bucket upper bounds) never exceed it.
