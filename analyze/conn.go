@@ -41,6 +41,8 @@ type conn struct {
 	dataSegs      int
 
 	pending  pendingTable
+	ids      [4]idCache
+	idNext   uint8
 	requests uint64
 	answered uint64
 	errors   uint64
@@ -51,6 +53,12 @@ type conn struct {
 	inflMax  int
 	hist     *hdrhistogram.Histogram
 	latMax   int64
+}
+
+type idCache struct {
+	n  uint8
+	id [32]byte
+	st *stmt
 }
 
 type pending struct {
@@ -308,7 +316,7 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 			p.prepare = a.statement(decode.OpExecute, a.fp)
 		}
 	case decode.OpExecute:
-		p.st = a.executeStatement(r.PreparedID, err)
+		p.st = c.executeStatement(r.PreparedID, err)
 		if err == nil && len(r.PreparedID) <= len(p.id) {
 			p.idLen = uint8(copy(p.id[:], r.PreparedID))
 		}
@@ -350,6 +358,30 @@ func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error) *stmt {
 	}
 	a.fp = Fingerprint(a.fp[:0], q)
 	return a.statement(op, a.fp)
+}
+
+// executeStatement names an EXECUTE. A connection usually executes a
+// handful of prepared statements over and over: a small per-connection cache
+// of recent ids saves hashing the id into the analyzer's map each time.
+func (c *conn) executeStatement(id []byte, err error) *stmt {
+	if err == nil && len(id) <= len(c.ids[0].id) {
+		for i := range c.ids {
+			e := &c.ids[i]
+			if e.st != nil && int(e.n) == len(id) && string(e.id[:e.n]) == string(id) {
+				return e.st
+			}
+		}
+	}
+	st := c.a.executeStatement(id, err)
+	if err == nil && len(id) <= len(c.ids[0].id) && c.a.prepared[string(id)] == st {
+		// Only ids already resolved to their text are cached: an unknown
+		// id may be prepared later in the capture.
+		e := &c.ids[c.idNext%uint8(len(c.ids))]
+		c.idNext++
+		e.n = uint8(copy(e.id[:], id))
+		e.st = st
+	}
+	return st
 }
 
 func (a *Analyzer) executeStatement(id []byte, err error) *stmt {

@@ -100,8 +100,16 @@ type Assembler struct {
 	lastGC  int64
 	bufAll  int
 	free    [][]byte // recycled out-of-order buffers
-	last    *flow    // the flow of the previous packet
+	cache   [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
 }
+
+func (a *Assembler) slot(k FlowKey) **flow {
+	return &a.cache[(k.A.Port^k.B.Port^uint16(k.A.IP[15])^uint16(k.B.IP[15])<<8)&(flowCacheSize-1)]
+}
+
+// flowCacheSize is the number of slots of the flow cache in front of the
+// flow map: packets of a few hundred busy connections skip the map lookup.
+const flowCacheSize = 512
 
 type pendingSeg struct {
 	seq  uint32
@@ -153,7 +161,8 @@ func (a *Assembler) Add(p *Packet) {
 	k, d := KeyOf(p)
 	// Packets of one flow come in runs (a response burst, a request
 	// burst): a one-entry cache saves the map lookup for most of them.
-	f := a.last
+	slot := a.slot(k)
+	f := *slot
 	if f == nil || f.key != k {
 		f = a.flows[k]
 	}
@@ -181,7 +190,7 @@ func (a *Assembler) Add(p *Packet) {
 		a.stats.Flows++
 	}
 	f.last = p.TS
-	a.last = f
+	*slot = f
 	a.segment(f, d, p)
 	if f.rst || (f.dirs[0].fin && f.dirs[1].fin) {
 		reason := CloseFIN
@@ -399,8 +408,8 @@ func (a *Assembler) close(f *flow, reason CloseReason) {
 	}
 	f.h.Close(reason, a.now)
 	delete(a.flows, f.key)
-	if a.last == f {
-		a.last = nil
+	if slot := a.slot(f.key); *slot == f {
+		*slot = nil
 	}
 }
 

@@ -408,15 +408,17 @@ func (s *Stream) compressed() bool {
 func (s *Stream) finish(f *Frame, b []byte) {
 	s.inBody = false
 	full := int(s.h.Length)
-	*f = Frame{
-		Header:   s.h,
-		Body:     b,
-		Partial:  len(b) < full || s.lost,
-		Lost:     s.lost,
-		Start:    s.start,
-		End:      s.ts,
-		Segments: s.segs,
-	}
+	// Field by field: cheaper than zeroing and copying the whole struct
+	// on the per-frame path.
+	f.Header = s.h
+	f.Body = b
+	f.Partial = len(b) < full || s.lost
+	f.Lost = s.lost
+	f.Compressed = false
+	f.BadCompression = false
+	f.Start = s.start
+	f.End = s.ts
+	f.Segments = s.segs
 	s.lost = false
 	s.stats.Frames++
 	s.stats.FrameBytes += uint64(int(s.h.Size) + full)
