@@ -3,8 +3,8 @@ package analyze
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"testing"
 	"time"
 

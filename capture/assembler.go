@@ -99,7 +99,7 @@ type Assembler struct {
 	now     int64
 	lastGC  int64
 	bufAll  int
-	free    [][]byte // recycled out-of-order buffers
+	free    [][]byte             // recycled out-of-order buffers
 	cache   [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
 }
 
