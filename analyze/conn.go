@@ -80,6 +80,8 @@ type dirStats struct {
 	buckets  [6]uint64 // segments carrying 0 (continuation only), 1, 2–3, 4–7, 8–15, 16+ frame starts
 	spanning uint64    // frames that spanned several segments
 	bytes    uint64
+	v5segs   uint64    // protocol v5: segments (the layer between envelopes and TCP)
+	v5bucket [6]uint64 // TCP segments by the v5 segments starting in them
 	retrans  uint64
 
 	// Back-to-back evidence (see diagnose.go).
@@ -184,6 +186,11 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	w.segments++
 	w.bytes += uint64(len(b))
 	w.buckets[bucket(started)]++
+	if st.V5() {
+		n := st.SegmentsStarted()
+		w.v5segs += uint64(n)
+		w.v5bucket[bucket(n)]++
+	}
 	if atStart && started > 0 {
 		w.fresh++
 		if w.candidate && (c.isClient(d) || w.checked) {

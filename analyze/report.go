@@ -96,17 +96,28 @@ type Writes struct {
 	// "0" is a segment that only continues a frame.
 	Distribution   map[string]uint64 `json:"distribution"`
 	SpanningFrames uint64            `json:"spanning_frames"`
-	Bytes          uint64            `json:"bytes"`
-	Retransmits    uint64            `json:"retransmissions"`
-	BackToBack     uint64            `json:"back_to_back"` // segments that could have joined the previous write
-	BackToBackOne  uint64            `json:"back_to_back_single"`
-	FreshSegments  uint64            `json:"frame_start_segments"`
+	// Protocol v5 adds a layer: envelopes travel in v5 segments, which
+	// travel in TCP segments. Absent on v3/v4 connections.
+	V5            *V5Writes `json:"v5,omitempty"`
+	Bytes         uint64    `json:"bytes"`
+	Retransmits   uint64    `json:"retransmissions"`
+	BackToBack    uint64    `json:"back_to_back"` // segments that could have joined the previous write
+	BackToBackOne uint64    `json:"back_to_back_single"`
+	FreshSegments uint64    `json:"frame_start_segments"`
 	// Nagle evidence: segments that left with earlier data still
 	// unacknowledged, with all of it acknowledged, and (of the latter) right
 	// after the ACK that released them.
 	SentUnacked uint64 `json:"sent_unacked"`
 	SentAcked   uint64 `json:"sent_acked"`
 	AckClocked  uint64 `json:"ack_clocked"`
+}
+
+// V5Writes is the two-layer batching of a v5 direction.
+type V5Writes struct {
+	Segments             uint64            `json:"segments"`                // v5 segments
+	FramesPerV5Segment   float64           `json:"frames_per_v5_segment"`   // envelopes per v5 segment
+	V5SegmentsPerSegment float64           `json:"v5_segments_per_segment"` // v5 segments per TCP segment
+	Distribution         map[string]uint64 `json:"distribution"`            // TCP segments by v5 segments starting in them
 }
 
 // ConnReport describes one connection.
@@ -212,23 +223,30 @@ func summarize(h *hdrhistogram.Histogram, max int64) Latency {
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 func writes(w *dirStats) Writes {
+	var v5 *V5Writes
+	if w.v5segs > 0 {
+		v5 = &V5Writes{
+			Segments:             w.v5segs,
+			FramesPerV5Segment:   round2(float64(w.frames) / float64(w.v5segs)),
+			V5SegmentsPerSegment: round2(float64(w.v5segs) / float64(w.segments)),
+			Distribution:         distribution(&w.v5bucket),
+		}
+	}
 	return Writes{
+		V5:               v5,
 		Frames:           w.frames,
 		Segments:         w.segments,
 		FramesPerSegment: round2(fps(w)),
-		Distribution: map[string]uint64{
-			"0": w.buckets[0], "1": w.buckets[1], "2-3": w.buckets[2], "4-7": w.buckets[3],
-			"8-15": w.buckets[4], "16+": w.buckets[5],
-		},
-		SpanningFrames: w.spanning,
-		Bytes:          w.bytes,
-		Retransmits:    w.retrans,
-		BackToBack:     w.split,
-		BackToBackOne:  w.splitSingle,
-		FreshSegments:  w.fresh,
-		SentUnacked:    w.sentUnacked,
-		SentAcked:      w.sentAcked,
-		AckClocked:     w.ackClocked,
+		Distribution:     distribution(&w.buckets),
+		SpanningFrames:   w.spanning,
+		Bytes:            w.bytes,
+		Retransmits:      w.retrans,
+		BackToBack:       w.split,
+		BackToBackOne:    w.splitSingle,
+		FreshSegments:    w.fresh,
+		SentUnacked:      w.sentUnacked,
+		SentAcked:        w.sentAcked,
+		AckClocked:       w.ackClocked,
 	}
 }
 
@@ -392,4 +410,8 @@ func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
 	dst.LostFrames += s.LostFrames
 	dst.Segments += s.Segments
 	dst.SegmentErrors += s.SegmentErrors
+}
+
+func distribution(b *[6]uint64) map[string]uint64 {
+	return map[string]uint64{"0": b[0], "1": b[1], "2-3": b[2], "4-7": b[3], "8-15": b[4], "16+": b[5]}
 }
