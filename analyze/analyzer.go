@@ -64,8 +64,6 @@ type Analyzer struct {
 	other    [256]*stmt
 	prepared map[string]*stmt // prepared id → EXECUTE statement
 
-	ops [256]*opStats
-
 	totals totals
 
 	// Scratch state shared by all connections (single-threaded).
@@ -84,11 +82,6 @@ type Analyzer struct {
 type totals struct {
 	requests, responses, unanswered, errors, events, orphans, reused uint64
 	frames                                                           uint64
-}
-
-type opStats struct {
-	count, errors uint64
-	hist          *hdrhistogram.Histogram
 }
 
 type stmt struct {
@@ -189,15 +182,6 @@ func (a *Analyzer) freeHist(h *hdrhistogram.Histogram) {
 	if h != nil && len(a.hpool) < 64 {
 		a.hpool = append(a.hpool, h)
 	}
-}
-
-func (a *Analyzer) op(o decode.Opcode) *opStats {
-	s := a.ops[o]
-	if s == nil {
-		s = &opStats{hist: a.newHist()}
-		a.ops[o] = s
-	}
-	return s
 }
 
 // statement returns the statement named by op and the text in a.key

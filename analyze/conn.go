@@ -65,12 +65,12 @@ type pending struct {
 	ts          int64 // capture time of the packet that completed the request
 	op          decode.Opcode
 	st          *stmt
-	bytes       int
+	bytes       int32
 	consistency decode.Consistency
 	hasCons     bool
 	prepare     *stmt // PREPARE: the EXECUTE statement its id will name
-	idLen       uint8 // EXECUTE: the prepared id (ids are MD5s: 16 bytes)
-	id          [32]byte
+	idLen       uint8 // EXECUTE: the prepared id (Cassandra's and Scylla's ids are MD5s: 16 bytes)
+	id          [16]byte
 }
 
 // dirStats is the batching evidence of one direction.
@@ -292,7 +292,7 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 		r.Reset()
 		r.Opcode = h.Opcode
 	}
-	p := pending{ts: f.End, op: h.Opcode, bytes: f.Header.FrameLen()}
+	p := pending{ts: f.End, op: h.Opcode, bytes: int32(f.Header.FrameLen())}
 	if r.HasParams {
 		p.consistency = r.Params.Consistency
 		p.hasCons = true
@@ -473,11 +473,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	}
 	err := errNoBody
 	if !f.BadCompression && f.Body != nil && (a.log != nil || mayMatter(h, f.Body)) {
-		err = decode.DecodeResponse(h, f.Body, r)
-	}
-	if err != nil {
-		r.Reset()
-		r.Opcode = h.Opcode
+		err = decode.DecodeResponse(h, f.Body, r) // r is only read below when err is nil
 	}
 	lat := f.End - p.ts
 	if lat < 0 {
@@ -504,13 +500,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	}
 	p.st.count++
 	p.st.total += lat
-	_ = p.st.hist.RecordValue(us)
-	o := a.op(p.op)
-	o.count++
-	if isErr {
-		o.errors++
-	}
-	_ = o.hist.RecordValue(us)
+	_ = p.st.hist.RecordValue(us) // opcode figures are merged from statements at report time
 
 	if err == nil {
 		switch {

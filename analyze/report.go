@@ -374,12 +374,29 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		})
 	}
 	sort.SliceStable(r.Statements, func(i, j int) bool { return r.Statements[i].TotalMS > r.Statements[j].TotalMS })
-	r.Opcodes = []OpReport{}
-	for op, s := range a.ops {
-		if s == nil || s.count == 0 {
+	// Every answered request is counted in exactly one statement, so the
+	// opcode figures are the merge of their statements' (one histogram
+	// update per response instead of two on the hot path).
+	var ops [256]*OpReport
+	var opHist [256]*hdrhistogram.Histogram
+	for _, s := range a.stmtList {
+		if s.count == 0 {
 			continue
 		}
-		r.Opcodes = append(r.Opcodes, OpReport{Opcode: decode.Opcode(op).String(), Count: s.count, Errors: s.errors, Latency: summarize(s.hist, 0)})
+		if ops[s.op] == nil {
+			ops[s.op] = &OpReport{Opcode: s.op.String()}
+			opHist[s.op] = hdrhistogram.New(1, 100_000_000, 2)
+		}
+		ops[s.op].Count += s.count
+		ops[s.op].Errors += s.errors
+		opHist[s.op].Merge(s.hist)
+	}
+	r.Opcodes = []OpReport{}
+	for op, o := range ops {
+		if o != nil {
+			o.Latency = summarize(opHist[op], 0)
+			r.Opcodes = append(r.Opcodes, *o)
+		}
 	}
 	ss := a.closedStream
 	for c := range a.live {
