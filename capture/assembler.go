@@ -104,7 +104,7 @@ type Assembler struct {
 }
 
 func (a *Assembler) slot(k FlowKey) **flow {
-	return &a.cache[(k.A.Port^k.B.Port^uint16(k.A.IP[15])^uint16(k.B.IP[15])<<8)&(flowCacheSize-1)]
+	return &a.cache[(k.A.Port^k.B.Port^uint16(k.A.IP[15]^k.B.IP[15])<<8)&(flowCacheSize-1)]
 }
 
 // flowCacheSize is the number of slots of the flow cache in front of the
@@ -158,36 +158,27 @@ func (a *Assembler) Add(p *Packet) {
 	if a.now-a.lastGC > 1e9 {
 		a.gc()
 	}
-	k, d := KeyOf(p)
-	// Packets of one flow come in runs (a response burst, a request
-	// burst): a one-entry cache saves the map lookup for most of them.
-	slot := a.slot(k)
+	// A direct-mapped cache of recent flows, indexed by a hash that is
+	// the same in both directions, saves building the canonical key and
+	// the map lookup for most packets.
+	slot := &a.cache[(p.SrcPort^p.DstPort^uint16(p.SrcIP[15]^p.DstIP[15])<<8)&(flowCacheSize-1)]
 	f := *slot
-	if f == nil || f.key != k {
+	var d Dir
+	switch {
+	case f != nil && f.key.A.Port == p.SrcPort && f.key.B.Port == p.DstPort && f.key.A.IP == p.SrcIP && f.key.B.IP == p.DstIP:
+		d = 0
+	case f != nil && f.key.B.Port == p.SrcPort && f.key.A.Port == p.DstPort && f.key.B.IP == p.SrcIP && f.key.A.IP == p.DstIP:
+		d = 1
+	default:
+		var k FlowKey
+		k, d = KeyOf(p)
 		f = a.flows[k]
-	}
-	if f == nil {
-		if _, ok := a.ignored[k]; ok {
-			a.ignored[k] = p.TS
-			return
-		}
-		if p.Flags&(FlagRST|FlagFIN) != 0 && len(p.Payload) == 0 {
-			return // the tail of a connection we never saw
-		}
-		h := a.factory.NewFlow(k, d, p)
-		if h == nil {
-			a.stats.Ignored++
-			if len(a.ignored) < a.cfg.MaxFlows {
-				a.ignored[k] = p.TS
+		if f == nil {
+			f = a.newFlow(k, d, p)
+			if f == nil {
+				return
 			}
-			return
 		}
-		if len(a.flows) >= a.cfg.MaxFlows {
-			a.evictOldest()
-		}
-		f = &flow{key: k, h: h}
-		a.flows[k] = f
-		a.stats.Flows++
 	}
 	f.last = p.TS
 	*slot = f
@@ -199,6 +190,33 @@ func (a *Assembler) Add(p *Packet) {
 		}
 		a.close(f, reason)
 	}
+}
+
+// newFlow asks the factory for a handler of a flow not seen before; nil
+// means the packet is ignored.
+func (a *Assembler) newFlow(k FlowKey, d Dir, p *Packet) *flow {
+	if _, ok := a.ignored[k]; ok {
+		a.ignored[k] = p.TS
+		return nil
+	}
+	if p.Flags&(FlagRST|FlagFIN) != 0 && len(p.Payload) == 0 {
+		return nil // the tail of a connection we never saw
+	}
+	h := a.factory.NewFlow(k, d, p)
+	if h == nil {
+		a.stats.Ignored++
+		if len(a.ignored) < a.cfg.MaxFlows {
+			a.ignored[k] = p.TS
+		}
+		return nil
+	}
+	if len(a.flows) >= a.cfg.MaxFlows {
+		a.evictOldest()
+	}
+	f := &flow{key: k, h: h}
+	a.flows[k] = f
+	a.stats.Flows++
+	return f
 }
 
 func (a *Assembler) segment(f *flow, d Dir, p *Packet) {
