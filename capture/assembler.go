@@ -123,7 +123,9 @@ type half struct {
 	fin     bool
 	ooo     []pendingSeg // sorted by seq
 	oooLen  int
-	holeTS  int64 // when the oldest pending segment arrived
+	holeTS  int64  // when the oldest pending segment arrived
+	peerAck uint32 // highest ACK the peer sent for this direction's bytes
+	acked   bool   // peerAck is set
 }
 
 type flow struct {
@@ -236,6 +238,20 @@ func (a *Assembler) segment(f *flow, d Dir, p *Packet) {
 	if len(hd.ooo) > 0 && p.TS-hd.holeTS > a.cfg.HoleTimeout {
 		a.skipHole(f, d)
 	}
+	if p.Flags&FlagACK != 0 {
+		// The peer acknowledged bytes up to p.Ack. If that covers a
+		// segment we hold after a hole, the peer has the hole's bytes: the
+		// capture lost them and no retransmission will bring them, so the
+		// hole is declared now rather than after HoleTimeout (which would
+		// let this side's answers overtake the requests stuck behind it).
+		o := &f.dirs[d.Other()]
+		if !o.acked || int32(p.Ack-o.peerAck) > 0 {
+			o.peerAck, o.acked = p.Ack, true
+		}
+		if len(o.ooo) > 0 && int32(p.Ack-o.ooo[0].seq) > 0 {
+			a.skipHole(f, d.Other())
+		}
+	}
 	info := SegEmpty
 	payload := p.Payload
 	missing := p.Missing
@@ -299,8 +315,9 @@ func (a *Assembler) deliver(f *flow, d Dir, seq uint32, b []byte, missing int, t
 // (missing > 0) cannot be buffered faithfully, so it forces the gap now.
 func (a *Assembler) buffer(f *flow, d Dir, seq uint32, b []byte, missing int, ts int64) {
 	hd := &f.dirs[d]
-	if missing > 0 || hd.oooLen+len(b) > a.cfg.MaxBufferedFlow || a.bufAll+len(b) > a.cfg.MaxBufferedAll {
-		if missing == 0 {
+	ackedPast := hd.acked && int32(hd.peerAck-seq) > 0
+	if ackedPast || missing > 0 || hd.oooLen+len(b) > a.cfg.MaxBufferedFlow || a.bufAll+len(b) > a.cfg.MaxBufferedAll {
+		if missing == 0 && !ackedPast {
 			a.stats.BufferOverflow++
 		}
 		a.skipHole(f, d)

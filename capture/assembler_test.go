@@ -51,6 +51,13 @@ func seg(toServer bool, seq uint32, flags uint8, ts int64, payload string) *Pack
 	return p
 }
 
+// ackOnly is a pure ACK.
+func ackOnly(toServer bool, seq, ack uint32, ts int64) *Packet {
+	p := seg(toServer, seq, 0, ts, "")
+	p.Ack = ack
+	return p
+}
+
 func run(t *testing.T, cfg AssemblerConfig, pkts ...*Packet) *recorder {
 	t.Helper()
 	f := &factory{}
@@ -90,6 +97,12 @@ func TestAssembler(t *testing.T) {
 		{"hole timeout", []*Packet{
 			seg(true, 100, 0, 1, "abc"), seg(true, 106, 0, 2, "ghi"), seg(false, 500, 0, 2+cfg.HoleTimeout+1, "x"), seg(true, 109, 0, 3+cfg.HoleTimeout, "j"),
 		}, "data0@1:abc pkt0:2 data1@500000003:x gap0:3 data0@2:ghi data0@500000003:j close:end"},
+		{"peer acked past the hole: the capture lost it, declare it now", []*Packet{
+			seg(true, 100, 0, 1, "abc"), seg(true, 106, 0, 2, "ghi"), ackOnly(false, 7, 109, 3), seg(false, 7, 0, 4, "x"),
+		}, "data0@1:abc pkt0:2 gap0:3 data0@2:ghi data1@4:x close:end"},
+		{"segment arriving after its ACK is not buffered", []*Packet{
+			seg(true, 100, 0, 1, "abc"), ackOnly(false, 7, 109, 2), seg(true, 106, 0, 3, "ghi"),
+		}, "data0@1:abc pkt0:2 gap0:3 data0@3:ghi close:end"},
 		{"both directions and fin", []*Packet{
 			seg(true, 100, 0, 1, "req"), seg(false, 7, 0, 2, "resp"), seg(true, 103, FlagFIN, 3, ""), seg(false, 11, FlagFIN, 4, ""),
 		}, "data0@1:req data1@2:resp close:fin"},

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cqlsniff/cqlsniff/analyze"
+)
+
+// damage rewrites a little-endian µs/ns classic pcap, dropping, duplicating
+// and swapping records at the given rates, as a lossy capture would.
+func damage(t *testing.T, data []byte, drop, dup, swap float64, seed int64) []byte {
+	t.Helper()
+	if len(data) < 24 || binary.LittleEndian.Uint32(data) != 0xA1B2C3D4 && binary.LittleEndian.Uint32(data) != 0xA1B23C4D {
+		t.Skip("not a little-endian classic pcap")
+	}
+	rng := rand.New(rand.NewSource(seed))
+	var recs [][]byte
+	for off := 24; off+16 <= len(data); {
+		n := int(binary.LittleEndian.Uint32(data[off+8:]))
+		if off+16+n > len(data) {
+			break
+		}
+		recs = append(recs, data[off:off+16+n])
+		off += 16 + n
+	}
+	out := append([]byte(nil), data[:24]...)
+	for i := 0; i < len(recs); i++ {
+		r := rng.Float64()
+		switch {
+		case r < drop:
+			continue
+		case r < drop+dup:
+			out = append(out, recs[i]...)
+		case r < drop+dup+swap && i+1 < len(recs):
+			out = append(out, recs[i+1]...)
+			recs[i+1] = recs[i]
+			continue
+		}
+		out = append(out, recs[i]...)
+	}
+	return out
+}
+
+// TestDamagedCaptures: lost, duplicated and reordered packets never make
+// cqlsniff fail or invent exchanges; 1% loss costs little more than the
+// exchanges it touches; duplicates and reordering cost (almost) nothing.
+func TestDamagedCaptures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*-c64.pcap"))
+	if len(files) == 0 {
+		t.Fatal("no captures")
+	}
+	for _, f := range files[:4] {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clean := report(t, data)
+		for _, c := range []struct {
+			name            string
+			drop, dup, swap float64
+		}{
+			{"1% lost", 0.01, 0, 0},
+			{"5% duplicated, 5% reordered", 0, 0.05, 0.05},
+			{"everything", 0.02, 0.05, 0.05},
+		} {
+			t.Run(filepath.Base(f)+"/"+c.name, func(t *testing.T) {
+				rep := report(t, damage(t, data, c.drop, c.dup, c.swap, 1))
+				if rep.Totals.Responses > clean.Totals.Responses || rep.Totals.Requests > clean.Totals.Requests {
+					t.Errorf("more exchanges than the clean capture: %+v vs %+v", rep.Totals, clean.Totals)
+				}
+				if c.drop == 0 {
+					// A segment that arrives after the peer's ACK of it is
+					// taken for lost (the ACK proves the peer has it), so
+					// heavy reordering may cost a few frames; never more
+					// than 1%.
+					if rep.Totals.Responses < clean.Totals.Responses*99/100 {
+						t.Errorf("nothing was lost, yet responses %d (clean %d), gaps %d", rep.Totals.Responses, clean.Totals.Responses, rep.Capture.Gaps)
+					}
+					if rep.Capture.Retransmits == clean.Capture.Retransmits {
+						t.Errorf("duplicates not counted as retransmissions")
+					}
+				} else if rep.Capture.Gaps == 0 || rep.Totals.Responses < clean.Totals.Responses*8/10 {
+					t.Errorf("loss: gaps %d, responses %d of %d", rep.Capture.Gaps, rep.Totals.Responses, clean.Totals.Responses)
+				}
+			})
+		}
+	}
+}
+
+func report(t *testing.T, data []byte) *analyze.Report {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-r", "-", "--report", "json"}, bytes.NewReader(data), &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var rep analyze.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return &rep
+}
