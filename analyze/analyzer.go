@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"crypto/rand"
 	"io"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -30,6 +31,14 @@ type Config struct {
 	MaxClosed     int // closed-connection summaries kept for the report
 	// Log receives one JSON line per request/response pair when not nil.
 	Log io.Writer
+	// ShowValues puts bound values and the literal query text in the log
+	// (each value capped at MaxValueBytes). HashValues puts a keyed hash of
+	// each instead, so equal values can be matched without being revealed.
+	// Neither ever applies to AUTH_RESPONSE tokens.
+	ShowValues    bool
+	HashValues    bool
+	HashKey       []byte // HMAC key for HashValues; random per run when empty
+	MaxValueBytes int    // default 64
 }
 
 // DefaultPorts are the CQL ports of Cassandra and ScyllaDB (plain, TLS,
@@ -127,8 +136,19 @@ func New(cfg Config) *Analyzer {
 		prepared: make(map[string]*stmt),
 		key:      make([]byte, 0, 1024),
 	}
+	if cfg.MaxValueBytes == 0 {
+		cfg.MaxValueBytes = 64
+	}
+	if cfg.HashValues && len(cfg.HashKey) == 0 {
+		cfg.HashKey = make([]byte, 32)
+		if _, err := rand.Read(cfg.HashKey); err != nil {
+			panic("crypto/rand: " + err.Error()) // documented never to fail on Linux
+		}
+	}
+	a.cfg = cfg
 	if cfg.Log != nil {
 		a.log = newExchangeLog(cfg.Log)
+		a.req.KeepValues = cfg.ShowValues || cfg.HashValues
 	}
 	return a
 }

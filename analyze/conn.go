@@ -68,8 +68,9 @@ type pending struct {
 	bytes       int32
 	consistency decode.Consistency
 	hasCons     bool
-	prepare     *stmt // PREPARE: the EXECUTE statement its id will name
-	idLen       uint8 // EXECUTE: the prepared id (Cassandra's and Scylla's ids are MD5s: 16 bytes)
+	prepare     *stmt  // PREPARE: the EXECUTE statement its id will name
+	values      string // --show-values / --hash-values: the JSON of the request's values, built at request time
+	idLen       uint8  // EXECUTE: the prepared id (Cassandra's and Scylla's ids are MD5s: 16 bytes)
 	id          [16]byte
 }
 
@@ -296,6 +297,9 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 	if r.HasParams {
 		p.consistency = r.Params.Consistency
 		p.hasCons = true
+	}
+	if r.KeepValues && err == nil && h.Opcode != decode.OpAuthResponse {
+		p.values = a.valuesJSON(r)
 	}
 	switch h.Opcode {
 	case decode.OpStartup:

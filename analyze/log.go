@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"bufio"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"strconv"
@@ -54,6 +56,7 @@ func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Fra
 		b = hex.AppendEncode(b, p.id[:p.idLen])
 		b = append(b, '"')
 	}
+	b = append(b, p.values...)
 	if p.hasCons {
 		b = append(b, `,"consistency":"`...)
 		b = append(b, p.consistency.String()...)
@@ -152,4 +155,75 @@ func (a *Analyzer) FlushLog() error {
 		return nil
 	}
 	return a.log.Flush()
+}
+
+// valuesJSON renders the bound values (and a QUERY's literal text) of r as
+// JSON members to splice into its log line: shown (hex, capped) or as keyed
+// hashes. It allocates: it only runs when one of the opt-in flags is set.
+func (a *Analyzer) valuesJSON(r *decode.Request) string {
+	var b []byte
+	val := func(v []byte) {
+		switch {
+		case v == nil:
+			b = append(b, "null"...)
+		case a.cfg.HashValues:
+			m := hmac.New(sha256.New, a.cfg.HashKey)
+			m.Write(v)
+			b = append(b, `"#`...)
+			b = hex.AppendEncode(b, m.Sum(nil)[:8])
+			b = append(b, '"')
+		default:
+			b = append(b, `"0x`...)
+			n := min(len(v), a.cfg.MaxValueBytes)
+			b = hex.AppendEncode(b, v[:n])
+			if n < len(v) {
+				b = append(b, "…("...)
+				b = strconv.AppendInt(b, int64(len(v)), 10)
+				b = append(b, " bytes)"...)
+			}
+			b = append(b, '"')
+		}
+	}
+	if len(r.Params.Values) > 0 {
+		b = append(b, `,"values":[`...)
+		for i, v := range r.Params.Values {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			val(v)
+		}
+		b = append(b, ']')
+	}
+	if len(r.Query) > 0 && (r.Opcode == decode.OpQuery || r.Opcode == decode.OpPrepare) {
+		if a.cfg.HashValues {
+			b = append(b, `,"query_hash":`...)
+			val(r.Query)
+		} else {
+			b = append(b, `,"query_text":`...)
+			q := r.Query
+			if containsFold(q, "PASSWORD") {
+				// CREATE/ALTER ROLE|USER ... PASSWORD '...': never shown.
+				q = Fingerprint(nil, q)
+			}
+			if len(q) > 64*a.cfg.MaxValueBytes {
+				q = q[:64*a.cfg.MaxValueBytes]
+			}
+			b = appendJSONString(b, string(q))
+		}
+	}
+	return string(b)
+}
+
+// containsFold reports whether upper-case ASCII word w occurs in b, in any case.
+func containsFold(b []byte, w string) bool {
+	for i := 0; i+len(w) <= len(b); i++ {
+		j := 0
+		for j < len(w) && b[i+j]&^0x20 == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
 }

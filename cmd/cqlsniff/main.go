@@ -97,6 +97,9 @@ type options struct {
 	top         int
 	idleTimeout time.Duration
 	backToBack  time.Duration
+	showValues  bool
+	hashValues  bool
+	hashKey     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -112,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.top, "top", 20, "statements shown in the text report")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections idle this long (packet time)")
 	fs.DurationVar(&o.backToBack, "back-to-back", 100*time.Microsecond, "longest pause between two writes that still counts as back to back")
+	fs.BoolVar(&o.showValues, "show-values", false, "put bound values (hex, 64 bytes at most each) and literal query text in the --log lines")
+	fs.BoolVar(&o.hashValues, "hash-values", false, "put a keyed hash of each bound value and query text in the --log lines, so equal values match without being shown")
+	fs.StringVar(&o.hashKey, "hash-key", "", "key for --hash-values (default: random for each run, so hashes only match within one run)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: cqlsniff -r FILE [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP write, unbuffered clients.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -130,6 +136,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.report != "text" && o.report != "json" {
 		return nil, usageErr("--report must be text or json, not %q", o.report)
+	}
+	if o.showValues && o.hashValues {
+		return nil, usageErr("--show-values and --hash-values exclude each other")
+	}
+	if (o.showValues || o.hashValues) && o.logPath == "" {
+		return nil, usageErr("--show-values and --hash-values apply to the exchange log: add --log PATH")
 	}
 	if o.idleTimeout <= 0 || o.backToBack <= 0 {
 		return nil, usageErr("durations must be positive")
@@ -157,6 +169,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg.Ports = o.ports
 	cfg.OnlyPorts = o.onlyPorts
 	cfg.BackToBack = int64(o.backToBack)
+	cfg.ShowValues = o.showValues
+	cfg.HashValues = o.hashValues
+	cfg.HashKey = []byte(o.hashKey)
 	var logFile *os.File
 	switch o.logPath {
 	case "":

@@ -261,3 +261,42 @@ func TestCqltraceLatencies(t *testing.T) {
 		})
 	}
 }
+
+// TestValuesPrivacy: bound values are absent by default, shown with
+// --show-values (cqltrace printed the same bytes as BINDS=...), hashed with
+// --hash-values (equal values, equal hashes), and AUTH tokens never appear.
+func TestValuesPrivacy(t *testing.T) {
+	d := sharedDir(t)
+	path := filepath.Join(d, "jolynch-cqltrace", "simple_v3.in")
+	logOf := func(extra ...string) string {
+		logPath := filepath.Join(t.TempDir(), "log.jsonl")
+		var out, errb bytes.Buffer
+		args := append([]string{"-r", path, "--report", "json", "--log", logPath}, extra...)
+		if err := run(context.Background(), args, nil, &out, &errb); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
+	plain := logOf()
+	if strings.Contains(plain, `"values"`) || strings.Contains(plain, "query_text") {
+		t.Error("values in the log without --show-values")
+	}
+	shown := logOf("--show-values")
+	// cqltrace: 0B790BCC6FE3CA56322F602C0FF88D2D|LOCAL_ONE|BINDS=30:35:31:36
+	if !strings.Contains(shown, `"values":["0x30","0x35","0x31","0x36"]`) {
+		t.Errorf("--show-values: the batch EXECUTE's values are missing")
+	}
+	if !strings.Contains(shown, `"query_text":"SELECT * FROM system.local WHERE key='local'"`) {
+		t.Errorf("--show-values: literal query text missing")
+	}
+	h1 := logOf("--hash-values", "--hash-key", "k")
+	h2 := logOf("--hash-values", "--hash-key", "k")
+	if h1 != h2 || !strings.Contains(h1, `"values":["#`) || strings.Contains(h1, "0x30") {
+		t.Errorf("--hash-values: not stable for one key, or values leaked")
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-r", path, "--show-values"}, nil, &out, &errb); exitCode(err) != 2 {
+		t.Errorf("--show-values without --log: %v", err)
+	}
+}

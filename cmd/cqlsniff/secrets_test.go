@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// tcpPcap writes a classic pcap of Ethernet/IPv4/TCP packets carrying the
+// given payloads, alternating client → server and server → client.
+func tcpPcap(payloads ...[]byte) []byte {
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 0xA1B2C3D4)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = binary.LittleEndian.AppendUint32(b, 65535)
+	b = binary.LittleEndian.AppendUint32(b, 1) // Ethernet
+	seq := [2]uint32{1000, 5000}
+	for i, pl := range payloads {
+		dir := i % 2
+		pkt := make([]byte, 14+20+20)
+		binary.BigEndian.PutUint16(pkt[12:], 0x0800)
+		ip := pkt[14:]
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(40+len(pl)))
+		ip[8], ip[9] = 64, 6
+		src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+		sport, dport := uint16(40000), uint16(9042)
+		if dir == 1 {
+			src, dst, sport, dport = dst, src, dport, sport
+		}
+		copy(ip[12:], src)
+		copy(ip[16:], dst)
+		tcp := pkt[34:]
+		binary.BigEndian.PutUint16(tcp[0:], sport)
+		binary.BigEndian.PutUint16(tcp[2:], dport)
+		binary.BigEndian.PutUint32(tcp[4:], seq[dir])
+		binary.BigEndian.PutUint32(tcp[8:], seq[1-dir])
+		tcp[12] = 5 << 4
+		tcp[13] = 0x18 // PSH ACK
+		seq[dir] += uint32(len(pl))
+		pkt = append(pkt, pl...)
+		b = binary.LittleEndian.AppendUint32(b, 1700000000)
+		b = binary.LittleEndian.AppendUint32(b, uint32(i*100))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(pkt)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(pkt)))
+		b = append(b, pkt...)
+	}
+	return b
+}
+
+func frame(ver, flags byte, stream uint16, op byte, body []byte) []byte {
+	b := []byte{ver, flags, byte(stream >> 8), byte(stream), op}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	return append(b, body...)
+}
+
+// TestSecretsNeverShown: a SASL PLAIN AUTH_RESPONSE (user and password in
+// clear) and a CREATE ROLE ... PASSWORD literal never reach the report or
+// the log, even with --show-values or --hash-values.
+func TestSecretsNeverShown(t *testing.T) {
+	token := []byte("\x00cassandra\x00hunter2-secret")
+	authBody := binary.BigEndian.AppendUint32(nil, uint32(len(token)))
+	authBody = append(authBody, token...)
+	q := "CREATE ROLE bob WITH PASSWORD = 'hunter2-secret' AND LOGIN = true"
+	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	data := tcpPcap(
+		// 04 00 00 01 0f ...: v4 AUTH_RESPONSE on stream 1
+		frame(0x04, 0, 1, 0x0F, authBody),
+		// 84 00 00 01 10 00 00 00 04 ff ff ff ff: AUTH_SUCCESS, null token
+		frame(0x84, 0, 1, 0x10, []byte{0xff, 0xff, 0xff, 0xff}),
+		frame(0x04, 0, 2, 0x07, qBody),
+		frame(0x84, 0, 2, 0x08, []byte{0, 0, 0, 1}),
+	)
+	path := filepath.Join(t.TempDir(), "auth.pcap")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range [][]string{nil, {"--hash-values"}} {
+		logPath := filepath.Join(t.TempDir(), "log.jsonl")
+		var out, errb bytes.Buffer
+		args := append([]string{"-r", path, "--report", "json", "--log", logPath}, extra...)
+		if err := run(context.Background(), args, nil, &out, &errb); err != nil {
+			t.Fatal(err)
+		}
+		log, _ := os.ReadFile(logPath)
+		all := out.String() + string(log) + errb.String()
+		if strings.Contains(all, "hunter2") {
+			t.Errorf("%v: a secret reached the output:\n%s", extra, all)
+		}
+		if !strings.Contains(string(log), `"opcode":"AUTH_RESPONSE"`) || !strings.Contains(string(log), "PASSWORD = ?") {
+			t.Errorf("%v: exchanges missing from the log:\n%s", extra, log)
+		}
+	}
+	// --show-values shows literal query text, except password literals;
+	// the AUTH_RESPONSE token stays hidden too.
+	logPath := filepath.Join(t.TempDir(), "log.jsonl")
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-r", path, "--log", logPath, "--show-values"}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(logPath)
+	if strings.Contains(string(log), "hunter2") {
+		t.Errorf("--show-values revealed a password:\n%s", log)
+	}
+}
