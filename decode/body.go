@@ -332,7 +332,8 @@ func (r *reader) skipType(depth int) {
 
 // ForEachMultimap walks a [string multimap] (a SUPPORTED body), calling fn
 // for every value of every key; a key with an empty list is not reported.
-// Bytes after the multimap are ignored. The slices alias b.
+// A nil fn only validates. Bytes after the multimap are ignored. The slices
+// alias b.
 func ForEachMultimap(b []byte, fn func(key, value []byte)) error {
 	r := reader{b: b, full: len(b)}
 	r.multimap(fn)
@@ -340,7 +341,8 @@ func ForEachMultimap(b []byte, fn func(key, value []byte)) error {
 }
 
 // ForEachStringMap walks a [string map] (a STARTUP body), calling fn for
-// every entry. Bytes after the map are ignored. The slices alias b.
+// every entry; a nil fn only validates. Bytes after the map are ignored. The
+// slices alias b.
 func ForEachStringMap(b []byte, fn func(key, value []byte)) error {
 	r := reader{b: b, full: len(b)}
 	r.stringMap(fn)
