@@ -81,6 +81,7 @@ type Analyzer struct {
 	frame   decode.Frame
 	key     []byte
 	fp      []byte
+	fp2     []byte
 	log     *exchangeLog
 	hpool   []*hdrhistogram.Histogram
 	ignored uint64 // flows that never looked like CQL

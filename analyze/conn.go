@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"strconv"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -70,6 +71,7 @@ type pending struct {
 	hasCons     bool
 	prepare     *stmt  // PREPARE: the EXECUTE statement its id will name
 	values      string // --show-values / --hash-values: the JSON of the request's values, built at request time
+	children    uint16 // BATCH: statements in it
 	idLen       uint8  // EXECUTE: the prepared id (Cassandra's and Scylla's ids are MD5s: 16 bytes)
 	id          [16]byte
 }
@@ -333,6 +335,9 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 		}
 	case decode.OpBatch:
 		p.st = a.batchStatement(r, err)
+		if err == nil {
+			p.children = uint16(min(len(r.Children), 65535))
+		}
 	default:
 		p.st = a.statement(h.Opcode, []byte(h.Opcode.String()))
 	}
@@ -421,24 +426,44 @@ func (a *Analyzer) batchStatement(r *decode.Request, err error) *stmt {
 		a.fp = append(a.fp, "COUNTER"...)
 	}
 	a.fp = append(a.fp, ": "...)
+	// Consecutive children of the same shape are written once with a count:
+	// "INSERT INTO t (k, v) VALUES (?, ?) ×5".
+	prev, run := -1, 0
+	flush := func() {
+		if run > 1 {
+			a.fp = append(a.fp, " ×"...)
+			a.fp = strconv.AppendInt(a.fp, int64(run), 10)
+		}
+	}
 	for i := range r.Children {
 		if len(a.fp) > 512 {
 			a.fp = append(a.fp, " ..."...)
+			run = 0
 			break
 		}
+		a.fp2 = a.fp2[:0]
+		ch := &r.Children[i]
+		if ch.Kind == 0 {
+			a.fp2 = Fingerprint(a.fp2, ch.Query)
+		} else if s := a.prepared[string(ch.PreparedID)]; s != nil {
+			a.fp2 = append(a.fp2, s.text...)
+		} else {
+			a.fp2 = append(a.fp2, "prepared 0x"...)
+			a.fp2 = hex.AppendEncode(a.fp2, ch.PreparedID)
+		}
+		if prev >= 0 && string(a.fp[prev:]) == string(a.fp2) {
+			run++
+			continue
+		}
+		flush()
 		if i > 0 {
 			a.fp = append(a.fp, "; "...)
 		}
-		ch := &r.Children[i]
-		if ch.Kind == 0 {
-			a.fp = Fingerprint(a.fp, ch.Query)
-		} else if s := a.prepared[string(ch.PreparedID)]; s != nil {
-			a.fp = append(a.fp, s.text...)
-		} else {
-			a.fp = append(a.fp, "prepared 0x"...)
-			a.fp = hex.AppendEncode(a.fp, ch.PreparedID)
-		}
+		prev = len(a.fp)
+		a.fp = append(a.fp, a.fp2...)
+		run = 1
 	}
+	flush()
 	return a.statement(decode.OpBatch, a.fp)
 }
 

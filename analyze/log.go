@@ -56,6 +56,10 @@ func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Fra
 		b = hex.AppendEncode(b, p.id[:p.idLen])
 		b = append(b, '"')
 	}
+	if p.op == decode.OpBatch {
+		b = append(b, `,"batch_children":`...)
+		b = strconv.AppendInt(b, int64(p.children), 10)
+	}
 	b = append(b, p.values...)
 	if p.hasCons {
 		b = append(b, `,"consistency":"`...)
