@@ -44,10 +44,38 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 	if len(r.Diagnoses) == 0 {
 		fmt.Fprintf(ew, "  none: no side sent frames one write at a time while it had several to send\n")
 	}
+	// A pool of connections from one client usually shares its fate: show
+	// the first connection's message and list the others.
+	type group struct {
+		d     Diagnosis
+		ports []string
+	}
+	var groups []*group
+	seen := map[string]*group{}
 	for _, d := range r.Diagnoses {
+		host := d.Client
+		if i := strings.LastIndexByte(host, ':'); i > 0 {
+			host = host[:i]
+		}
+		k := d.Code + "|" + host + "|" + d.Server
+		if g := seen[k]; g != nil {
+			g.ports = append(g.ports, d.Client[len(host)+1:])
+			continue
+		}
+		g := &group{d: d}
+		seen[k] = g
+		groups = append(groups, g)
+	}
+	for _, g := range groups {
+		d := g.d
 		fmt.Fprintf(ew, "  [%s] %s -> %s\n", d.Code, d.Client, d.Server)
 		for _, line := range wrap(d.Message, 100) {
 			fmt.Fprintf(ew, "      %s\n", line)
+		}
+		if len(g.ports) > 0 {
+			for _, line := range wrap(fmt.Sprintf("The same holds for %d more connections from this client (ports %s).", len(g.ports), strings.Join(g.ports, ", ")), 100) {
+				fmt.Fprintf(ew, "      %s\n", line)
+			}
 		}
 	}
 
