@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,5 +216,27 @@ func TestSnapshots(t *testing.T) {
 	last := p.Snapshots.Latest()
 	if last == first || last.Totals.Requests <= first.Totals.Requests {
 		t.Errorf("snapshots did not advance: %d then %d requests", first.Totals.Requests, last.Totals.Requests)
+	}
+}
+
+// TestCompressionGuessed: without STARTUP in the capture, the algorithm is
+// found from the first compressed body and every body is decoded.
+func TestCompressionGuessed(t *testing.T) {
+	for _, comp := range []string{"lz4", "snappy"} {
+		data, st := genCapture(t, synth.Config{Connections: 2, Requests: 300, InFlight: 8, Compression: comp, Mix: synth.MixMixed, Seed: 5})
+		_, rep := runPipeline(t, data, DefaultConfig())
+		if rep.Totals.Requests != uint64(st.Requests) || rep.Capture.DecompressErr != 0 {
+			t.Errorf("%s: requests %d of %d, decompression errors %d", comp, rep.Totals.Requests, st.Requests, rep.Capture.DecompressErr)
+		}
+		for _, c := range rep.Connections {
+			if c.Compression != comp || !c.CompressionInferred {
+				t.Errorf("%s: connection says %q (inferred %v)", comp, c.Compression, c.CompressionInferred)
+			}
+		}
+		for _, s := range rep.Statements {
+			if strings.Contains(s.Statement, "undecodable") {
+				t.Errorf("%s: %q", comp, s.Statement)
+			}
+		}
 	}
 }

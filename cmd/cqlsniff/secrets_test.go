@@ -110,3 +110,67 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Errorf("--show-values revealed a password:\n%s", log)
 	}
 }
+
+// TestOtherPortsAndNoise: CQL on a port outside -p is found from the
+// direction bit of its frames (and ignored with --only-ports); HTTP on the
+// CQL port is never reported as CQL.
+func TestOtherPortsAndNoise(t *testing.T) {
+	q := "SELECT * FROM t"
+	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	cql := tcpPcap(
+		frame(0x04, 0, 7, 0x07, qBody),
+		frame(0x84, 0, 7, 0x08, []byte{0, 0, 0, 1}),
+	)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cql.pcap")
+	os.WriteFile(path, cql, 0o644)
+	// The capture uses server port 9042; with -p 7777 that port is "other".
+	rep := func(args ...string) string {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"-r", path, "--report", "json"}, args...), nil, &out, &errb); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	if got := rep("-p", "7777"); !strings.Contains(got, `"server": "10.0.0.2:9042"`) || !strings.Contains(got, `"requests": 1`) {
+		t.Errorf("CQL on an unlisted port not found:\n%s", got)
+	}
+	if got := rep("-p", "7777", "--only-ports"); !strings.Contains(got, `"connections": 0`) {
+		t.Errorf("--only-ports did not ignore port 9042 traffic:\n%s", got)
+	}
+	http := tcpPcap([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	os.WriteFile(path, http, 0o644)
+	if got := rep(); !strings.Contains(got, `"connections": 0`) || !strings.Contains(got, `"frames": 0`) {
+		t.Errorf("HTTP on 9042 reported as CQL:\n%s", got)
+	}
+}
+
+// TestStreamReuse: a stream id reused before its answer counts the first
+// request as unanswered; the answer pairs with the newer request.
+func TestStreamReuse(t *testing.T) {
+	q := "SELECT 1"
+	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	data := tcpPcap(
+		frame(0x04, 0, 3, 0x07, qBody),
+		frame(0x84, 0, 9, 0x08, []byte{0, 0, 0, 1}), // an answer to a request before the capture
+		frame(0x04, 0, 3, 0x07, qBody),              // stream 3 again, unanswered so far
+		frame(0x84, 0, 3, 0x08, []byte{0, 0, 0, 1}),
+	)
+	path := filepath.Join(t.TempDir(), "reuse.pcap")
+	os.WriteFile(path, data, 0o644)
+	r := report(t, mustRead(t, path))
+	if r.Totals.Requests != 2 || r.Totals.Responses != 1 || r.Totals.StreamReuse != 1 || r.Totals.Unanswered != 1 || r.Totals.OrphanResponses != 1 {
+		t.Errorf("totals %+v", r.Totals)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
