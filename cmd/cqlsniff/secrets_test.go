@@ -174,3 +174,16 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestTLS: a TLS connection on a CQL port is listed as encrypted, with
+// TCP-level figures only.
+func TestTLS(t *testing.T) {
+	hello := append([]byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03}, make([]byte, 64)...)
+	data := tcpPcap(hello, []byte{0x16, 0x03, 0x03, 0x00, 0x10, 0x02}, []byte{0x17, 0x03, 0x03, 0x00, 0x20})
+	path := filepath.Join(t.TempDir(), "tls.pcap")
+	os.WriteFile(path, data, 0o644)
+	r := report(t, mustRead(t, path))
+	if r.Totals.Encrypted != 1 || len(r.Connections) != 1 || !r.Connections[0].Encrypted || r.Totals.Frames != 0 {
+		t.Errorf("totals %+v connections %+v", r.Totals, r.Connections)
+	}
+}
