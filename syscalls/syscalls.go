@@ -1,0 +1,87 @@
+package syscalls
+
+import (
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cqlsniff/cqlsniff/capture"
+)
+
+// Config says which connections to count.
+type Config struct {
+	// Ports are the CQL server ports: a TCP connection is counted when its local or its remote port
+	// is one of them, so both a client's and a server's calls are seen. At least one is required.
+	Ports []uint16
+}
+
+// Counts are a connection's socket calls that moved data, seen from one process, since the first
+// such call after Open. Calls that failed, returned EAGAIN or end of file, and MSG_PEEK receives
+// are not counted, so Sends is the number of times the process handed the kernel bytes to send.
+type Counts struct {
+	Sends, Recvs         uint64
+	SendBytes, RecvBytes uint64
+	// PID and Comm are the process (thread group id and its leader's name, as ps shows them) that
+	// last made a call on the socket, in the host's pid namespace.
+	PID  uint32
+	Comm string
+}
+
+// Key is the connection seen from the process that made the calls: Local is its own end.
+type Key struct {
+	Local, Remote capture.Endpoint
+}
+
+// Flow returns the direction-independent key of the connection, the one capture.KeyOf gives its
+// packets, so that syscall counts join the wire's connections.
+func (k Key) Flow() capture.FlowKey {
+	if k.Remote.Less(k.Local) {
+		return capture.FlowKey{A: k.Remote, B: k.Local}
+	}
+	return capture.FlowKey{A: k.Local, B: k.Remote}
+}
+
+// Errors Open returns, wrapped with their cause. Explain tells the user what each means.
+var (
+	ErrNoPorts       = errors.New("syscalls: no CQL ports to count")
+	ErrUnsupportedOS = errors.New("syscalls: counting socket calls needs Linux")
+	ErrPermission    = errors.New("syscalls: not permitted to load eBPF programs")
+	ErrNoBTF         = errors.New("syscalls: kernel has no BTF")
+	ErrNoTracefs     = errors.New("syscalls: kernel lacks the sock tracepoints and tracefs is not mounted")
+	ErrNoTracepoints = errors.New("syscalls: kernel has neither the sock tracepoints nor syscall tracepoints")
+)
+
+const wireOnly = "; frames per write are estimated from the wire only"
+
+// Explain returns one line for the user on why syscall counts are unavailable, and what to do about
+// it. It returns "" for a nil error.
+func Explain(err error) string {
+	var verr *ebpf.VerifierError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrNoPorts):
+		return "syscall counts off: no CQL port given" + wireOnly
+	case errors.Is(err, ErrUnsupportedOS):
+		return "syscall counts need Linux (eBPF)" + wireOnly
+	case errors.Is(err, ErrPermission), errors.Is(err, os.ErrPermission):
+		return "syscall counts need root (or CAP_BPF and CAP_PERFMON) to load eBPF programs" + wireOnly
+	case errors.Is(err, ErrNoBTF):
+		return "syscall counts need a kernel with BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)" + wireOnly
+	case errors.Is(err, ErrNoTracefs):
+		return "this kernel predates the sock:sock_send_length tracepoint (Linux 6.3) and the syscall-tracepoint fallback needs tracefs: mount -t tracefs nodev /sys/kernel/tracing" + wireOnly
+	case errors.Is(err, ErrNoTracepoints):
+		return "this kernel has neither the sock:sock_send_length tracepoint (Linux 6.3) nor syscall tracepoints (CONFIG_FTRACE_SYSCALLS)" + wireOnly
+	case errors.As(err, &verr):
+		return "the kernel's verifier rejected the syscall-counting program: " + firstLine(verr.Error()) + wireOnly
+	}
+	return "syscall counts unavailable: " + firstLine(err.Error()) + wireOnly
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
