@@ -255,6 +255,10 @@ func FuzzStream(f *testing.F) {
 // self-contained segments of `per` QUERY envelopes each, then one large
 // QUERY split over non-self-contained segments.
 func v5Client(n, per int, lz bool) (startupLen int, all []byte, want []int16) {
+	return v5ClientBig(n, per, lz, 300000)
+}
+
+func v5ClientBig(n, per int, lz bool, bigLen int) (startupLen int, all []byte, want []int16) {
 	startup := env(0x05, 0, 0, OpStartup, []byte{0, 1, 0, 11, 'C', 'Q', 'L', '_', 'V', 'E', 'R', 'S', 'I', 'O', 'N', 0, 5, '3', '.', '0', '.', '0'})
 	all = append(all, startup...)
 	startupLen = len(startup)
@@ -267,9 +271,13 @@ func v5Client(n, per int, lz bool) (startupLen int, all []byte, want []int16) {
 			payload = payload[:0]
 		}
 	}
-	big := env(0x05, 0, 999, OpQuery, queryBody(string(bytes.Repeat([]byte{'x'}, 300000))))
-	for off := 0; off < len(big); off += MaxSegmentPayload {
-		end := min(off+MaxSegmentPayload, len(big))
+	big := env(0x05, 0, 999, OpQuery, queryBody(string(bytes.Repeat([]byte{'x'}, bigLen))))
+	slice := MaxSegmentPayload
+	if bigLen < slice {
+		slice = bigLen / 3 // small inputs still exercise non-self-contained segments
+	}
+	for off := 0; off < len(big); off += slice {
+		end := min(off+slice, len(big))
 		all = AppendSegment(all, big[off:end], lz, false)
 	}
 	want = append(want, 999)
@@ -339,4 +347,37 @@ func TestStreamV5MidStreamAndCorruption(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(wantBad) || s.Stats().SegmentErrors != 1 {
 		t.Fatalf("corrupt: streams %v, want %v (stats %+v)", got, wantBad, s.Stats())
 	}
+}
+
+// FuzzStreamV5 feeds arbitrary bytes to a stream already switched to v5
+// segments (either layout), in arbitrary chunks: segment headers, CRCs,
+// lengths, lz4 payloads and the envelopes inside are all attacker-chosen.
+func FuzzStreamV5(f *testing.F) {
+	startupLen, all, _ := v5ClientBig(12, 5, false, 300)
+	f.Add(all[startupLen:], uint8(13), false)
+	_, allLZ, _ := v5ClientBig(12, 5, true, 300)
+	f.Add(allLZ[startupLen:], uint8(200), true)
+	f.Add(vecPlain, uint8(3), false)
+	f.Add(vecLZ4, uint8(1), true)
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, lz bool) {
+		s := NewStream(DefaultStreamConfig())
+		s.DirKnown = true
+		s.SwitchToSegments(lz)
+		c := int(chunk) + 1
+		var fr Frame
+		for i := 0; i < len(data); i += c {
+			s.Feed(data[i:min(i+c, len(data))], int64(i))
+			for s.Next(&fr) {
+				if !fr.Header.Plausible(fr.Header.Response) {
+					t.Fatalf("implausible header %+v", fr.Header)
+				}
+				if len(fr.Body) > int(fr.Header.Length) {
+					t.Fatalf("body %d > length %d", len(fr.Body), fr.Header.Length)
+				}
+			}
+		}
+		if st := s.Stats(); st.Segments > uint64(len(data)/10+1) {
+			t.Fatalf("%d segments from %d bytes", st.Segments, len(data))
+		}
+	})
 }
