@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -35,6 +36,7 @@ var (
 type Tracer struct {
 	conns    *ebpf.Map
 	cqlPorts *ebpf.Map
+	progs    []*ebpf.Program
 	closer   []interface{ Close() error } // links first, then programs and maps
 	source   string
 	newest   map[Key]uint64 // Read's scratch: start time of the entry kept per Key
@@ -94,6 +96,7 @@ func (t *Tracer) openSock(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOption
 		return err
 	}
 	t.conns, t.cqlPorts, t.source = objs.Conns, objs.CqlPorts, SourceSockTracepoints
+	t.progs = []*ebpf.Program{objs.OnSockSend, objs.OnSockRecv}
 	t.closer = append(t.closer, objs.OnSockSend, objs.OnSockRecv, objs.Conns, objs.CqlPorts)
 	// Ports are set after attaching, so nothing is counted yet: the map starts empty either way.
 	for _, p := range []*ebpf.Program{objs.OnSockSend, objs.OnSockRecv} {
@@ -119,6 +122,7 @@ func (t *Tracer) openSyscalls(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOp
 		return err
 	}
 	t.conns, t.cqlPorts, t.source = objs.Conns, objs.CqlPorts, SourceSyscallTracepoints
+	t.progs = []*ebpf.Program{objs.OnEnterSend, objs.OnEnterRecv, objs.OnExit}
 	t.closer = append(t.closer, objs.OnEnterSend, objs.OnEnterRecv, objs.OnExit, objs.Conns, objs.CqlPorts, objs.Pending)
 	attach := func(name string, p *ebpf.Program) error {
 		l, err := link.Tracepoint("syscalls", name, p, nil)
@@ -248,6 +252,23 @@ func (t *Tracer) Read(into map[Key]Counts) error {
 		into[key] = c
 	}
 	return it.Err()
+}
+
+// programTime returns the CPU time the kernel spent in the counting programs and how many times they
+// ran, as far as the kernel measured it: only while BPF run-time statistics are enabled
+// (ebpf.EnableStats or sysctl kernel.bpf_stats_enabled=1), which costs two clock reads per run.
+func (t *Tracer) programTime() (time.Duration, uint64, error) {
+	var total time.Duration
+	var runs uint64
+	for _, p := range t.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, 0, err
+		}
+		total += st.Runtime
+		runs += st.RunCount
+	}
+	return total, runs, nil
 }
 
 // Close detaches the programs and frees their maps.
