@@ -1,7 +1,9 @@
-// Command cqlgen writes a synthetic CQL v4 capture (classic pcap) for
-// benchmarks and tests, and prints what it generated to stderr.
+// Command cqlgen writes a synthetic CQL capture (classic pcap; native
+// protocol v4, or v5 with its segment framing) for benchmarks and tests, and
+// prints what it generated to stderr.
 //
 //	cqlgen -connections 20 -requests 100000 -inflight 64 -client-batch 1 -o big.pcap
+//	cqlgen -protocol 5 -compression lz4 -handshake -rows-size 200000 -o v5.pcap
 package main
 
 import (
@@ -41,7 +43,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.WriteGap, "write-gap", 3*time.Microsecond, "time between back-to-back writes of one side")
 	fs.DurationVar(&cfg.RTT, "rtt", 10*time.Microsecond, "round-trip time")
 	fs.StringVar(&cfg.Mix, "mix", synth.MixExecute, "workload: execute, query or mixed")
-	fs.StringVar(&cfg.Compression, "compression", "", "body compression: lz4, snappy or empty")
+	fs.IntVar(&cfg.Protocol, "protocol", 4, "native protocol version: 4, or 5 (v5 segment framing after STARTUP/READY)")
+	fs.StringVar(&cfg.Compression, "compression", "", "compression: lz4, snappy or empty (v4: body compression; v5: lz4 segments only)")
 	fs.BoolVar(&cfg.Handshake, "handshake", false, "emit TCP handshake, OPTIONS/STARTUP and FIN (default: start mid-connection)")
 	fs.IntVar(&cfg.MSS, "mss", synth.MaxMSS, "max TCP payload per segment")
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of requests answered by a timeout ERROR")
@@ -91,6 +94,9 @@ func printStats(w io.Writer, st synth.Stats, took time.Duration) {
 		st.Requests, st.Responses, st.ClientWrites, st.ServerWrites)
 	fmt.Fprintf(b, "frames/segment: client %.2f  server %.2f\n",
 		ratio(st.Requests, st.ClientSegments), ratio(st.Responses, st.ServerSegments))
+	if st.ClientV5+st.ServerV5 > 0 {
+		fmt.Fprintf(b, "v5 segments: client %d  server %d\n", st.ClientV5, st.ServerV5)
+	}
 	fmt.Fprintf(b, "generated in %v (%.2f M packets/s)\n",
 		took.Round(time.Millisecond), float64(st.Packets)/took.Seconds()/1e6)
 	b.Flush()

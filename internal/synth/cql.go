@@ -13,8 +13,7 @@ import (
 // Envelope constants (cql-wire.md §2–§6). Kept local so the generator does
 // not depend on the decoder it is meant to test.
 const (
-	verRequest  = 0x04
-	verResponse = 0x84
+	verResponse = 0x80 // direction bit of the version byte
 	headerLen   = 9
 
 	flagCompression = 0x01
@@ -102,12 +101,14 @@ type column struct {
 // statement is one of the few CQL statements the synthetic clients run. The
 // precomputed bodies make the per-frame cost of PREPARE and its RESULT a copy.
 type statement struct {
-	text     string
-	table    string
-	bind     []column
-	id       [16]byte
-	prepared []byte // RESULT Prepared body
-	rowsMeta []byte // Rows metadata with full column specs (SELECT only)
+	text       string
+	table      string
+	bind       []column
+	id         [16]byte
+	resultID   [16]byte // v5 result_metadata_id
+	prepared   []byte   // RESULT Prepared body (v4)
+	preparedV5 []byte   // RESULT Prepared body (v5: result_metadata_id after the id)
+	rowsMeta   []byte   // Rows metadata with full column specs (SELECT only)
 }
 
 var tblColumns = []column{
@@ -143,20 +144,28 @@ func newStatements() [numStmts]statement {
 		} else {
 			res = appendInt(appendInt(nil, mfNoMetadata), 0)
 		}
-		b := appendInt(nil, resultPrepared)
-		b = appendShortBytes(b, st.id[:])
-		// Prepared metadata (v4): flags, columns, pk indexes, global spec, columns.
-		b = appendInt(b, mfGlobalTables)
-		b = appendInt(b, int32(len(st.bind)))
-		b = appendInt(b, 1)
-		b = appendShort(b, 0)
-		b = appendString(b, "ks")
-		b = appendString(b, st.table)
+		// Cassandra's result metadata id is an MD5 digest of the result
+		// columns; any digest of them serves a passive observer.
+		st.resultID = md5.Sum(res)
+		// Prepared metadata (v4 and v5): flags, columns, pk indexes, global
+		// spec, columns; then the result metadata.
+		var pm []byte
+		pm = appendInt(pm, mfGlobalTables)
+		pm = appendInt(pm, int32(len(st.bind)))
+		pm = appendInt(pm, 1)
+		pm = appendShort(pm, 0)
+		pm = appendString(pm, "ks")
+		pm = appendString(pm, st.table)
 		for _, c := range st.bind {
-			b = appendString(b, c.name)
-			b = appendShort(b, c.typ)
+			pm = appendString(pm, c.name)
+			pm = appendShort(pm, c.typ)
 		}
-		st.prepared = append(b, res...)
+		pm = append(pm, res...)
+		b := appendShortBytes(appendInt(nil, resultPrepared), st.id[:])
+		st.prepared = append(b, pm...)
+		b = appendShortBytes(appendInt(nil, resultPrepared), st.id[:])
+		b = appendShortBytes(b, st.resultID[:]) // v5 §4.2.5.4
+		st.preparedV5 = append(b, pm...)
 	}
 	return s
 }
@@ -238,20 +247,27 @@ const (
 )
 
 // encoder appends CQL envelopes to a sender's byte stream. It owns the
-// scratch space compression needs, so encoding allocates nothing once the
-// buffers have grown to the largest frame.
+// scratch space compression and v5 framing need, so encoding allocates
+// nothing once the buffers have grown to the largest frame.
 type encoder struct {
 	stmts   [numStmts]statement
 	startup [2][]byte // STARTUP body without / with COMPRESSION
-	comp    int
+	comp    int       // negotiated in STARTUP: v4 body compression, v5 segment layout
+	ver     byte      // 4 or 5
 	lz      lz4.Compressor
 	scratch []byte
 	fill    []byte // pseudo-random bytes for blobs
 	rows    int    // mean row-data bytes per SELECT result
+
+	// v5 framing (segment.go).
+	env   []byte // one write's envelopes before framing
+	ends  []int  // where each envelope of the write ends in the framed output
+	lzOut []byte // lz4 segment payload after compression
+	segs  int    // v5 segments encoded
 }
 
-func newEncoder(comp, rowsSize int, seed int64) *encoder {
-	e := &encoder{stmts: newStatements(), comp: comp, rows: rowsSize}
+func newEncoder(proto, comp, rowsSize int, seed int64) *encoder {
+	e := &encoder{stmts: newStatements(), comp: comp, ver: byte(proto), rows: rowsSize}
 	e.startup[0] = startupBody(compNone)
 	e.startup[1] = startupBody(comp)
 	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
@@ -272,19 +288,20 @@ type frameCtx struct {
 // appendFrame appends the envelope for it to dst and returns the grown slice.
 func (e *encoder) appendFrame(dst []byte, it item, fc frameCtx) []byte {
 	start := len(dst)
-	ver, op := byte(verResponse), byte(opResult)
-	compress := fc.compress
+	ver, op := e.ver|verResponse, byte(opResult)
+	// v5 has no body compression: lz4 is a property of its segments (§8.5).
+	compress := fc.compress && e.ver < 5
 	switch it.kind {
 	case kOptions:
-		ver, op = verRequest, opOptions
+		ver, op = e.ver, opOptions
 	case kStartup:
-		ver, op, compress = verRequest, opStartup, false // STARTUP is never compressed (§6.1)
+		ver, op, compress = e.ver, opStartup, false // STARTUP is never compressed (§6.1)
 	case kPrepare:
-		ver, op = verRequest, opPrepare
+		ver, op = e.ver, opPrepare
 	case kQuery:
-		ver, op = verRequest, opQuery
+		ver, op = e.ver, opQuery
 	case kExecute:
-		ver, op = verRequest, opExecute
+		ver, op = e.ver, opExecute
 	case kSupported:
 		op = opSupported
 	case kReady:
@@ -363,24 +380,31 @@ func (e *encoder) appendBody(b []byte, it item, fc frameCtx) []byte {
 	case kStartup:
 		return append(b, e.startup[btoi(e.comp != compNone)]...)
 	case kPrepare:
-		return appendString32(b, st.text)
+		b = appendString32(b, st.text)
+		if e.ver >= 5 {
+			b = appendInt(b, 0) // v5 PREPARE flags: no keyspace
+		}
+		return b
 	case kQuery:
 		at := len(b)
 		b = append(b, 0, 0, 0, 0)
 		b = e.appendLiteral(b, it.stmt, fc)
 		binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
 		b = appendShort(b, consistency(it.stmt))
-		b = append(b, qfPageSize|qfDefaultTS)
+		b = e.appendQueryFlags(b, qfPageSize|qfDefaultTS)
 		b = appendInt(b, pageSize)
 		return appendLong(b, fc.tsMicros)
 	case kExecute:
 		b = appendShortBytes(b, st.id[:])
+		if e.ver >= 5 {
+			b = appendShortBytes(b, st.resultID[:])
+		}
 		b = appendShort(b, consistency(it.stmt))
 		flags := byte(qfValues | qfPageSize | qfDefaultTS)
 		if it.stmt == stSelect {
 			flags |= qfSkipMetadata
 		}
-		b = append(b, flags)
+		b = e.appendQueryFlags(b, flags)
 		b = appendShort(b, uint16(len(st.bind)))
 		b = e.appendValues(b, it.stmt, fc)
 		b = appendInt(b, pageSize)
@@ -388,6 +412,9 @@ func (e *encoder) appendBody(b []byte, it item, fc frameCtx) []byte {
 	case kSupported:
 		return append(b, supportedBody...)
 	case kPrepared:
+		if e.ver >= 5 {
+			return append(b, st.preparedV5...)
+		}
 		return append(b, st.prepared...)
 	case kVoid:
 		return appendInt(b, resultVoid)
@@ -419,6 +446,15 @@ func (e *encoder) appendBody(b []byte, it item, fc frameCtx) []byte {
 		return appendString(b, "SIMPLE")
 	}
 	panic("synth: unknown frame kind")
+}
+
+// appendQueryFlags appends query-parameter flags: a [byte] in v4, an [int]
+// in v5 (§6.4).
+func (e *encoder) appendQueryFlags(b []byte, flags byte) []byte {
+	if e.ver >= 5 {
+		return appendInt(b, int32(flags))
+	}
+	return append(b, flags)
 }
 
 func consistency(stmt uint8) uint16 {

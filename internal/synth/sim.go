@@ -109,7 +109,8 @@ type side struct {
 	fh             int
 	corked         bool // autocork: hold the unsent bytes for the next write
 	nagle          bool
-	compress       bool
+	compress       bool // v4 body compression on from here on
+	framed         bool // v5 segments from here on
 	finSent        bool
 
 	// Receiver.
@@ -160,6 +161,8 @@ type gen struct {
 	owd, gap, svc int64
 	mss           uint64
 	comp          int
+	bodyComp      bool // v4 with compression: compressed bodies after STARTUP
+	v5            bool // v5: segments after STARTUP (client) and READY (server)
 }
 
 func newGen(w io.Writer, cfg *Config) *gen {
@@ -179,7 +182,9 @@ func newGen(w io.Writer, cfg *Config) *gen {
 	case "snappy":
 		g.comp = compSnappy
 	}
-	g.enc = newEncoder(g.comp, cfg.RowsSize, cfg.Seed)
+	g.v5 = cfg.Protocol >= 5
+	g.bodyComp = g.comp != compNone && !g.v5
+	g.enc = newEncoder(cfg.Protocol, g.comp, cfg.RowsSize, cfg.Seed)
 
 	poolSize := min(maxStreams, max(2*cfg.InFlight, 8))
 	nPrep := 0
@@ -206,7 +211,8 @@ func newGen(w io.Writer, cfg *Config) *gen {
 			s.ipID = uint16(c.rng.Uint32())
 			s.lastWrite = math.MinInt64 / 2
 			s.rcvMSS = minRcvMSS
-			s.compress = g.comp != compNone && !cfg.Handshake
+			s.compress = g.bodyComp && !cfg.Handshake
+			s.framed = g.v5 && !cfg.Handshake
 		}
 		cs.nagle = cfg.Nagle
 		cs.batch = cfg.ClientBatch
@@ -350,7 +356,7 @@ func (g *gen) clientRecv(c *conn, t int64, it item) {
 		c.phase = phStartup
 		g.request(c, kStartup, 0)
 	case phStartup:
-		c.s[cli].compress = g.comp != compNone
+		c.s[cli].compress = g.bodyComp
 		g.startWork(c)
 	case phPrepare:
 		if c.prepLeft--; c.prepLeft == 0 {
@@ -375,7 +381,7 @@ func (g *gen) serverRecv(c *conn, ci int32, t int64, it item) {
 		resp.kind = kSupported
 	case kStartup:
 		resp.kind = kReady
-		c.s[srv].compress = g.comp != compNone // READY is already compressed (§6.1)
+		c.s[srv].compress = g.bodyComp // READY is already compressed (§6.1)
 	case kPrepare:
 		resp.kind = kPrepared
 	default:
@@ -440,9 +446,27 @@ func (g *gen) write(c *conn, ci int32, d int, t int64) {
 	s := &c.s[d]
 	k := min(len(s.wq)-s.wh, s.batch)
 	fc := frameCtx{compress: s.compress, tsMicros: (g.start + t) / 1000, rng: c.rng}
-	for _, it := range s.wq[s.wh : s.wh+k] {
+	items := s.wq[s.wh : s.wh+k]
+	for len(items) > 0 && !s.framed {
+		it := items[0]
+		items = items[1:]
 		s.buf = g.enc.appendFrame(s.buf, it, fc)
 		s.frames = append(s.frames, frameRec{end: s.bufOff + uint64(len(s.buf)), it: it})
+		// v5 switch point (§8.1): the client frames what follows its
+		// STARTUP, the server what follows its answer to it.
+		s.framed = g.v5 && (it.kind == kStartup || it.kind == kReady)
+	}
+	if len(items) > 0 {
+		segs := g.enc.segs
+		s.buf = g.enc.appendWriteV5(s.buf, items, fc)
+		for i, it := range items {
+			s.frames = append(s.frames, frameRec{end: s.bufOff + uint64(g.enc.ends[i]), it: it})
+		}
+		if d == cli {
+			g.stats.ClientV5 += g.enc.segs - segs
+		} else {
+			g.stats.ServerV5 += g.enc.segs - segs
+		}
 	}
 	s.wh += k
 	if d == cli {

@@ -23,7 +23,8 @@ type Config struct {
 	WriteGap    time.Duration // time between two back-to-back writes of the same side (syscall cost)
 	RTT         time.Duration // round trip; one-way delay is RTT/2
 	Mix         string        // "execute" (EXECUTE of prepared ids, after PREPAREs at start), "query" (QUERY with literals) or "mixed"; "" = "execute"
-	Compression string        // "", "lz4" or "snappy": v4 body compression (flag 0x01) on every frame after STARTUP
+	Protocol    int           // native protocol version: 4 (or 0) or 5; 5 frames everything after STARTUP/READY in v5 segments
+	Compression string        // "", "lz4" or "snappy": v4 body compression (flag 0x01) on every frame after STARTUP; with Protocol 5 only "lz4" (lz4 segments)
 	Handshake   bool          // SYN/SYN-ACK/ACK, OPTIONS/SUPPORTED, STARTUP/READY at start and FIN at end; false = start mid-connection
 	MSS         int           // max TCP payload per segment; 0 = MaxMSS (65483, like loopback)
 	ErrorRate   float64       // share of QUERY/EXECUTE answered by ERROR (Read_timeout for SELECT, Write_timeout otherwise)
@@ -42,6 +43,8 @@ type Stats struct {
 	Responses      int   // response frames
 	ClientWrites   int   // write calls the simulated client made
 	ServerWrites   int   // write calls the simulated server made
+	ClientV5       int   // v5 segments client → server (Protocol 5)
+	ServerV5       int   // v5 segments server → client (Protocol 5)
 	Bytes          int64 // bytes written to the pcap output
 }
 
@@ -94,6 +97,9 @@ func (c *Config) normalize() error {
 	if c.Mix == "" {
 		c.Mix = MixExecute
 	}
+	if c.Protocol == 0 {
+		c.Protocol = 4
+	}
 	if c.Start.IsZero() {
 		c.Start = DefaultStart
 	}
@@ -128,6 +134,13 @@ func (c *Config) normalize() error {
 	case "", "lz4", "snappy":
 	default:
 		return fmt.Errorf("synth: unknown Compression %q", c.Compression)
+	}
+	switch {
+	case c.Protocol != 4 && c.Protocol != 5:
+		return fmt.Errorf("synth: Protocol %d not 4 or 5", c.Protocol)
+	case c.Protocol == 5 && c.Compression == "snappy":
+		// Cassandra rejects snappy for v5: only lz4 segments exist (§6.1, §8.3).
+		return errors.New("synth: Protocol 5 has no snappy compression")
 	}
 	return nil
 }
