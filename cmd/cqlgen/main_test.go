@@ -38,6 +38,21 @@ func TestRun(t *testing.T) {
 	}
 }
 
+func TestRunV5(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"-protocol", "5", "-compression", "lz4", "-handshake", "-connections", "1",
+		"-requests", "20", "-rows-size", "200000"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "v5 segments: client 20  server ") {
+		t.Errorf("stats:\n%s", stderr.String())
+	}
+	if _, err := pcapgo.NewReader(&stdout); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRunStdout(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := run([]string{"-requests", "10"}, &stdout, &stderr); err != nil {
@@ -51,6 +66,8 @@ func TestRunStdout(t *testing.T) {
 func TestRunErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-mix", "batch"},
+		{"-protocol", "3"},
+		{"-protocol", "5", "-compression", "snappy"},
 		{"-start", "yesterday"},
 		{"-nosuchflag"},
 		{"extra"},

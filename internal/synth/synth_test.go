@@ -54,6 +54,24 @@ var cases = []struct {
 		c.Handshake, c.Nagle, c.RTT, c.WriteGap, c.ServiceTime = true, true, 0, 0, 0
 	}},
 	{"one-request", func(c *Config) { c.Requests, c.InFlight, c.Handshake = 1, 4, true }},
+
+	// Protocol v5: segments after STARTUP/READY, or from the first byte
+	// mid-connection; RowsSize above 131071 makes envelopes span segments.
+	{"v5-unbuffered", func(c *Config) { c.Protocol = 5 }},
+	{"v5-buffered-handshake", func(c *Config) {
+		c.Protocol, c.Handshake, c.ClientBatch, c.ClientFlush = 5, true, 16, 200*time.Microsecond
+	}},
+	{"v5-handshake-lz4-mixed-errors-big-rows", func(c *Config) {
+		c.Protocol, c.Handshake, c.Compression, c.Mix, c.ErrorRate, c.RowsSize = 5, true, "lz4", MixMixed, 0.2, 200000
+	}},
+	{"v5-lz4-query-small-mss-big-rows", func(c *Config) {
+		c.Protocol, c.Compression, c.Mix, c.MSS, c.RowsSize = 5, "lz4", MixQuery, 1000, 300000
+	}},
+	{"v5-server-writes-over-one-segment", func(c *Config) { c.Protocol, c.RowsSize, c.ServerBatch = 5, 40000, 16 }},
+	{"v5-handshake-nagle-zero-delays", func(c *Config) {
+		c.Protocol, c.Handshake, c.Nagle, c.RTT, c.WriteGap, c.ServiceTime = 5, true, true, 0, 0, 0
+	}},
+	{"v5-one-request-lz4", func(c *Config) { c.Protocol, c.Compression, c.Requests, c.InFlight, c.Handshake = 5, "lz4", 1, 4, true }},
 }
 
 // TestCaptureIsConsistent checks every case packet by packet, byte by byte
@@ -115,8 +133,44 @@ func TestCaptureIsConsistent(t *testing.T) {
 			if cfg.ErrorRate > 0 && res.errors == 0 {
 				t.Error("no ERROR frames")
 			}
-			t.Logf("%+v; out of order %d, spanning %d, errors %d", st, res.outOfOrder, res.spanning, res.errors)
+			if st.ClientV5 != res.v5segs[cli] || st.ServerV5 != res.v5segs[srv] {
+				t.Errorf("Stats count %d/%d v5 segments, capture has %d/%d", st.ClientV5, st.ServerV5, res.v5segs[cli], res.v5segs[srv])
+			}
+			if cfg.Protocol == 5 {
+				checkV5(t, cfg, st, res)
+			}
+			t.Logf("%+v; out of order %d, spanning %d, errors %d; v5: sliced %d (%d envelopes), lz4 compressed %d, as is %d",
+				st, res.outOfOrder, res.spanning, res.errors, res.sliced, res.sliceEnv, res.lz4Comp, res.lz4As)
 		})
+	}
+}
+
+// checkV5 checks what a v5 capture's segments say about the writes that
+// made them: one self-contained segment per write of small envelopes, more
+// when a write exceeds a segment, slices for envelopes beyond 131071 bytes.
+func checkV5(t *testing.T, cfg Config, st Stats, res result) {
+	t.Helper()
+	hs := 0
+	if cfg.Handshake {
+		hs = 2 * cfg.Connections // OPTIONS and STARTUP writes, SUPPORTED and READY writes
+	}
+	// Requests are small: one segment per framed client write.
+	if st.ClientV5 != st.ClientWrites-hs {
+		t.Errorf("%d client v5 segments for %d framed writes", st.ClientV5, st.ClientWrites-hs)
+	}
+	switch big := cfg.RowsSize + cfg.RowsSize/2; {
+	case big+1024 < maxSegPayload/cfg.ServerBatch:
+		if st.ServerV5 != st.ServerWrites-hs {
+			t.Errorf("%d server v5 segments for %d framed writes", st.ServerV5, st.ServerWrites-hs)
+		}
+	case st.ServerV5 <= st.ServerWrites-hs:
+		t.Errorf("%d server v5 segments for %d framed writes of up to %d bytes", st.ServerV5, st.ServerWrites-hs, big*cfg.ServerBatch)
+	}
+	if cfg.RowsSize > maxSegPayload && (res.sliced == 0 || res.sliceEnv == 0) {
+		t.Errorf("RowsSize %d but no envelope sliced", cfg.RowsSize)
+	}
+	if cfg.Compression == "lz4" && cfg.Requests > 1 && (res.lz4Comp == 0 || res.lz4As == 0) {
+		t.Errorf("lz4: %d compressed and %d stored segments, want some of each", res.lz4Comp, res.lz4As)
 	}
 }
 
@@ -166,6 +220,13 @@ func TestDeterministic(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatal("same Seed, different output")
 	}
+	v5 := cfg
+	v5.Protocol, v5.RowsSize = 5, 200000
+	_, a5 := generate(t, v5)
+	_, b5 := generate(t, v5)
+	if !bytes.Equal(a5, b5) {
+		t.Fatal("v5: same Seed, different output")
+	}
 	cfg.Seed++
 	_, c := generate(t, cfg)
 	if bytes.Equal(a, c) {
@@ -203,6 +264,9 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.InFlight = 40000 },
 		func(c *Config) { c.WriteGap = -time.Microsecond },
 		func(c *Config) { c.Requests = -1 },
+		func(c *Config) { c.Protocol = 3 },
+		func(c *Config) { c.Protocol = 6 },
+		func(c *Config) { c.Protocol, c.Compression = 5, "snappy" },
 	} {
 		cfg := base()
 		mod(&cfg)
@@ -236,6 +300,8 @@ func BenchmarkWrite(b *testing.B) {
 		{"unbuffered", func(c *Config) {}},
 		{"buffered", func(c *Config) { c.ClientBatch, c.ClientFlush = 32, 200*time.Microsecond }},
 		{"lz4", func(c *Config) { c.Compression = "lz4" }},
+		{"v5", func(c *Config) { c.Protocol = 5 }},
+		{"v5-lz4", func(c *Config) { c.Protocol, c.Compression = 5, "lz4" }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := Config{
@@ -279,6 +345,13 @@ type result struct {
 	outOfOrder              int
 	spanning                int
 	nagleViolations         int
+
+	// Protocol 5.
+	v5segs   [2]int // v5 segments per direction
+	sliced   int    // non-self-contained segments
+	sliceEnv int    // envelopes reassembled from slices
+	lz4Comp  int    // lz4 segments with a compressed payload
+	lz4As    int    // lz4 segments stored as is (U = 0)
 }
 
 // direction is one direction of a connection as seen in the capture.
@@ -290,6 +363,11 @@ type direction struct {
 	ackValid bool
 	ack      uint32 // highest ack sent in this direction
 	sentData bool
+
+	framed bool   // v5 segments from here on
+	raw    []byte // v5: stream bytes not yet split into segments
+	large  []byte // v5: slices of an envelope collected so far
+	unfr   int    // envelopes seen before the switch
 }
 
 type connCheck struct {
@@ -299,6 +377,7 @@ type connCheck struct {
 	answered    map[int16]bool
 	comp        [2]bool          // frames in this direction are compressed from now on
 	prepared    map[[16]byte]int // prepared id → bind count
+	resultIDs   map[[16]byte][]byte
 }
 
 // check parses out with gopacket and walks every connection's byte streams.
@@ -316,6 +395,7 @@ func check(t *testing.T, cfg Config, out []byte) result {
 	}
 	var res result
 	conns := map[string]*connCheck{}
+	bodyComp := cfg.Compression != "" && cfg.Protocol == 4
 	var last time.Time
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -376,9 +456,12 @@ func check(t *testing.T, cfg Config, out []byte) result {
 			c = &connCheck{
 				outstanding: map[int16]uint8{},
 				answered:    map[int16]bool{},
-				comp:        [2]bool{cfg.Compression != "" && !cfg.Handshake, cfg.Compression != "" && !cfg.Handshake},
+				comp:        [2]bool{bodyComp && !cfg.Handshake, bodyComp && !cfg.Handshake},
 				prepared:    map[[16]byte]int{},
+				resultIDs:   map[[16]byte][]byte{},
 			}
+			c.dir[cli].framed = cfg.Protocol == 5 && !cfg.Handshake
+			c.dir[srv].framed = c.dir[cli].framed
 			conns[key] = c
 		}
 		dir, peer := &c.dir[d], &c.dir[1-d]
@@ -435,24 +518,50 @@ func check(t *testing.T, cfg Config, out []byte) result {
 		}
 		dir.sentData = true
 
-		if len(dir.buf) > 0 {
+		if len(dir.buf) > 0 || len(dir.raw) > 0 || len(dir.large) > 0 {
 			res.spanning++ // a frame started in an earlier segment
 		}
-		dir.buf = append(dir.buf, tcp.Payload...)
-		n, err := frames(cfg, c, d, dir.buf, &res)
-		if err != nil {
-			fail("%v", err)
+		payload := tcp.Payload
+		if !dir.framed {
+			dir.buf = append(dir.buf, payload...)
+			n, err := frames(cfg, c, d, dir.buf, &res)
+			if err != nil {
+				fail("%v", err)
+			}
+			// frames stops at the v5 switch point: the rest is segments.
+			payload = nil
+			if dir.framed {
+				payload = dir.buf[n:]
+				n = len(dir.buf)
+			}
+			dir.buf = append(dir.buf[:0], dir.buf[n:]...)
 		}
-		dir.buf = append(dir.buf[:0], dir.buf[n:]...)
+		if dir.framed && len(payload) > 0 {
+			dir.raw = append(dir.raw, payload...)
+			n, err := segments(cfg, c, d, dir.raw, &res)
+			if err != nil {
+				fail("%v", err)
+			}
+			dir.raw = append(dir.raw[:0], dir.raw[n:]...)
+		}
 	}
 	for key, c := range conns {
 		for d := range c.dir {
-			if len(c.dir[d].buf) != 0 {
-				t.Errorf("%s dir %d: %d bytes of an unfinished frame", key, d, len(c.dir[d].buf))
+			if n := len(c.dir[d].buf) + len(c.dir[d].raw) + len(c.dir[d].large); n != 0 {
+				t.Errorf("%s dir %d: %d bytes of an unfinished frame or segment", key, d, n)
 			}
 		}
 		if len(c.outstanding) != 0 {
 			t.Errorf("%s: %d requests never answered", key, len(c.outstanding))
+		}
+		// v5 switch point: OPTIONS and STARTUP, SUPPORTED and READY are
+		// the only envelopes outside segments (§8.1).
+		wantUnframed := 0
+		if cfg.Protocol == 5 && cfg.Handshake {
+			wantUnframed = 2
+		}
+		if cfg.Protocol == 5 && (c.dir[cli].unfr != wantUnframed || c.dir[srv].unfr != wantUnframed) {
+			t.Errorf("%s: %d client and %d server envelopes before segments, want %d", key, c.dir[cli].unfr, c.dir[srv].unfr, wantUnframed)
 		}
 	}
 	if len(conns) != cfg.Connections {
@@ -462,10 +571,12 @@ func check(t *testing.T, cfg Config, out []byte) result {
 }
 
 // frames decodes the complete envelopes at the start of b and returns how
-// many bytes they took.
+// many bytes they took. Before the v5 switch point it stops right after the
+// envelope that switches its direction to segments.
 func frames(cfg Config, c *connCheck, d int, b []byte, res *result) (int, error) {
 	used := 0
-	for len(b)-used >= 9 {
+	unframed := !c.dir[d].framed
+	for len(b)-used >= 9 && !(unframed && c.dir[d].framed) {
 		h := b[used:]
 		length := int(binary.BigEndian.Uint32(h[5:9]))
 		if length > 256<<20 {
@@ -477,7 +588,10 @@ func frames(cfg Config, c *connCheck, d int, b []byte, res *result) (int, error)
 		ver, flags, stream, op := h[0], h[1], int16(binary.BigEndian.Uint16(h[2:4])), h[4]
 		body := h[9 : 9+length]
 		used += 9 + length
-		if want := byte(0x04 | d<<7); ver != want {
+		if unframed {
+			c.dir[d].unfr++
+		}
+		if want := byte(cfg.Protocol | d<<7); ver != want {
 			return 0, fmt.Errorf("version byte %#x, want %#x", ver, want)
 		}
 		if flags&^flagCompression != 0 {
@@ -528,11 +642,71 @@ func frames(cfg Config, c *connCheck, d int, b []byte, res *result) (int, error)
 		if op == opError {
 			res.errors++
 		}
-		if err := checkResponse(c, req, op, body); err != nil {
+		if err := checkResponse(cfg, c, req, op, body); err != nil {
 			return 0, fmt.Errorf("response op %#x to %#x, stream %d: %v", op, req, stream, err)
 		}
 	}
 	return used, nil
+}
+
+// segments walks the complete v5 segments at the start of b, checking
+// header CRC24, payload CRC32 and layout, hands the envelopes they carry to
+// frames, and returns how many bytes they took (§8.2–§8.5).
+func segments(cfg Config, c *connCheck, d int, b []byte, res *result) (int, error) {
+	lz := cfg.Compression == "lz4"
+	used := 0
+	for {
+		sg, n, err := parseSegment(b[used:], lz)
+		if err != nil || n == 0 {
+			return used, err
+		}
+		used += n
+		res.v5segs[d]++
+		switch {
+		case sg.compressed:
+			res.lz4Comp++
+		case lz:
+			res.lz4As++
+		}
+		payload, sc := sg.payload, sg.selfContained
+		dir := &c.dir[d]
+		if sc {
+			if len(dir.large) > 0 {
+				return 0, errors.New("self-contained segment between the slices of an envelope")
+			}
+			k, err := frames(cfg, c, d, payload, res)
+			if err != nil {
+				return 0, err
+			}
+			if k != len(payload) {
+				return 0, fmt.Errorf("self-contained segment: %d of %d bytes are whole envelopes", k, len(payload))
+			}
+			continue
+		}
+		// A slice of one envelope too big for a segment: every slice but
+		// the last is filled to the maximum.
+		res.sliced++
+		dir.large = append(dir.large, payload...)
+		if len(dir.large) < 9 {
+			return 0, errors.New("first slice shorter than an envelope header")
+		}
+		total := 9 + int(binary.BigEndian.Uint32(dir.large[5:9]))
+		if total <= maxSegPayload {
+			return 0, fmt.Errorf("%d-byte envelope sliced although it fits a segment", total)
+		}
+		switch {
+		case len(dir.large) > total:
+			return 0, fmt.Errorf("slices carry %d bytes for a %d-byte envelope", len(dir.large), total)
+		case len(dir.large) < total && len(payload) != maxSegPayload:
+			return 0, fmt.Errorf("%d-byte slice before the last", len(payload))
+		case len(dir.large) == total:
+			if k, err := frames(cfg, c, d, dir.large, res); err != nil || k != total {
+				return 0, fmt.Errorf("reassembled envelope: %d of %d bytes, %v", k, total, err)
+			}
+			res.sliceEnv++
+			dir.large = dir.large[:0]
+		}
+	}
 }
 
 func decompress(alg string, body []byte) ([]byte, error) {
@@ -563,12 +737,19 @@ func checkRequest(cfg Config, c *connCheck, op uint8, body []byte) error {
 		if m["CQL_VERSION"] == "" || m["DRIVER_NAME"] != "synth" || m["COMPRESSION"] != cfg.Compression {
 			return fmt.Errorf("STARTUP %v", m)
 		}
-		// The server compresses from its answer to STARTUP on (§6.1).
-		c.comp[srv] = m["COMPRESSION"] != ""
+		// v4: the server compresses bodies from its answer to STARTUP on
+		// (§6.1). v5: the client frames everything after STARTUP (§8.1).
+		c.comp[srv] = m["COMPRESSION"] != "" && cfg.Protocol == 4
+		c.dir[cli].framed = cfg.Protocol == 5
 	case opPrepare:
 		q := r.longString()
 		if !strings.Contains(q, "?") {
 			return fmt.Errorf("PREPARE %q", q)
+		}
+		if cfg.Protocol == 5 {
+			if f := r.int(); f != 0 {
+				return fmt.Errorf("v5 PREPARE flags %#x", f)
+			}
 		}
 	case opQuery:
 		q := r.longString()
@@ -576,7 +757,7 @@ func checkRequest(cfg Config, c *connCheck, op uint8, body []byte) error {
 			strings.HasPrefix(q, "INSERT ") || strings.HasPrefix(q, "UPDATE ")) {
 			return fmt.Errorf("QUERY %q", q)
 		}
-		if n := r.queryParams(); n != 0 {
+		if n := r.queryParams(cfg.Protocol); n != 0 {
 			return fmt.Errorf("QUERY with %d values", n)
 		}
 	case opExecute:
@@ -588,7 +769,12 @@ func checkRequest(cfg Config, c *connCheck, op uint8, body []byte) error {
 		if !ok {
 			return fmt.Errorf("EXECUTE of unknown id %x", id)
 		}
-		if n := r.queryParams(); n != want {
+		if cfg.Protocol == 5 {
+			if rid := r.shortBytes(); !bytes.Equal(rid, c.resultIDs[id]) {
+				return fmt.Errorf("EXECUTE result_metadata_id %x, Prepared said %x", rid, c.resultIDs[id])
+			}
+		}
+		if n := r.queryParams(cfg.Protocol); n != want {
 			return fmt.Errorf("EXECUTE with %d values, statement has %d", n, want)
 		}
 	default:
@@ -597,7 +783,7 @@ func checkRequest(cfg Config, c *connCheck, op uint8, body []byte) error {
 	return r.done()
 }
 
-func checkResponse(c *connCheck, req, op uint8, body []byte) error {
+func checkResponse(cfg Config, c *connCheck, req, op uint8, body []byte) error {
 	r := &rd{b: body}
 	switch {
 	case req == opOptions && op == opSupported:
@@ -607,6 +793,7 @@ func checkResponse(c *connCheck, req, op uint8, body []byte) error {
 		}
 	case req == opStartup && op == opReady:
 		c.comp[cli] = c.comp[srv]
+		c.dir[srv].framed = cfg.Protocol == 5
 	case req == opPrepare && op == opResult:
 		if k := r.int(); k != resultPrepared {
 			return fmt.Errorf("PREPARE answered by kind %d", k)
@@ -614,6 +801,13 @@ func checkResponse(c *connCheck, req, op uint8, body []byte) error {
 		var id [16]byte
 		if copy(id[:], r.shortBytes()) != 16 {
 			return errors.New("prepared id not 16 bytes")
+		}
+		if cfg.Protocol == 5 {
+			rid := r.shortBytes()
+			if len(rid) != 16 {
+				return fmt.Errorf("result_metadata_id %x", rid)
+			}
+			c.resultIDs[id] = bytes.Clone(rid)
 		}
 		c.prepared[id] = r.metadata(true)
 		r.metadata(false)
@@ -736,12 +930,18 @@ func (r *rd) stringMultimap() map[string][]string {
 	return m
 }
 
-// queryParams reads v4 query parameters (§6.4) and returns the value count.
-func (r *rd) queryParams() int {
+// queryParams reads v4 or v5 query parameters (§6.4) and returns the value
+// count.
+func (r *rd) queryParams(proto int) int {
 	r.consistency()
-	flags := r.byte()
-	if flags&0x80 != 0 && r.err == nil {
-		r.err = fmt.Errorf("v4 query flags %#x", flags)
+	var flags int32
+	if proto == 5 {
+		flags = r.int()
+	} else {
+		flags = int32(r.byte())
+	}
+	if flags&^0x7F != 0 && r.err == nil {
+		r.err = fmt.Errorf("query flags %#x", flags)
 	}
 	n := 0
 	if flags&qfValues != 0 {
