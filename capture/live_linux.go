@@ -1,0 +1,292 @@
+package capture
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+)
+
+// LiveSource reads packets from a network interface through an AF_PACKET
+// socket with a TPACKET_V3 ring: the kernel copies each packet the filter
+// keeps into memory shared with this process, in blocks, and hands over a
+// block at a time, so a busy capture costs a handful of system calls per
+// thousand packets and no copy or allocation per packet in user space.
+//
+// It is a Source. Next is called from one goroutine (the pipeline's);
+// Stats and Close may be called from any goroutine, also while Next waits
+// (they then wait for it, at most the read timeout), and Close makes Next
+// return io.EOF.
+type LiveSource struct {
+	// mu is held by Next while it reads the ring, which Close unmaps:
+	// Close takes it, so it never pulls the ring from under a reader.
+	// It also guards the counters Stats reads.
+	mu      sync.Mutex
+	closing atomic.Bool
+
+	tp    *afpacket.TPacket // nil once closed
+	link  layers.LinkType
+	since int64 // packets stamped before the filter was attached are skipped
+	stats SourceStats
+	err   error // sticky read or dump error
+
+	// Kernel drop counting: afpacket keeps the running sum of the
+	// PACKET_STATISTICS reads (each read resets the kernel's counters)
+	// in 32 bits; the difference between two sums is added here.
+	dropsSum uint32
+	dropped  uint64
+
+	dump        *dumper
+	dumpStarted bool
+	dumpFailed  bool // the sticky error is the dump's: Close does not flush again
+}
+
+var _ Source = (*LiveSource)(nil)
+
+// ARPHRD values (linux/if_arp.h) of the devices whose frames start with an
+// Ethernet header.
+const (
+	arphrdEther    = 1
+	arphrdLoopback = 772
+)
+
+// OpenLive opens a live capture. It needs CAP_NET_RAW (root, or the file
+// capability PermissionHint describes); without it the error wraps
+// syscall.EPERM. Call DropPrivileges after it: the socket stays usable.
+//
+// On an Ethernet or loopback device the frames are Ethernet; on "any" and
+// on layer-3 devices (tun, WireGuard) they are IP packets without a link
+// header (LINKTYPE_RAW). For "any" libpcap makes cooked (SLL) headers out
+// of the sockaddr_ll the kernel puts beside each packet, which afpacket
+// does not expose; a SOCK_DGRAM socket instead starts every packet at its
+// IP header whatever the device, and that is all the analysis needs.
+func OpenLive(cfg LiveConfig) (*LiveSource, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	spec := filterSpec{ports: cfg.Ports, hosts: cfg.Hosts, snaplen: uint32(cfg.Snaplen)}
+	link := layers.LinkTypeRaw
+	opts := []any{
+		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
+		afpacket.OptBlockSize(ringBlockSize),
+		afpacket.OptNumBlocks(cfg.RingMB * (1 << 20) / ringBlockSize),
+		afpacket.OptBlockTimeout(blockTimeout(cfg.Timeout)),
+		afpacket.OptPollTimeout(cfg.Timeout),
+	}
+	if cfg.Interface == "any" {
+		opts = append(opts, afpacket.OptInterface(""), afpacket.OptSocketType(afpacket.SocketDgram))
+		if lo := loopbackIndex(); lo > 0 {
+			spec.dropOutgoing, spec.loopbackIfindex = true, uint32(lo)
+		}
+	} else {
+		ifi, err := net.InterfaceByName(cfg.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("capture: interface %q: %w", cfg.Interface, err)
+		}
+		opts = append(opts, afpacket.OptInterface(cfg.Interface))
+		switch hardwareType(cfg.Interface) {
+		case arphrdEther, arphrdLoopback:
+			link = layers.LinkTypeEthernet
+			spec.ethernet = true
+			opts = append(opts, afpacket.OptSocketType(afpacket.SocketRaw))
+		default:
+			opts = append(opts, afpacket.OptSocketType(afpacket.SocketDgram))
+		}
+		spec.dropOutgoing = ifi.Flags&net.FlagLoopback != 0
+	}
+	filter, err := assembleFilter(spec)
+	if err != nil {
+		return nil, err
+	}
+
+	tp, err := afpacket.NewTPacket(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("capture: opening an AF_PACKET socket on %s: %w", cfg.Interface, err)
+	}
+	if err := tp.SetBPF(filter); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("capture: attaching the kernel filter on %s: %w", cfg.Interface, err)
+	}
+	s := &LiveSource{tp: tp, link: link}
+	// The socket was receiving from its bind until the filter was in
+	// place: whatever came in meanwhile is in the ring unfiltered (other
+	// ports, loopback's outgoing copies). Those packets were stamped
+	// before now, so Next skips what is older; the drops so far are
+	// theirs too.
+	s.since = time.Now().UnixNano()
+	if _, st, err := tp.SocketStats(); err == nil {
+		s.dropsSum = uint32(st.Drops())
+	}
+	if cfg.Dump != nil {
+		s.dump = newDumper(cfg.Dump, cfg.DumpFormat, link, cfg.Snaplen, cfg.Interface)
+	}
+	return s, nil
+}
+
+// loopbackIndex is the interface index of the loopback device, 0 if none.
+func loopbackIndex() int {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0
+	}
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 {
+			return ifi.Index
+		}
+	}
+	return 0
+}
+
+// hardwareType is the device's ARPHRD type (what its link header is), -1
+// if unknown.
+func hardwareType(name string) int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return -1
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		return -1
+	}
+	return int(ifr.Uint16()) // sa_family of the hardware address
+}
+
+// LinkType is the link type of the frames Next decodes and Dump receives.
+func (s *LiveSource) LinkType() layers.LinkType { return s.link }
+
+// Next decodes the next TCP packet into p. It returns ErrTimeout when no
+// packet arrived within the read timeout and io.EOF once Close was called.
+// p.Payload aliases the ring and is valid until the next call to Next or
+// Close. Next allocates nothing per packet.
+func (s *LiveSource) Next(p *Packet) error {
+	if s.closing.Load() {
+		return io.EOF
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tp == nil {
+		return io.EOF
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if s.dump != nil && !s.dumpStarted {
+		s.dumpStarted = true
+		if err := s.dump.start(); err != nil {
+			return s.dumpError(err)
+		}
+	}
+	for {
+		data, ci, err := s.tp.ZeroCopyReadPacketData()
+		if err != nil {
+			if err == afpacket.ErrTimeout {
+				if s.closing.Load() {
+					return io.EOF
+				}
+				// A pause: let what was dumped reach the file.
+				if s.dump != nil {
+					if err := s.dump.flush(); err != nil {
+						return s.dumpError(err)
+					}
+				}
+				return ErrTimeout
+			}
+			s.err = fmt.Errorf("capture: reading the ring: %w", err)
+			return s.err
+		}
+		ts := ci.Timestamp.UnixNano()
+		if ts < s.since {
+			continue
+		}
+		s.stats.Records++
+		s.stats.Bytes += uint64(len(data))
+		if s.dump != nil {
+			if err := s.dump.write(ci, data); err != nil {
+				return s.dumpError(err)
+			}
+		}
+		if countDecode(&s.stats, DecodePacket(s.link, data, ci.Length, ts, p)) {
+			return nil
+		}
+		if s.closing.Load() {
+			return io.EOF
+		}
+	}
+}
+
+// dumpError makes a failed dump write the sticky error: the capture stops
+// rather than go on without the file that was asked for.
+func (s *LiveSource) dumpError(err error) error {
+	s.dumpFailed = true
+	s.err = fmt.Errorf("capture: writing the dump: %w", err)
+	return s.err
+}
+
+// Stats returns the counters so far. Dropped is the number of packets the
+// filter kept but the ring had no room for, read from the kernel on each
+// call (after Close, as of Close).
+func (s *LiveSource) Stats() SourceStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readDrops()
+	st := s.stats
+	st.Dropped = s.dropped
+	return st
+}
+
+// readDrops adds the kernel's drops since the last read. afpacket sums
+// the counters in 32 bits; the difference of two sums is right across a
+// wrap as long as fewer than 2³² packets were dropped between two reads.
+func (s *LiveSource) readDrops() {
+	if s.tp == nil {
+		return
+	}
+	_, st, err := s.tp.SocketStats()
+	if err != nil {
+		return
+	}
+	sum := uint32(st.Drops())
+	s.dropped += uint64(sum - s.dropsSum)
+	s.dropsSum = sum
+}
+
+// Close stops the capture: a Next waiting for packets returns io.EOF
+// within the read timeout, and Close waits for it before it releases the
+// ring. It flushes the dump (and returns the error of that) but does not
+// close the dump's writer. Close may be called more than once.
+func (s *LiveSource) Close() error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tp == nil {
+		return nil
+	}
+	s.readDrops()
+	s.tp.Close()
+	s.tp = nil
+	if s.dump != nil && !s.dumpFailed {
+		if !s.dumpStarted {
+			// Nothing was read: the file still gets its header, so it
+			// is a valid empty capture.
+			s.dumpStarted = true
+			if err := s.dump.start(); err != nil {
+				return fmt.Errorf("capture: writing the dump: %w", err)
+			}
+		}
+		if err := s.dump.flush(); err != nil {
+			return fmt.Errorf("capture: writing the dump: %w", err)
+		}
+	}
+	return nil
+}
