@@ -61,3 +61,39 @@ func benchWrites(b *testing.B, traced bool) {
 
 func BenchmarkWriteUntraced(b *testing.B) { benchWrites(b, false) }
 func BenchmarkWriteTraced(b *testing.B)   { benchWrites(b, true) }
+
+// BenchmarkRead reads a map of 10000 connections, as a UI refresh would late in a long session.
+func BenchmarkRead(b *testing.B) {
+	for _, batch := range []bool{true, false} {
+		name := "batch"
+		if !batch {
+			name = "iterate"
+		}
+		b.Run(name, func(b *testing.B) {
+			tr, err := Open(Config{Ports: []uint16{1}})
+			if err != nil {
+				b.Skip(Explain(err))
+			}
+			defer tr.Close()
+			tr.noBatch = !batch
+			for i := range 10000 {
+				k := countersConnKey{LocalPort: uint16(i), RemotePort: 9042, Sk: uint64(i)}
+				v := countersConnCounts{Sends: uint64(i), Pid: 1}
+				copy(v.Comm[:], []int8{'j', 'a', 'v', 'a'})
+				if err := tr.conns.Put(&k, &v); err != nil {
+					b.Fatal(err)
+				}
+			}
+			into := make(map[Key]Counts)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := tr.Read(into); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(into) != 10000 {
+				b.Fatalf("read %d connections, want 10000", len(into))
+			}
+		})
+	}
+}

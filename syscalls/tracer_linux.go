@@ -40,6 +40,10 @@ type Tracer struct {
 	closer   []interface{ Close() error } // links first, then programs and maps
 	source   string
 	newest   map[Key]uint64 // Read's scratch: start time of the entry kept per Key
+
+	noBatch bool // the kernel cannot batch-read the map
+	keys    []countersConnKey
+	values  []countersConnCounts
 }
 
 // Open loads and attaches the counting programs. It fails, without side effects left behind, when the
@@ -223,35 +227,74 @@ func (t *Tracer) Source() string { return t.source }
 // one's 4-tuple replaces its entry.
 func (t *Tracer) Read(into map[Key]Counts) error {
 	clear(t.newest)
+	if !t.noBatch {
+		err := t.readBatch(into)
+		if err == nil {
+			return nil
+		}
+		// Batch lookups came in Linux 5.6, and a hash bucket fuller than a batch fails one
+		// (ENOSPC): the iterator is slower but always works.
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			t.noBatch = true
+		}
+		clear(t.newest)
+	}
 	var (
 		k countersConnKey
 		v countersConnCounts
 	)
 	it := t.conns.Iterate()
 	for it.Next(&k, &v) {
-		key := Key{
-			Local:  capture.Endpoint{IP: k.LocalIp, Port: k.LocalPort},
-			Remote: capture.Endpoint{IP: k.RemoteIp, Port: k.RemotePort},
-		}
-		if start, ok := t.newest[key]; ok && start > v.StartNs {
-			continue
-		}
-		t.newest[key] = v.StartNs
-		c := Counts{Sends: v.Sends, Recvs: v.Recvs, SendBytes: v.SendBytes, RecvBytes: v.RecvBytes, PID: v.Pid}
-		var comm [16]byte
-		n := 0
-		for n < len(v.Comm) && v.Comm[n] != 0 {
-			comm[n] = byte(v.Comm[n])
-			n++
-		}
-		if old, ok := into[key]; ok && old.Comm == string(comm[:n]) {
-			c.Comm = old.Comm // no allocation at every refresh
-		} else {
-			c.Comm = string(comm[:n])
-		}
-		into[key] = c
+		t.put(into, &k, &v)
 	}
 	return it.Err()
+}
+
+// readBatch reads the map a thousand entries per system call.
+func (t *Tracer) readBatch(into map[Key]Counts) error {
+	if t.keys == nil {
+		t.keys = make([]countersConnKey, 1024)
+		t.values = make([]countersConnCounts, 1024)
+	}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := t.conns.BatchLookup(&cursor, t.keys, t.values, nil)
+		for i := range n {
+			t.put(into, &t.keys[i], &t.values[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// put stores one map entry into into, unless an entry of a newer socket on the same 4-tuple is
+// there already.
+func (t *Tracer) put(into map[Key]Counts, k *countersConnKey, v *countersConnCounts) {
+	key := Key{
+		Local:  capture.Endpoint{IP: k.LocalIp, Port: k.LocalPort},
+		Remote: capture.Endpoint{IP: k.RemoteIp, Port: k.RemotePort},
+	}
+	if start, ok := t.newest[key]; ok && start > v.StartNs {
+		return
+	}
+	t.newest[key] = v.StartNs
+	c := Counts{Sends: v.Sends, Recvs: v.Recvs, SendBytes: v.SendBytes, RecvBytes: v.RecvBytes, PID: v.Pid}
+	var comm [16]byte
+	n := 0
+	for n < len(v.Comm) && v.Comm[n] != 0 {
+		comm[n] = byte(v.Comm[n])
+		n++
+	}
+	if old, ok := into[key]; ok && old.Comm == string(comm[:n]) {
+		c.Comm = old.Comm // no allocation at every refresh
+	} else {
+		c.Comm = string(comm[:n])
+	}
+	into[key] = c
 }
 
 // programTime returns the CPU time the kernel spent in the counting programs and how many times they
