@@ -62,6 +62,16 @@ func benchWrites(b *testing.B, traced bool) {
 func BenchmarkWriteUntraced(b *testing.B) { benchWrites(b, false) }
 func BenchmarkWriteTraced(b *testing.B)   { benchWrites(b, true) }
 
+// BenchmarkWriteTracedSyscalls is BenchmarkWriteTraced with the fallback of kernels before 6.3.
+func BenchmarkWriteTracedSyscalls(b *testing.B) {
+	if !tracefsMounted() {
+		b.Skip("tracefs is not mounted")
+	}
+	forceSyscallTracepoints = true
+	defer func() { forceSyscallTracepoints = false }()
+	benchWrites(b, true)
+}
+
 // BenchmarkRead reads a map of 10000 connections, as a UI refresh would late in a long session.
 func BenchmarkRead(b *testing.B) {
 	for _, batch := range []bool{true, false} {

@@ -327,7 +327,7 @@ func TestLabGocqlAgainstBpftrace(t *testing.T) {
 // side spends reading the map once a second, as a UI would.
 func TestLabGocqlOverhead(t *testing.T) {
 	bin := labClient(t)
-	const n = 20000
+	const n = 50000
 	run := func() clientSummary {
 		cmd, out, release := heldClient(t, bin, gocqlArgs(n))
 		release()
