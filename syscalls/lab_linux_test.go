@@ -236,7 +236,19 @@ func wireWrites(t *testing.T, pcap string) map[uint16][2]int {
 // bpftrace script and tcpdump attached together: the Tracer's counts for the client's connections
 // must equal bpftrace's, and the client's busy connection must show exactly one request frame (as
 // cqlsniff counts them in the capture) per send call.
-func TestLabGocqlAgainstBpftrace(t *testing.T) {
+func TestLabGocqlAgainstBpftrace(t *testing.T) { labAgainstBpftrace(t) }
+
+// TestLabGocqlAgainstBpftraceSyscalls is the same with the fallback of kernels before 6.3.
+func TestLabGocqlAgainstBpftraceSyscalls(t *testing.T) {
+	if !tracefsMounted() {
+		t.Skip("tracefs is not mounted")
+	}
+	forceSyscallTracepoints = true
+	defer func() { forceSyscallTracepoints = false }()
+	labAgainstBpftrace(t)
+}
+
+func labAgainstBpftrace(t *testing.T) {
 	bin := labClient(t)
 	dir := t.TempDir()
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
@@ -245,6 +257,7 @@ func TestLabGocqlAgainstBpftrace(t *testing.T) {
 	}
 	defer stats.Close()
 	tr := openOrSkip(t, 9042)
+	t.Logf("tracer counting from the %s", tr.Source())
 
 	cmd, out, release := heldClient(t, bin, gocqlArgs(5000))
 	pid := cmd.Process.Pid
