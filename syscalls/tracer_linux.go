@@ -46,13 +46,16 @@ type Tracer struct {
 	values  []countersConnCounts
 }
 
-// Open loads and attaches the counting programs. It fails, without side effects left behind, when the
-// kernel or the process's privileges do not allow it; Explain says why in one line.
+// Open loads and attaches the counting programs: on the sock tracepoints where the kernel has them
+// (Linux 6.3+), else on the syscall tracepoints (which need tracefs mounted). It fails when the kernel
+// or the process's privileges do not allow it, leaving nothing attached (on kernels before 5.11 it
+// may have raised the process's RLIMIT_MEMLOCK, which they charge BPF maps to); Explain says why in
+// one line.
 func Open(cfg Config) (*Tracer, error) {
 	if len(cfg.Ports) == 0 {
 		return nil, ErrNoPorts
 	}
-	if err := rlimit.RemoveMemlock(); err != nil { // kernels before 5.11 charge maps to RLIMIT_MEMLOCK
+	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, classify(err)
 	}
 	kernel, err := btf.LoadKernelSpec()
