@@ -9,7 +9,10 @@
 // sendto, sendmsg, read, readv, recv, recvfrom and recvmsg on a socket, and io_uring's and the
 // kernel's own socket calls too, with the socket and the call's return value. On older kernels they
 // run on the system-call tracepoints of those eight calls instead and resolve the file descriptor
-// to its socket through the calling task's file table. The programs keep TCP sockets with a CQL
+// to its socket through the calling task's file table: in the kernel, at the call, rather than
+// afterwards through /proc/<pid>/fd and /proc/net/tcp, so that a short-lived connection or a reused
+// descriptor cannot be attributed to the wrong connection, and calls on files and pipes are dropped
+// before they reach a map. The programs keep TCP sockets with a CQL
 // port at either end and add each call that moved data to a counter keyed by the connection's
 // 4-tuple as the calling process sees it.
 //

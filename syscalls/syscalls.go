@@ -42,6 +42,12 @@ func (k Key) Flow() capture.FlowKey {
 	return capture.FlowKey{A: k.Local, B: k.Remote}
 }
 
+// Sources a Tracer counts from, as Source reports them.
+const (
+	SourceSockTracepoints    = "sock:sock_send_length and sock:sock_recv_length tracepoints"
+	SourceSyscallTracepoints = "syscall tracepoints of write, writev, sendto, sendmsg, read, readv, recvfrom, recvmsg"
+)
+
 // Errors Open returns, wrapped with their cause. Explain tells the user what each means.
 var (
 	ErrNoPorts       = errors.New("syscalls: no CQL ports to count")

@@ -15,12 +15,6 @@ import (
 	"github.com/cqlsniff/cqlsniff/capture"
 )
 
-// Sources a Tracer counts from, as Source reports them.
-const (
-	SourceSockTracepoints    = "sock:sock_send_length and sock:sock_recv_length tracepoints"
-	SourceSyscallTracepoints = "syscall tracepoints of write, writev, sendto, sendmsg, read, readv, recvfrom, recvmsg"
-)
-
 // forceSyscallTracepoints makes Open use the fallback of kernels older than 6.3 even where the sock
 // tracepoints exist, so that tests exercise it.
 var forceSyscallTracepoints bool
