@@ -15,8 +15,10 @@ const (
 	QuerySerialConsistency uint32 = 0x0010
 	QueryDefaultTimestamp  uint32 = 0x0020
 	QueryNamesForValues    uint32 = 0x0040
-	QueryKeyspace          uint32 = 0x0080 // v5, DSE_V2
-	QueryNowInSeconds      uint32 = 0x0100 // v5
+	QueryKeyspace          uint32 = 0x0080     // v5, DSE_V2
+	QueryNowInSeconds      uint32 = 0x0100     // v5
+	QueryPageSizeBytes     uint32 = 0x40000000 // DSE: the page size counts bytes
+	QueryContinuousPaging  uint32 = 0x80000000 // DSE: continuous paging options follow
 )
 
 // Rows metadata flags.
@@ -275,15 +277,21 @@ func (r *reader) multimap(fn func(k, v []byte)) int {
 	return n
 }
 
-// inet skips an [inet] (address and port).
-func (r *reader) inet() {
+// inet reads an [inet]: address bytes and port.
+func (r *reader) inet() ([]byte, int32) {
+	addr := r.inetAddr()
+	port := r.i32()
+	return addr, port
+}
+
+// inetAddr reads an [inetaddr]: a length of 4 or 16, then the address.
+func (r *reader) inetAddr() []byte {
 	n := r.u8()
 	if r.err == nil && n != 4 && n != 16 {
 		r.err = ErrMalformed
-		return
+		return nil
 	}
-	r.take(int(n))
-	r.i32()
+	return r.take(int(n))
 }
 
 // skipType skips an [option] type description, recursing into collection,
@@ -337,6 +345,26 @@ func (r *reader) skipType(depth int) {
 func ForEachMultimap(b []byte, fn func(key, value []byte)) error {
 	r := reader{b: b, full: len(b)}
 	r.multimap(fn)
+	return r.done()
+}
+
+// ForEachBytesMap walks a [bytes map] (a custom payload, see
+// Request.CustomPayloadRaw and Response.CustomPayloadRaw), calling fn for
+// every entry; a null value is nil. A nil fn only validates. Bytes after the
+// map are ignored. The slices alias b.
+func ForEachBytesMap(b []byte, fn func(key, value []byte)) error {
+	r := reader{b: b, full: len(b)}
+	n := int(r.u16())
+	if !r.need(int64(n) * 6) {
+		return r.done()
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.str()
+		v := r.bytes()
+		if r.err == nil && fn != nil {
+			fn(k, v)
+		}
+	}
 	return r.done()
 }
 
@@ -394,7 +422,7 @@ func decodeRequest(h *Header, rd *reader, r *Request) {
 		return
 	}
 	if h.Flags&FlagCustomPayload != 0 && v >= 4 {
-		r.CustomPayload = rd.bytesMap()
+		r.CustomPayload, r.CustomPayloadRaw = rd.customPayload()
 	}
 	switch h.Opcode {
 	case OpStartup:
@@ -439,13 +467,36 @@ func decodeRequest(h *Header, rd *reader, r *Request) {
 		}
 		rd.take(r.AuthTokenLen)
 	case OpCredentials:
-		// v1 plaintext credentials: checked, never exposed.
-		rd.stringMap(nil)
+		// v1 plaintext credentials: counted, never exposed.
+		if n := rd.stringMap(nil); rd.ok() {
+			r.Credentials = n
+		}
 	case OpRevise:
-		// DSE: [int] revision type, [int] stream id of the paging request.
-		rd.i32()
-		rd.i32()
+		// DSE: [int] revision type, [int] stream id of the paging request,
+		// and for "more pages" (DSE_V2 backpressure) [int] next pages.
+		typ := rd.i32()
+		stream := rd.i32()
+		if !rd.ok() {
+			return
+		}
+		r.RevisionType, r.RevisionStream = typ, stream
+		if typ == ReviseMorePages {
+			if n := rd.i32(); rd.ok() {
+				r.RevisionNextPages = n
+			}
+		}
 	}
+}
+
+// customPayload reads the [bytes map] custom payload prefix and returns its
+// entry count and its raw bytes.
+func (r *reader) customPayload() (int, []byte) {
+	start := r.off
+	n := r.bytesMap()
+	if !r.ok() {
+		return 0, nil
+	}
+	return n, r.b[start:r.off:r.off]
 }
 
 func decodeStartup(rd *reader, r *Request) {
@@ -574,10 +625,27 @@ func decodeParams(rd *reader, v uint8, r *Request) {
 		}
 	}
 	decodeParamsTail(rd, v, p, flags)
+	if !isDSE(v) {
+		return
+	}
+	p.PageSizeInBytes = flags&QueryPageSizeBytes != 0
+	if flags&QueryContinuousPaging != 0 {
+		maxPages := rd.i32()
+		perSecond := rd.i32()
+		var next int32
+		if v == VersionDSE2 {
+			next = rd.i32()
+		}
+		if rd.ok() {
+			p.ContinuousPaging = true
+			p.MaxPages, p.PagesPerSecond, p.NextPages = maxPages, perSecond, next
+		}
+	}
 }
 
 // decodeParamsTail decodes the fields QUERY/EXECUTE parameters share with
-// the end of a BATCH: serial consistency, timestamp, keyspace, now.
+// the end of a BATCH: serial consistency, timestamp, keyspace, now. DSE
+// versions have the keyspace (even DSE_V1, in DataStax's codec) but no now.
 func decodeParamsTail(rd *reader, v uint8, p *QueryParams, flags uint32) {
 	if flags&QuerySerialConsistency != 0 {
 		if c := rd.consistency(); rd.ok() {
@@ -597,13 +665,11 @@ func decodeParamsTail(rd *reader, v uint8, p *QueryParams, flags uint32) {
 			p.Keyspace = ks
 		}
 	}
-	if flags&QueryNowInSeconds != 0 {
+	if flags&QueryNowInSeconds != 0 && !isDSE(v) {
 		if now := rd.i32(); rd.ok() {
 			p.NowInSeconds, p.HasNowInSeconds = now, true
 		}
 	}
-	// DSE continuous paging options may follow; like any trailing bytes
-	// they are ignored.
 }
 
 // decodeBatch decodes a BATCH. Values are never preceded by names: the
@@ -693,8 +759,10 @@ func decodeBatch(rd *reader, v uint8, r *Request) {
 // whose rows_count cannot fit in the body (each cell takes at least 4
 // bytes) is ErrTruncated.
 //
-// ERROR tails are not decoded except the id of Unprepared. AUTH_CHALLENGE
-// and AUTH_SUCCESS tokens are checked, not exposed. On error r is reset.
+// The code-specific fields of an ERROR go to r.Error; they are never
+// essential (see ErrorDetail.Partial). AUTH_CHALLENGE and AUTH_SUCCESS
+// tokens are measured, not exposed. On error r is reset, keeping
+// RateLimitCode.
 func DecodeResponse(h *Header, body []byte, r *Response) error {
 	r.Reset()
 	r.Opcode = h.Opcode
@@ -721,7 +789,7 @@ func decodeResponse(h *Header, rd *reader, r *Response) {
 			r.Warnings = rd.stringList()
 		}
 		if h.Flags&FlagCustomPayload != 0 {
-			r.CustomPayload = rd.bytesMap()
+			r.CustomPayload, r.CustomPayloadRaw = rd.customPayload()
 		}
 	}
 	switch h.Opcode {
@@ -731,14 +799,10 @@ func decodeResponse(h *Header, rd *reader, r *Response) {
 		if msg := rd.str(); rd.ok() {
 			r.ErrMessage = msg
 		}
-		if r.ErrCode == ErrUnprepared {
-			// The code-specific tail is optional reading: a bad one does
-			// not spoil code and message.
-			t := *rd
-			if id := t.shortBytes(); t.ok() {
-				r.PreparedID = id
-			}
-		}
+		// The code-specific tail is optional reading on a copy of the
+		// reader: a bad one does not spoil code and message.
+		t := *rd
+		decodeErrorDetail(&t, v, r)
 	case OpReady:
 	case OpAuthenticate:
 		r.Authenticator = rd.str()
@@ -754,7 +818,10 @@ func decodeResponse(h *Header, rd *reader, r *Response) {
 		decodeEvent(rd, v, r)
 	case OpAuthChallenge, OpAuthSuccess:
 		rd.commit()
-		rd.bytes()
+		if n := rd.i32(); n > 0 {
+			r.AuthTokenLen = int(n)
+		}
+		rd.take(r.AuthTokenLen)
 	}
 }
 
@@ -831,6 +898,7 @@ func decodePrepared(rd *reader, v uint8, r *Response, withID bool) {
 	var m metadata
 	m.read(rd, v, true)
 	r.BindMarkers, r.PKIndexes = m.columns, m.pkCount
+	r.PreparedFlags, r.LWT = m.flags, m.flags&ScyllaLWTBit != 0
 	r.Keyspace, r.Table = m.keyspace, m.table
 	if v == 1 || !rd.ok() {
 		return // v1 has no result metadata
@@ -846,6 +914,7 @@ func decodePrepared(rd *reader, v uint8, r *Response, withID bool) {
 // metadata is what analysis keeps of a Rows <metadata> or a Prepared
 // <metadata>.
 type metadata struct {
+	flags           uint32
 	columns         int32
 	pkCount         int32
 	hasMorePages    bool
@@ -866,7 +935,7 @@ func (m *metadata) read(rd *reader, v uint8, prepared bool) {
 		rd.fail(ErrMalformed)
 		return
 	}
-	m.columns = cols
+	m.flags, m.columns = uint32(flags), cols
 	if prepared {
 		if v >= 4 {
 			pk := rd.i32()
@@ -955,7 +1024,9 @@ func decodeSchemaChange(rd *reader, v uint8, s *SchemaChange) {
 		}
 		s.Keyspace, s.Name = ks, name
 		if target[0] == 'F' || target[0] == 'A' {
-			rd.stringList() // argument types
+			if n := rd.stringList(); rd.ok() {
+				s.ArgTypes = n
+			}
 		}
 	}
 }
@@ -973,6 +1044,20 @@ func decodeEvent(rd *reader, v uint8, r *Response) {
 		if c := rd.str(); rd.ok() {
 			r.Change = c
 		}
-		rd.inet()
+		if addr, port := rd.inet(); rd.ok() {
+			r.NodeAddr, r.NodePort = addr, port
+		}
+	case "CLIENT_ROUTES_CHANGE":
+		// Scylla: [string] change, [string list] connection ids,
+		// [string list] host ids.
+		if c := rd.str(); rd.ok() {
+			r.Change = c
+		}
+		if n := rd.stringList(); rd.ok() {
+			r.ConnectionIDs = n
+		}
+		if n := rd.stringList(); rd.ok() {
+			r.HostIDs = n
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -249,7 +250,8 @@ var requestCases = []requestCase{
 			"00 00 00 08", ascii("SELECT 1"),
 			"00 01 00", // ONE, no flags
 		),
-		want: Request{Opcode: OpQuery, CustomPayload: 1, Query: []byte("SELECT 1"), HasParams: true,
+		want: Request{Opcode: OpQuery, CustomPayload: 1, CustomPayloadRaw: unhex("00 01 00 03 6b 65 79 00 00 00 02 ab cd"),
+			Query: []byte("SELECT 1"), HasParams: true,
 			Params: QueryParams{Consistency: One, PageSize: -1}},
 	},
 	{
@@ -584,8 +586,8 @@ func TestDecodeRequest(t *testing.T) {
 			if !sameValues(r.Params.Values, tc.want.Params.Values) {
 				t.Errorf("values = %q, want %q", r.Params.Values, tc.want.Params.Values)
 			}
-			if got, want := normalized(r), normalized(tc.want); !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
+			if diff := fieldDiff(normalized(r), normalized(tc.want)); diff != "" {
+				t.Error(diff)
 			}
 			checkWithin(t, body, &r)
 		})
@@ -607,10 +609,11 @@ func TestAuthResponseTokenNeverExposed(t *testing.T) {
 }
 
 type responseCase struct {
-	name  string
-	frame []byte
-	want  Response
-	err   error
+	name      string
+	frame     []byte
+	rateLimit ErrorCode // Response.RateLimitCode, an input
+	want      Response
+	err       error
 }
 
 var responseCases = []responseCase{
@@ -630,14 +633,15 @@ var responseCases = []responseCase{
 			ErrMessage: []byte("Cannot drop non existing keyspace 'mykeyspace'.")},
 	},
 	{
-		name: "ERROR Unavailable, tail ignored",
+		name: "ERROR Unavailable",
 		frame: fixture(
 			"84 00 00 02 00 00 00 00 14", // v4 response, stream 2, ERROR, length 20
 			"00 00 10 00",                // code Unavailable
 			"00 04", ascii("oops"),
 			"00 04 00 00 00 03 00 00 00 01", // QUORUM, required 3, alive 1
 		),
-		want: Response{Opcode: OpError, ErrCode: ErrUnavailable, ErrMessage: []byte("oops")},
+		want: Response{Opcode: OpError, ErrCode: ErrUnavailable, ErrMessage: []byte("oops"),
+			Error: ErrorDetail{Consistency: Quorum, Required: 3, Alive: 1}},
 	},
 	{
 		name: "ERROR Unprepared with the unknown id",
@@ -647,7 +651,8 @@ var responseCases = []responseCase{
 			"00 02", ascii("no"),
 			"00 10", id16, // [short bytes] id
 		),
-		want: Response{Opcode: OpError, ErrCode: ErrUnprepared, ErrMessage: []byte("no"), PreparedID: unhex(id16)},
+		want: Response{Opcode: OpError, ErrCode: ErrUnprepared, ErrMessage: []byte("no"), PreparedID: unhex(id16),
+			Error: ErrorDetail{PreparedID: unhex(id16)}},
 	},
 	{
 		name: "ERROR Unprepared without its id still decodes",
@@ -655,7 +660,7 @@ var responseCases = []responseCase{
 			"84 00 00 03 00 00 00 00 08", // v4 response, stream 3, ERROR, length 8
 			"00 00 25 00", "00 02", ascii("no"),
 		),
-		want: Response{Opcode: OpError, ErrCode: ErrUnprepared, ErrMessage: []byte("no")},
+		want: Response{Opcode: OpError, ErrCode: ErrUnprepared, ErrMessage: []byte("no"), Error: ErrorDetail{Partial: true}},
 	},
 	{
 		name: "AUTHENTICATE",
@@ -771,7 +776,7 @@ var responseCases = []responseCase{
 			"00 00 00 04", // result metadata: No_metadata
 			"00 00 00 00", // 0 columns
 		),
-		want: Response{Opcode: OpResult, Kind: ResultPrepared, PreparedID: unhex(id16), BindMarkers: 2, PKIndexes: 1,
+		want: Response{Opcode: OpResult, Kind: ResultPrepared, PreparedID: unhex(id16), BindMarkers: 2, PKIndexes: 1, PreparedFlags: 1,
 			Keyspace: []byte("ks"), Table: []byte("kv")},
 	},
 	{
@@ -786,7 +791,7 @@ var responseCases = []responseCase{
 			"00 01", ascii("c"), "00 20 00 0d",
 			"00 00 00 04", "00 00 00 00", // result metadata: No_metadata, 0 columns
 		),
-		want: Response{Opcode: OpResult, Kind: ResultPrepared, PreparedID: unhex(id16), BindMarkers: 2,
+		want: Response{Opcode: OpResult, Kind: ResultPrepared, PreparedID: unhex(id16), BindMarkers: 2, PreparedFlags: 1,
 			Keyspace: []byte("ks"), Table: []byte("kv")},
 	},
 	{
@@ -805,7 +810,7 @@ var responseCases = []responseCase{
 			"00 01", ascii("v"), "00 0d",
 		),
 		want: Response{Opcode: OpResult, Kind: ResultPrepared, PreparedID: unhex(id16), ResultMetadataID: unhex(mdID16),
-			BindMarkers: 1, PKIndexes: 1, Columns: 1, Keyspace: []byte("ks"), Table: []byte("kv")},
+			BindMarkers: 1, PKIndexes: 1, PreparedFlags: 1, Columns: 1, Keyspace: []byte("ks"), Table: []byte("kv")},
 	},
 	{
 		name: "RESULT Prepared v4 with Scylla's metadata id extension",
@@ -821,7 +826,7 @@ var responseCases = []responseCase{
 			"00 00 00 04", "00 00 00 00",
 		),
 		want: Response{Opcode: OpResult, Kind: ResultPrepared, PreparedID: unhex(id16), ResultMetadataID: unhex(mdID16),
-			BindMarkers: 2, PKIndexes: 1, Keyspace: []byte("ks"), Table: []byte("kv")},
+			BindMarkers: 2, PKIndexes: 1, PreparedFlags: 1, Keyspace: []byte("ks"), Table: []byte("kv")},
 	},
 	{
 		name: "RESULT Schema_change table, real (elastic-beats cassandra_create_table.pcap)",
@@ -854,7 +859,7 @@ var responseCases = []responseCase{
 			"00 02", "00 03", ascii("int"), "00 04", ascii("text"), // [string list] argument types
 		),
 		want: Response{Opcode: OpResult, Kind: ResultSchemaChange, Schema: SchemaChange{Change: []byte("CREATED"),
-			Target: []byte("FUNCTION"), Keyspace: []byte("ks"), Name: []byte("fn")}},
+			Target: []byte("FUNCTION"), Keyspace: []byte("ks"), Name: []byte("fn"), ArgTypes: 2}},
 	},
 	{
 		name: "RESULT Schema_change v2: change, keyspace, table",
@@ -884,7 +889,8 @@ var responseCases = []responseCase{
 			"00 02", ascii("UP"),
 			"04 7f 00 00 01 00 00 23 52", // [inet] 127.0.0.1:9042
 		),
-		want: Response{Opcode: OpEvent, EventType: []byte("STATUS_CHANGE"), Change: []byte("UP")},
+		want: Response{Opcode: OpEvent, EventType: []byte("STATUS_CHANGE"), Change: []byte("UP"),
+			NodeAddr: []byte{127, 0, 0, 1}, NodePort: 9042},
 	},
 	{
 		name: "EVENT TOPOLOGY_CHANGE IPv6",
@@ -894,12 +900,13 @@ var responseCases = []responseCase{
 			"00 08", ascii("NEW_NODE"),
 			"10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00 23 52", // [inet] [::1]:9042
 		),
-		want: Response{Opcode: OpEvent, EventType: []byte("TOPOLOGY_CHANGE"), Change: []byte("NEW_NODE")},
+		want: Response{Opcode: OpEvent, EventType: []byte("TOPOLOGY_CHANGE"), Change: []byte("NEW_NODE"),
+			NodeAddr: unhex("00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01"), NodePort: 9042},
 	},
 	{
 		name:  "AUTH_CHALLENGE",
 		frame: fixture("84 00 00 02 0e 00 00 00 0f", "00 00 00 0b", ascii("PLAIN-START")), // v4 AUTH_CHALLENGE, length 15
-		want:  Response{Opcode: OpAuthChallenge},
+		want:  Response{Opcode: OpAuthChallenge, AuthTokenLen: 11},
 	},
 	{
 		name:  "AUTH_SUCCESS null token",
@@ -916,7 +923,8 @@ var responseCases = []responseCase{
 			"00 00 00 01", // Void
 		),
 		want: Response{Opcode: OpResult, Kind: ResultVoid, Warnings: 2, CustomPayload: 1,
-			TracingID: unhex("01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10")},
+			CustomPayloadRaw: unhex("00 01 00 01 6b 00 00 00 01 ff"),
+			TracingID:        unhex("01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10")},
 	},
 	{
 		name: "v3 tracing id",
@@ -1051,19 +1059,22 @@ func TestDecodeResponse(t *testing.T) {
 	for _, tc := range responseCases {
 		t.Run(tc.name, func(t *testing.T) {
 			h, body := splitFrame(t, tc.frame)
-			r := Response{Keyspace: []byte("stale"), Rows: 7, RowsKnown: true}
+			r := Response{RateLimitCode: tc.rateLimit, Keyspace: []byte("stale"), Rows: 7, RowsKnown: true,
+				Error: ErrorDetail{Partial: true, NumReasons: 2}}
 			err := DecodeResponse(&h, body, &r)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
 			if err != nil {
-				if !reflect.DeepEqual(r, Response{}) {
+				if !reflect.DeepEqual(r, Response{RateLimitCode: tc.rateLimit}) {
 					t.Fatalf("response not reset after error: %+v", r)
 				}
 				return
 			}
-			if got, want := normalized(r), normalized(tc.want); !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
+			want := tc.want
+			want.RateLimitCode = tc.rateLimit
+			if diff := fieldDiff(normalized(r), normalized(want)); diff != "" {
+				t.Error(diff)
 			}
 			checkWithin(t, body, &r)
 		})
@@ -1113,7 +1124,8 @@ func TestPrefixBodies(t *testing.T) {
 			continue
 		}
 		h, body := splitFrame(t, tc.frame)
-		var full, r Response
+		reset := Response{RateLimitCode: tc.rateLimit}
+		full, r := reset, reset
 		if err := DecodeResponse(&h, body, &full); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -1125,7 +1137,7 @@ func TestPrefixBodies(t *testing.T) {
 					t.Errorf("%s cut at %d: %s", tc.name, n, msg)
 				}
 			case err == ErrTruncated:
-				if !reflect.DeepEqual(r, Response{}) {
+				if !reflect.DeepEqual(r, reset) {
 					t.Errorf("%s cut at %d: not reset after error", tc.name, n)
 				}
 			default:
@@ -1133,7 +1145,7 @@ func TestPrefixBodies(t *testing.T) {
 			}
 			hw := h
 			hw.Length = uint32(n)
-			if err := DecodeResponse(&hw, body[:n], &r); err != nil && !reflect.DeepEqual(r, Response{}) {
+			if err := DecodeResponse(&hw, body[:n], &r); err != nil && !reflect.DeepEqual(r, reset) {
 				t.Errorf("%s whole body of %d: not reset after error", tc.name, n)
 			}
 		}
@@ -1150,8 +1162,17 @@ func prefixMismatch(p, f reflect.Value) string {
 			if name == "PageSize" && p.Field(i).Int() == -1 {
 				continue
 			}
+			if name == "Partial" || name == "NumReasons" {
+				continue // an ERROR tail cut by the prefix, the reasons kept before the cut
+			}
 			if msg := prefixMismatch(p.Field(i), f.Field(i)); msg != "" {
 				return name + ": " + msg
+			}
+		}
+	case reflect.Array:
+		for i := 0; i < p.Len(); i++ {
+			if msg := prefixMismatch(p.Index(i), f.Index(i)); msg != "" {
+				return msg
 			}
 		}
 	case reflect.Slice:
@@ -1252,6 +1273,19 @@ func TestForEachStringMap(t *testing.T) {
 	if err := ForEachStringMap(b[:5], nil); err != ErrTruncated {
 		t.Errorf("cut: %v", err)
 	}
+}
+
+// fieldDiff lists the top-level fields where got and want (structs of one
+// type) differ, one per line; "" when they are deeply equal.
+func fieldDiff(got, want any) string {
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	var b strings.Builder
+	for i := 0; i < g.NumField(); i++ {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			fmt.Fprintf(&b, "%s: got %+v, want %+v\n", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+		}
+	}
+	return b.String()
 }
 
 // requestIsReset reports whether r is in the state Reset leaves it in.

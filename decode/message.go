@@ -33,6 +33,18 @@ type QueryParams struct {
 	Keyspace          []byte // v5 WITH_KEYSPACE
 	NowInSeconds      int32
 	HasNowInSeconds   bool
+
+	// DSE_V1 and DSE_V2 only. PageSizeInBytes says PageSize counts bytes,
+	// not rows (flag QueryPageSizeBytes). ContinuousPaging is set when the
+	// continuous paging options of flag QueryContinuousPaging were decoded:
+	// MaxPages and PagesPerSecond (0 meaning no limit), and on DSE_V2
+	// NextPages, the pages the server may send before the client asks for
+	// more with a REVISE_REQUEST.
+	PageSizeInBytes  bool
+	ContinuousPaging bool
+	MaxPages         int32
+	PagesPerSecond   int32
+	NextPages        int32
 }
 
 // BatchChild is one statement of a BATCH.
@@ -58,6 +70,9 @@ type Request struct {
 	KeepValues bool
 
 	CustomPayload int // number of custom payload entries (flag 0x04, v4+)
+	// CustomPayloadRaw is the whole custom payload [bytes map], count
+	// included, for ForEachBytesMap; nil without the flag.
+	CustomPayloadRaw []byte
 
 	// STARTUP options (other keys are ignored).
 	CQLVersion, Compression, DriverName, DriverVersion []byte
@@ -86,6 +101,18 @@ type Request struct {
 	// AUTH_RESPONSE: only the token's length (0 for a null token); the token
 	// itself (a password for SASL PLAIN) is never exposed.
 	AuthTokenLen int
+
+	// CREDENTIALS (v1): only the number of entries of the plaintext
+	// credentials map; keys and values are never exposed.
+	Credentials int
+
+	// REVISE_REQUEST (DSE): what to do with the continuous paging of the
+	// request sent on stream RevisionStream (ReviseCancel or
+	// ReviseMorePages); RevisionNextPages is the number of further pages
+	// asked for by ReviseMorePages, 0 otherwise.
+	RevisionType      int32
+	RevisionStream    int32
+	RevisionNextPages int32
 }
 
 // Reset clears r for the next decode, keeping KeepValues and the capacity
@@ -105,6 +132,8 @@ func (r *Request) Reset() {
 // keyspace change) follow the change directly.
 type SchemaChange struct {
 	Change, Target, Keyspace, Name []byte
+	// ArgTypes is the number of argument types of a FUNCTION or AGGREGATE.
+	ArgTypes int
 }
 
 // Response is what analysis needs from a response body, after the optional
@@ -112,9 +141,19 @@ type SchemaChange struct {
 type Response struct {
 	Opcode Opcode
 
+	// RateLimitCode is the error code the server advertised for Scylla's
+	// rate-limit error (ScyllaInfo.RateLimitErrorCode); 0 means the usual
+	// ErrScyllaRateLimit. It is an input: Reset and the decoders leave it as
+	// it is.
+	RateLimitCode ErrorCode
+
 	TracingID     []byte // 16 bytes when the tracing flag was set
 	Warnings      int
 	CustomPayload int // number of custom payload entries
+	// CustomPayloadRaw is the whole custom payload [bytes map], count
+	// included, for ForEachBytesMap (Scylla's tablets-routing-v1 entry, see
+	// TabletsRouting); nil without the flag.
+	CustomPayloadRaw []byte
 
 	// RESULT.
 	Kind         ResultKind
@@ -138,21 +177,103 @@ type Response struct {
 	BindMarkers      int32        // Prepared: bind markers (columns of the prepared metadata)
 	PKIndexes        int32        // Prepared, v4+: partition key indexes of the bind markers
 	Schema           SchemaChange // Schema_change result and SCHEMA_CHANGE event
+	// PreparedFlags are the flags of a Prepared result's bind-marker
+	// metadata. LWT reports ScyllaLWTBit in them: Scylla sets it on
+	// conditional statements, but only on connections that negotiated
+	// SCYLLA_LWT_ADD_METADATA_MARK (and may advertise another bit in
+	// ScyllaInfo.LWTMask); elsewhere the bit means nothing and is never set
+	// by known servers.
+	PreparedFlags uint32
+	LWT           bool
 
-	// ERROR.
+	// ERROR: the code and message, then the code-specific fields.
 	ErrCode    ErrorCode
 	ErrMessage []byte
+	Error      ErrorDetail
 
 	// EVENT.
 	EventType []byte
-	Change    []byte // TOPOLOGY/STATUS change
+	Change    []byte // TOPOLOGY/STATUS change; CLIENT_ROUTES_CHANGE change
+	// NodeAddr (4 or 16 bytes) and NodePort are the [inet] of a
+	// TOPOLOGY_CHANGE or STATUS_CHANGE.
+	NodeAddr []byte
+	NodePort int32
+	// CLIENT_ROUTES_CHANGE (Scylla): sizes of the connection id and host id
+	// lists.
+	ConnectionIDs int
+	HostIDs       int
 
 	// SUPPORTED: the raw [string multimap]; walk it with ForEachMultimap.
 	Supported []byte
 
 	// AUTHENTICATE: the authenticator class.
 	Authenticator []byte
+	// AUTH_CHALLENGE and AUTH_SUCCESS: only the token's length (0 for a null
+	// token); the token itself may be secret and is never exposed.
+	AuthTokenLen int
 }
 
-// Reset clears r for the next decode.
-func (r *Response) Reset() { *r = Response{} }
+// Reset clears r for the next decode, keeping RateLimitCode.
+func (r *Response) Reset() { *r = Response{RateLimitCode: r.RateLimitCode} }
+
+// MaxFailureReasons is how many entries of a v5 failure reason map
+// ErrorDetail keeps.
+const MaxFailureReasons = 4
+
+// FailureReason is one entry of the v5 reason map of Read_failure and
+// Write_failure: a replica and why it failed. Endpoint aliases the body.
+type FailureReason struct {
+	Endpoint []byte // [inetaddr]: 4 or 16 address bytes
+	Code     FailureCode
+}
+
+// ErrorDetail is the code-specific part of an ERROR body. Which fields are
+// set depends on the code (listed per field); slices alias the body. A tail
+// that is cut or impossible never fails the decode of the code and message:
+// Partial says so instead.
+type ErrorDetail struct {
+	// Partial is set when the code has fields after the message but the body
+	// ended, or held an impossible value (a consistency above LOCAL_ONE, an
+	// address of 5 bytes...), before all were read. The fields read before
+	// that point are set.
+	Partial bool
+	// RateLimit is set when the code is Scylla's rate-limit code (see
+	// Response.RateLimitCode); OpType and RejectedByCoordinator follow.
+	RateLimit bool
+
+	// Unavailable, Write_timeout, Read_timeout, Read_failure, Write_failure,
+	// CAS_write_unknown.
+	Consistency Consistency
+	// Unavailable: replicas needed and replicas known alive.
+	Required, Alive int32
+	// Timeouts, failures and CAS_write_unknown: replicas that answered and
+	// replicas needed.
+	Received, BlockFor int32
+	// Read_timeout, Read_failure: whether the replica asked for data answered.
+	DataPresent bool
+	// Write_timeout, Write_failure: SIMPLE, BATCH, UNLOGGED_BATCH, COUNTER,
+	// BATCH_LOG, CAS, VIEW, CDC...
+	WriteType []byte
+	// Write_timeout in v5+ with write type CAS: the Paxos contentions.
+	Contentions    uint16
+	HasContentions bool
+	// Read_failure, Write_failure: failed replicas (v4 <numfailures>, v5
+	// size of the reason map) and, in v5+, the first NumReasons entries of
+	// the reason map.
+	NumFailures int32
+	NumReasons  int
+	Reasons     [MaxFailureReasons]FailureReason
+
+	// Already_exists: the keyspace and the table ("" for a keyspace).
+	// Function_failure: the keyspace of the function.
+	Keyspace, Table []byte
+	// Function_failure: the function and its number of argument types.
+	Function []byte
+	ArgTypes int
+	// Unprepared: the unknown id (also in Response.PreparedID).
+	PreparedID []byte
+	// Scylla rate limit: 0 read, 1 write; whether the coordinator (rather
+	// than a replica) rejected the operation.
+	OpType                uint8
+	RejectedByCoordinator bool
+}

@@ -200,3 +200,43 @@ func (k ResultKind) String() string {
 	}
 	return "result_kind_" + strconv.Itoa(int(k))
 }
+
+// FailureCode is why a replica failed a read or write: the [short] of a v5
+// Read_failure / Write_failure reason map.
+type FailureCode uint16
+
+// Failure reason codes Cassandra sends; newer releases add more, which
+// mean UNKNOWN to older peers.
+const (
+	FailureUnknown               FailureCode = 0
+	FailureReadTooManyTombstones FailureCode = 1
+	FailureTimeout               FailureCode = 2
+	FailureIncompatibleSchema    FailureCode = 3
+	FailureReadSize              FailureCode = 4
+	FailureNodeDown              FailureCode = 5
+	FailureIndexNotAvailable     FailureCode = 6
+	FailureReadTooManyIndexes    FailureCode = 7
+)
+
+var failureNames = [...]string{
+	"UNKNOWN", "READ_TOO_MANY_TOMBSTONES", "TIMEOUT", "INCOMPATIBLE_SCHEMA", "READ_SIZE", "NODE_DOWN",
+	"INDEX_NOT_AVAILABLE", "READ_TOO_MANY_INDEXES",
+}
+
+func (c FailureCode) String() string {
+	if int(c) < len(failureNames) {
+		return failureNames[c]
+	}
+	return "FAILURE_" + strconv.Itoa(int(c))
+}
+
+// ScyllaLWTBit is the bit Scylla sets in a Prepared result's bind-marker
+// metadata flags for conditional statements, the value it advertises as
+// LWT_OPTIMIZATION_META_BIT_MASK under SCYLLA_LWT_ADD_METADATA_MARK.
+const ScyllaLWTBit uint32 = 0x80000000
+
+// DSE REVISE_REQUEST revision types.
+const (
+	ReviseCancel    int32 = 1 // stop the continuous paging of a request
+	ReviseMorePages int32 = 2 // DSE_V2 backpressure: allow more pages
+)
