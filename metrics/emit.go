@@ -1,0 +1,247 @@
+package metrics
+
+import (
+	"math"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cqlsniff/cqlsniff/analyze"
+)
+
+// Label names.
+var (
+	groupLabels     = []string{"client", "server", "driver", "driver_version"}
+	writeLabels     = []string{"client", "server", "driver", "driver_version", "direction"}
+	diagnosisLabels = []string{"client", "server", "driver", "driver_version", "code"}
+	stmtLabels      = []string{"opcode", "statement"}
+)
+
+// Values of the direction label of cqlsniff_frames_per_write.
+var directions = [2]string{"client_to_server", "server_to_client"}
+
+type descs struct {
+	requests, responses, errors *prometheus.Desc
+	duration                    *prometheus.Desc
+	framesPerWrite              *prometheus.Desc
+	openConns                   *prometheus.Desc
+	inFlightMean, inFlightMax   *prometheus.Desc
+	diagnosis                   *prometheus.Desc
+	stmtRequests, stmtErrors    *prometheus.Desc
+	stmtDuration                *prometheus.Desc
+	packets, bytes, dropped     *prometheus.Desc
+	lastPacket                  *prometheus.Desc
+}
+
+func newDescs() descs {
+	d := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc("cqlsniff_"+name, help, labels, nil)
+	}
+	return descs{
+		requests: d("requests_total",
+			"CQL requests sent by clients (complete request frames), by client IP, server address and driver.", groupLabels),
+		responses: d("responses_total",
+			"CQL responses paired with their request, by client IP, server address and driver.", groupLabels),
+		errors: d("errors_total",
+			"ERROR responses, by client IP, server address and driver (reports do not break errors down by code).", groupLabels),
+		duration: d("request_duration_seconds",
+			"Time from the packet that completed a request to the packet that completed its response, seen where the capture runs. "+
+				"Classic buckets are the report's power-of-two microsecond bars; the native histogram (schema 0) puts the bar up to 2^k µs "+
+				"in the bucket up to 2^(k-20) s.", groupLabels),
+		framesPerWrite: d("frames_per_write",
+			"CQL frames starting in each data-bearing TCP segment (the wire's estimate of one write call), by sender; "+
+				"the sum counts frames and the count segments. About 1 with many requests in flight means an unbuffered sender.", writeLabels),
+		openConns: d("open_connections",
+			"CQL connections open in the latest report.", groupLabels),
+		inFlightMean: d("in_flight_requests_mean",
+			"Requests outstanding on a connection when each request completed (itself included): mean over the requests of the "+
+				"connections open or active in the last 5 minutes.", groupLabels),
+		inFlightMax: d("in_flight_requests_max",
+			"Requests outstanding on a connection when each request completed (itself included): maximum over the connections "+
+				"open or active in the last 5 minutes.", groupLabels),
+		diagnosis: d("diagnosis_active",
+			"1 while a connection of this client, server and driver that is open or was active in the last 5 minutes carries "+
+				"the diagnosis (code: client-unbuffered-writes, server-unbuffered-writes, client-nagle).", diagnosisLabels),
+		stmtRequests: d("statement_requests_total",
+			"Answered requests by statement fingerprint (literals replaced by ?, EXECUTE by the prepared text). The statements "+
+				"with the most total time have a label value of their own, the others share statement=\"other\".", stmtLabels),
+		stmtErrors: d("statement_errors_total",
+			"ERROR responses by statement fingerprint.", stmtLabels),
+		stmtDuration: d("statement_duration_seconds",
+			"Latency by statement fingerprint, buckets as in cqlsniff_request_duration_seconds.", stmtLabels),
+		packets: d("captured_packets_total",
+			"Packets read from the capture, CQL or not.", nil),
+		bytes: d("captured_bytes_total",
+			"Bytes of the packets read from the capture.", nil),
+		dropped: d("dropped_packets_total",
+			"Packets the kernel dropped before cqlsniff read them (always 0 for a file).", nil),
+		lastPacket: d("last_packet_timestamp_seconds",
+			"Capture time of the newest packet in the latest report, in Unix seconds: a live capture whose clock stops is idle or stuck.", nil),
+	}
+}
+
+func (d *descs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.requests, d.responses, d.errors, d.duration, d.framesPerWrite, d.openConns,
+		d.inFlightMean, d.inFlightMax, d.diagnosis, d.stmtRequests, d.stmtErrors, d.stmtDuration,
+		d.packets, d.bytes, d.dropped, d.lastPacket}
+}
+
+// Classic bucket bounds, shared by every histogram (read only).
+var (
+	latencyBounds = func() []*float64 {
+		var b []*float64
+		for k := latMinExp; k <= latMaxExp; k++ {
+			b = append(b, new(float64(int64(1)<<k)/1e6))
+		}
+		return b
+	}()
+	frameBounds = map[float64]int{0: 0, 1: 1, 3: 2, 7: 3, 15: 4} // le → last distribution bucket included
+)
+
+// emitter collects metrics, turning construction errors into invalid
+// metrics so that the scrape reports them and still serves the rest.
+type emitter struct {
+	out []prometheus.Metric
+}
+
+func (e *emitter) add(desc *prometheus.Desc, m prometheus.Metric, err error) {
+	if err != nil {
+		m = prometheus.NewInvalidMetric(desc, err)
+	}
+	e.out = append(e.out, m)
+}
+
+// counter emits a counter; created is when its series started from zero
+// (zero: unknown, as for the capture's own counters).
+func (e *emitter) counter(desc *prometheus.Desc, v uint64, created time.Time, labels ...string) {
+	if created.IsZero() {
+		m, err := prometheus.NewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+		e.add(desc, m, err)
+		return
+	}
+	m, err := prometheus.NewConstMetricWithCreatedTimestamp(desc, prometheus.CounterValue, float64(v), created, labels...)
+	e.add(desc, m, err)
+}
+
+func (e *emitter) gauge(desc *prometheus.Desc, v float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	e.add(desc, m, err)
+}
+
+// latency emits h as one histogram with both classic buckets (for text and
+// OpenMetrics scrapes, and Prometheus servers without native histograms)
+// and native schema-0 buckets (for protobuf scrapes).
+func (e *emitter) latency(desc *prometheus.Desc, h *latHist, created time.Time, labels ...string) {
+	var count uint64
+	native := make(map[int]int64)
+	for k, n := range h.counts {
+		if n > 0 {
+			count += n
+			native[k-nativeShift] += int64(n)
+		}
+	}
+	sum := h.sumUS / 1e6
+	nm, err := prometheus.NewConstNativeHistogram(desc, count, sum, native, nil, 0, 0,
+		prometheus.DefNativeHistogramZeroThreshold, created, labels...)
+	if err != nil {
+		e.add(desc, nil, err)
+		return
+	}
+	m := &dto.Metric{}
+	if err := nm.Write(m); err != nil {
+		e.add(desc, nil, err)
+		return
+	}
+	// nm is ours alone and thrown away: its histogram gets the classic
+	// buckets before anyone else can see it.
+	buckets := make([]*dto.Bucket, len(latencyBounds))
+	var cum uint64
+	for k := 0; k < latMinExp; k++ {
+		cum += h.counts[k]
+	}
+	for i, le := range latencyBounds {
+		cum += h.counts[latMinExp+i]
+		buckets[i] = &dto.Bucket{CumulativeCount: new(cum), UpperBound: le}
+	}
+	m.Histogram.Bucket = buckets
+	e.out = append(e.out, &constMetric{desc: desc, m: m})
+}
+
+// constMetric is a metric written once: Write hands out shared, read-only
+// parts, as client_golang's own constant metrics do.
+type constMetric struct {
+	desc *prometheus.Desc
+	m    *dto.Metric
+}
+
+func (c *constMetric) Desc() *prometheus.Desc { return c.desc }
+
+func (c *constMetric) Write(out *dto.Metric) error {
+	out.Label = c.m.Label
+	out.Histogram = c.m.Histogram
+	return nil
+}
+
+func (e *emitter) frames(desc *prometheus.Desc, w *writeHist, created time.Time, labels ...string) {
+	var count uint64
+	for _, n := range w.buckets {
+		count += n
+	}
+	buckets := make(map[float64]uint64, len(frameBounds))
+	for le, last := range frameBounds {
+		var cum uint64
+		for _, n := range w.buckets[:last+1] {
+			cum += n
+		}
+		buckets[le] = cum
+	}
+	m, err := prometheus.NewConstHistogramWithCreatedTimestamp(desc, count, float64(w.frames), buckets, created, labels...)
+	e.add(desc, m, err)
+}
+
+// emit builds the metrics of the current state (after update with r).
+func (c *Collector) emit(r *analyze.Report, out []prometheus.Metric) []prometheus.Metric {
+	e := emitter{out: out}
+	d := &c.d
+	for _, g := range c.groups {
+		l := g.labels
+		e.counter(d.requests, g.requests, g.created, l...)
+		e.counter(d.responses, g.responses, g.created, l...)
+		e.counter(d.errors, g.errors, g.created, l...)
+		e.latency(d.duration, &g.lat, g.created, l...)
+		for s, dir := range directions {
+			e.frames(d.framesPerWrite, &g.writes[s], g.created, l[0], l[1], l[2], l[3], dir)
+		}
+		open := 0
+		if g.gaugeBuild == c.build {
+			open = g.open
+			if g.inflRequests > 0 {
+				e.gauge(d.inFlightMean, math.Round(g.inflWeighted/float64(g.inflRequests)*100)/100, l...)
+				e.gauge(d.inFlightMax, float64(g.inflMax), l...)
+			}
+			for _, code := range g.diagnoses {
+				e.gauge(d.diagnosis, 1, l[0], l[1], l[2], l[3], code)
+			}
+		}
+		e.gauge(d.openConns, float64(open), l...)
+	}
+	stmt := func(s *series) {
+		e.counter(d.stmtRequests, s.count, s.created, s.opcode, s.label)
+		e.counter(d.stmtErrors, s.errors, s.created, s.opcode, s.label)
+		e.latency(d.stmtDuration, &s.lat, s.created, s.opcode, s.label)
+	}
+	for _, st := range c.labeled {
+		stmt(st.series)
+	}
+	for _, s := range c.others {
+		stmt(s)
+	}
+	e.counter(d.packets, r.Packets, time.Time{})
+	e.counter(d.bytes, r.Bytes, time.Time{})
+	e.counter(d.dropped, r.Dropped, time.Time{})
+	if t, err := time.Parse(time.RFC3339Nano, r.End); err == nil {
+		e.gauge(d.lastPacket, float64(t.UnixNano())/1e9)
+	}
+	return e.out
+}
