@@ -270,10 +270,11 @@ type groupKey struct{ client, server, driver *slot }
 
 // group is the series of one (client IP, server, driver).
 type group struct {
-	key     groupKey
-	labels  []string // client, server, driver, driver_version
-	created time.Time
-	dead    bool
+	key      groupKey
+	labels   []string // client, server, driver, driver_version
+	created  time.Time
+	dead     bool // a label value was reclaimed: the group is gone
+	overflow bool // some label is "other": its connections look for a label of their own at each build
 
 	requests, responses, errors uint64
 	lat                         latHist
@@ -443,7 +444,7 @@ func (c *Collector) updateConn(st *connState, cr *analyze.ConnReport, now time.T
 // group returns the group of a connection, creating its label values and
 // group on first use.
 func (c *Collector) group(st *connState, cr *analyze.ConnReport, now time.Time) *group {
-	if g := st.g; g != nil && !g.dead {
+	if g := st.g; g != nil && !g.dead && !g.overflow {
 		g.touch(now)
 		return g
 	}
@@ -464,6 +465,7 @@ func (c *Collector) group(st *connState, cr *analyze.ConnReport, now time.Time) 
 	}
 	if g == nil {
 		g = &group{key: key, created: now, labels: []string{key.client.label, key.server.label, key.driver.label, key.driver.label2}}
+		g.overflow = cl == c.clients.other || sv == c.servers.other || dr == c.drivers.other || key.client == c.clients.other
 		c.groups[key] = g
 	}
 	st.g = g

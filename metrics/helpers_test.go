@@ -38,7 +38,7 @@ func reportOf(tb testing.TB, path string) *analyze.Report {
 // reportsOf runs the pipeline over a capture in steps of TCP packets and
 // returns a report after each step (connections still open as they stand,
 // as a live snapshot would show them), the last one after Finish.
-func reportsOf(tb testing.TB, path string, steps int) []*analyze.Report {
+func reportsOf(tb testing.TB, path string, steps int, cfg analyze.Config) []*analyze.Report {
 	tb.Helper()
 	src, err := capture.OpenFile(path)
 	if err != nil {
@@ -46,7 +46,7 @@ func reportsOf(tb testing.TB, path string, steps int) []*analyze.Report {
 	}
 	defer src.Close()
 	total := reportOf(tb, path).Capture.TCPPackets
-	p := analyze.NewPipeline(src, analyze.DefaultConfig(), capture.DefaultAssemblerConfig())
+	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
 	var out []*analyze.Report
 	for i := 1; i <= steps; i++ {
 		if err := p.Run(context.Background(), total*uint64(i)/uint64(steps)); err != nil {
