@@ -89,6 +89,7 @@ const (
 	colDriver
 	colVersion
 	colCompression
+	colState
 )
 
 var connColumns = []column[*analyze.ConnReport]{
@@ -144,6 +145,8 @@ var connColumns = []column[*analyze.ConnReport]{
 		}
 		return c.Compression
 	}, less: func(a, b *analyze.ConnReport) bool { return a.Compression < b.Compression }},
+	colState: {name: "state", left: true, cell: func(c *analyze.ConnReport) string { return c.Closed },
+		less: func(a, b *analyze.ConnReport) bool { return a.Closed < b.Closed }},
 }
 
 // defaultConnSort puts the busiest connections first.

@@ -26,9 +26,20 @@ const (
 const (
 	wideLayout     = 160 // statements and diagnoses side by side from this width
 	serverColumn   = 120 // narrower than this, a server shared by every connection moves to the pane title
-	maxStmtRows    = 1000
 	maxSourceName  = 40
 	maxDriverWidth = 32
+)
+
+// helpWidth is the help box's width on a terminal wide enough.
+const helpWidth = 62
+
+func helpHeight(text string) int { return strings.Count(text, "\n") + 3 }
+
+// Rows built per refresh in each table, after sorting; the filter reaches
+// the others.
+const (
+	maxConnRows = 1000
+	maxStmtRows = 1000
 )
 
 // Detail targets.
@@ -53,6 +64,7 @@ type ui struct {
 	filterIn                        *tview.InputField
 	detailTitle, detail             *tview.TextView
 	help                            *tview.TextView
+	helpBox, helpColumn             *tview.Flex
 
 	shown   *analyze.Report // the report on screen (frozen while paused)
 	latest  *analyze.Report // the newest report received
@@ -156,19 +168,19 @@ func newUI(cfg Config) *ui {
 
 	u.help = tview.NewTextView().SetDynamicColors(true).SetWrap(false).SetText(u.helpText())
 	u.help.SetBorder(true).SetTitle(" cqlsniff keys (Esc closes) ")
-	helpW, helpH := 62, strings.Count(u.helpText(), "\n")+3
-	helpBox := tview.NewFlex().
+	u.helpColumn = tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(nil, 0, 1, false).
-		AddItem(tview.NewFlex().SetDirection(tview.FlexRow).
-			AddItem(nil, 0, 1, false).
-			AddItem(u.help, helpH, 0, true).
-			AddItem(nil, 0, 1, false), helpW, 0, true).
+		AddItem(u.help, helpHeight(u.helpText()), 0, true).
+		AddItem(nil, 0, 1, false)
+	u.helpBox = tview.NewFlex().
+		AddItem(nil, 0, 1, false).
+		AddItem(u.helpColumn, helpWidth, 0, true).
 		AddItem(nil, 0, 1, false)
 
 	u.pages = tview.NewPages().
 		AddPage("main", u.main, true, true).
 		AddPage("detail", detailPage, true, false).
-		AddPage("help", helpBox, true, false)
+		AddPage("help", u.helpBox, true, false)
 	u.app.SetRoot(u.pages, true).SetInputCapture(u.onKey)
 	u.app.SetFocus(u.conns)
 	u.render()
@@ -237,6 +249,9 @@ func (u *ui) resize(w, h int) {
 	if wide := w >= wideLayout; wide != u.wide {
 		u.layout(wide)
 	}
+	// The help box shrinks to the terminal (and scrolls).
+	u.helpBox.ResizeItem(u.helpColumn, min(helpWidth, w), 0)
+	u.helpColumn.ResizeItem(u.help, min(helpHeight(u.helpText()), h), 0)
 	u.render()
 }
 
@@ -418,6 +433,11 @@ func (u *ui) renderConns() {
 		}
 	}
 	sortRows(rows, connColumns, u.connSort)
+	more := 0
+	if len(rows) > maxConnRows {
+		more = len(rows) - maxConnRows
+		rows = rows[:maxConnRows]
+	}
 	u.connRows = rows
 	shown, _ := u.connColumnsShown(rows)
 	names := header(connColumns, u.connSort)
@@ -466,6 +486,10 @@ func (u *ui) renderConns() {
 			}
 			t.SetCell(i+1, j, cell)
 		}
+	}
+	if more > 0 {
+		t.SetCell(len(rows)+1, 0, tview.NewTableCell(fmt.Sprintf("… %d more; / filters", more)).
+			SetSelectable(false).SetTextColor(tcell.ColorGray))
 	}
 	sel := slices.IndexFunc(rows, func(c *analyze.ConnReport) bool { return c.ID == u.connSel })
 	t.Select(max(sel, 0)+1, 0)
@@ -720,240 +744,4 @@ func (u *ui) renderDetail() {
 	row, _ := u.detail.GetScrollOffset()
 	u.detail.SetText(body)
 	u.detail.ScrollTo(row, 0)
-}
-
-// onKey handles the keys before any view does.
-func (u *ui) onKey(ev *tcell.EventKey) *tcell.EventKey {
-	if ev.Key() == tcell.KeyCtrlC {
-		u.quit()
-		return nil
-	}
-	if u.filtering {
-		return ev // the input field's done func handles Enter and Esc
-	}
-	r := rune(0)
-	if ev.Key() == tcell.KeyRune {
-		r = ev.Rune()
-	}
-	if u.helpOpen {
-		switch {
-		case r == 'q':
-			u.quit()
-		case r == '?', ev.Key() == tcell.KeyEscape, ev.Key() == tcell.KeyEnter:
-			u.closeHelp()
-		}
-		return nil
-	}
-	switch r {
-	case 'q':
-		u.quit()
-		return nil
-	case '?':
-		u.openHelp()
-		return nil
-	case 'p':
-		u.paused = !u.paused
-		if !u.paused && u.latest != nil {
-			u.shown = u.latest
-		}
-		u.render()
-		return nil
-	case '+', '=':
-		u.setPace(faster)
-		return nil
-	case '-', '_':
-		u.setPace(slower)
-		return nil
-	}
-	if u.detailKind != detailNone {
-		switch ev.Key() {
-		case tcell.KeyEscape, tcell.KeyBackspace, tcell.KeyBackspace2:
-			u.closeDetail()
-			return nil
-		}
-		return ev // scrolling
-	}
-	switch r {
-	case '/':
-		u.openFilter()
-		return nil
-	case 's', 'S':
-		u.cycleSort(r == 'S')
-		return nil
-	}
-	if u.focus == paneConns {
-		step := 0
-		switch {
-		case ev.Key() == tcell.KeyLeft || r == 'h':
-			step = -1
-		case ev.Key() == tcell.KeyRight || r == 'l':
-			step = 1
-		}
-		if step != 0 {
-			u.connColOff += step
-			u.renderConns()
-			u.renderTitles()
-			return nil
-		}
-	}
-	switch ev.Key() {
-	case tcell.KeyTab:
-		u.setFocus((u.focus + 1) % numPanes)
-		return nil
-	case tcell.KeyBacktab:
-		u.setFocus((u.focus + numPanes - 1) % numPanes)
-		return nil
-	case tcell.KeyEnter:
-		u.openDetail()
-		return nil
-	case tcell.KeyEscape:
-		if u.filter != "" {
-			u.filter = ""
-			u.filterIn.SetText("")
-			u.render()
-		}
-		return nil
-	}
-	return ev
-}
-
-func (u *ui) setPace(step func(float64) float64) {
-	rp := u.cfg.Replay
-	if rp == nil || rp.Speed == nil || rp.SetSpeed == nil {
-		return
-	}
-	rp.SetSpeed(step(rp.Speed()))
-	u.renderHeader()
-}
-
-// cycleSort moves the focused table's sort to the next column, or reverses
-// it.
-func (u *ui) cycleSort(reverse bool) {
-	switch u.focus {
-	case paneConns:
-		if reverse {
-			u.connSort.desc = !u.connSort.desc
-		} else {
-			u.connSort = nextSort(connColumns, u.connSort)
-			if cols, _ := u.connColumnsShown(u.connRows); !slices.Contains(cols, u.connSort.col) {
-				u.connSort = nextSort(connColumns, u.connSort) // skip the folded server column
-			}
-		}
-		u.renderConns()
-	case paneStmts:
-		if reverse {
-			u.stmtSort.desc = !u.stmtSort.desc
-		} else {
-			u.stmtSort = nextSort(stmtColumns, u.stmtSort)
-		}
-		u.renderStmts()
-	default:
-		return
-	}
-	u.renderTitles()
-}
-
-func (u *ui) setFocus(p int) {
-	u.focus = p
-	switch p {
-	case paneConns:
-		u.app.SetFocus(u.conns)
-	case paneStmts:
-		u.app.SetFocus(u.stmts)
-	case paneDiags:
-		u.app.SetFocus(u.diags)
-	}
-	u.renderTitles()
-}
-
-func (u *ui) openFilter() {
-	u.filtering = true
-	u.filterIn.SetText(u.filter)
-	u.main.RemoveItem(u.footer).AddItem(u.filterIn, 1, 0, true)
-	u.app.SetFocus(u.filterIn)
-}
-
-func (u *ui) closeFilter(text string) {
-	u.filtering = false
-	u.filter = strings.ToLower(strings.TrimSpace(text))
-	u.filterIn.SetText(u.filter)
-	u.main.RemoveItem(u.filterIn).AddItem(u.footer, 1, 0, false)
-	u.setFocus(u.focus)
-	u.render()
-}
-
-func (u *ui) openDetail() {
-	switch u.focus {
-	case paneConns:
-		row, _ := u.conns.GetSelection()
-		if row < 1 || row > len(u.connRows) {
-			return
-		}
-		u.detailKind, u.detailConn = detailConn, u.connRows[row-1].ID
-	case paneStmts:
-		row, _ := u.stmts.GetSelection()
-		if row < 1 || row > len(u.stmtRows) {
-			return
-		}
-		u.detailKind, u.detailStmt = detailStmt, keyOf(u.stmtRows[row-1])
-	default:
-		return
-	}
-	u.detail.ScrollTo(0, 0)
-	u.renderDetail()
-	u.pages.HidePage("main").ShowPage("detail")
-	u.app.SetFocus(u.detail)
-}
-
-func (u *ui) closeDetail() {
-	u.detailKind = detailNone
-	u.pages.HidePage("detail").ShowPage("main")
-	u.setFocus(u.focus)
-}
-
-func (u *ui) openHelp() {
-	u.helpOpen = true
-	u.pages.ShowPage("help")
-	u.app.SetFocus(u.help)
-}
-
-func (u *ui) closeHelp() {
-	u.helpOpen = false
-	u.pages.HidePage("help")
-	if u.detailKind != detailNone {
-		u.app.SetFocus(u.detail)
-	} else {
-		u.setFocus(u.focus)
-	}
-}
-
-func (u *ui) helpText() string {
-	keys := [][2]string{
-		{"q  Ctrl-C", "quit"},
-		{"?", "this help (Esc closes it)"},
-		{"Tab  Shift-Tab", "next / previous pane"},
-		{"↑ ↓  j k", "move in the focused pane"},
-		{"PgUp PgDn  g G", "page up / down, first / last row"},
-		{"← →  h l", "more connection columns"},
-		{"Enter", "detail of the selected row"},
-		{"Esc", "back from the detail; clear the filter"},
-		{"s", "sort the focused table by the next column"},
-		{"S", "reverse the sort"},
-		{"/", "filter by client, server, driver or"},
-		{"", "statement text; Enter applies, Esc clears"},
-		{"p", "pause the screen (capture goes on)"},
-	}
-	if u.cfg.Replay != nil {
-		keys = append(keys,
-			[2]string{"+  =", "replay twice as fast (past 64x: max)"},
-			[2]string{"-  _", "replay half as fast (down to 1/16x);"},
-			[2]string{"", "from max: real time (1x)"})
-	}
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, " [yellow::b]%-15s[-::B] %s\n", escape(k[0]), escape(k[1]))
-	}
-	b.WriteString("\n [::d]latency: request to response at the capture point\n" +
-		" f/w: CQL frames per TCP segment (about one per write)[::D]")
-	return b.String()
 }
