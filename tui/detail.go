@@ -15,7 +15,6 @@ var distKeys = []string{"0", "1", "2-3", "4-7", "8-15", "16+"}
 
 func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[yellow::b]%s[-::B] → [yellow::b]%s[-::B]\n", escape(c.Client), escape(c.Server))
 	comp := c.Compression
 	if c.CompressionInferred {
 		comp += " (inferred)"
@@ -24,30 +23,28 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	if c.ProtocolVersion > 0 {
 		proto = "v" + strconv.Itoa(c.ProtocolVersion)
 	}
-	fmt.Fprintf(&b, "driver %s   protocol %s   compression %s", escape(driverText(c)), proto, escape(comp))
+	fmt.Fprintf(&b, "driver %s\n", escape(driverText(c)))
+	fmt.Fprintf(&b, "protocol %s   compression %s", proto, escape(comp))
 	if c.Keyspace != "" {
 		fmt.Fprintf(&b, "   keyspace %s", escape(c.Keyspace))
 	}
+	fmt.Fprintf(&b, "   state %s   seen %s", escape(c.Closed), fmtElapsed(c.DurationS))
 	if c.Encrypted {
 		b.WriteString("   [red]encrypted (TLS)[-]")
 	}
-	fmt.Fprintf(&b, "\nrequests %d   responses %d   errors %s   unanswered %d   events %d   stream reuse %d   orphan responses %d\n",
-		c.Requests, c.Responses, redIf(c.Errors), c.Unanswered, c.Events, c.StreamReuse, c.OrphanResponses)
-	fmt.Fprintf(&b, "%s req/s   in flight %.1f mean, %d max   seen %s   state %s\n",
-		fmtRate(c.RequestsPerSec), c.InFlight.Mean, c.InFlight.Max, fmtElapsed(c.DurationS), escape(c.Closed))
-
-	for _, d := range diags {
-		if d.Client != c.Client || d.Server != c.Server {
-			continue
-		}
-		fmt.Fprintf(&b, "\n%s %s", badgeLine([]string{d.Code}, true), escape(d.Code))
-		if d.Mechanism != "" {
-			fmt.Fprintf(&b, " (seen through %s)", escape(d.Mechanism))
-		}
-		fmt.Fprintf(&b, "\n%s\n", escape(d.Message))
+	fmt.Fprintf(&b, "\nrequests %d   responses %d   errors %s   unanswered %d   events %d",
+		c.Requests, c.Responses, redIf(c.Errors), c.Unanswered, c.Events)
+	if c.StreamReuse > 0 {
+		fmt.Fprintf(&b, "   stream ids reused %d", c.StreamReuse)
 	}
-
-	b.WriteString("\n")
+	if c.OrphanResponses > 0 {
+		fmt.Fprintf(&b, "   answers to earlier requests %d", c.OrphanResponses)
+	}
+	fmt.Fprintf(&b, "\n%s req/s   in flight %.1f mean, %d max", fmtRate(c.RequestsPerSec), c.InFlight.Mean, c.InFlight.Max)
+	if len(c.DiagnosisCodes) > 0 {
+		b.WriteString("   " + badgeLine(c.DiagnosisCodes, true))
+	}
+	b.WriteString("\n\n")
 	latencyBlock(&b, c.Latency, barW)
 
 	b.WriteString("\n[::b]Frames per write[::B] (CQL frames per data-bearing TCP segment)\n")
@@ -58,6 +55,17 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	}{{"client", c.ClientWrites}, {"server", c.ServerWrites}} {
 		fmt.Fprintf(&b, "\n[::b]%s segments by frames starting in them[::B]\n", side.name)
 		distBars(&b, side.w.Distribution, barW)
+	}
+
+	for _, d := range diags {
+		if d.Client != c.Client || d.Server != c.Server {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s %s", badgeLine([]string{d.Code}, true), escape(d.Code))
+		if d.Mechanism != "" {
+			fmt.Fprintf(&b, " (seen through %s)", escape(d.Mechanism))
+		}
+		fmt.Fprintf(&b, "\n%s\n", escape(d.Message))
 	}
 	return b.String()
 }
