@@ -66,7 +66,7 @@ func BenchmarkGather(b *testing.B) {
 
 type funcSnapshots func() *analyze.Report
 
-func (f funcSnapshots) Request()                 {}
+func (f funcSnapshots) Request()                {}
 func (f funcSnapshots) Latest() *analyze.Report { return f() }
 
 func benchReport(scale uint64) *analyze.Report {
