@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -192,7 +193,26 @@ func TestLivePipeline(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
-	go func() { runErr <- p.Run(ctx, 0) }()
+	if os.Getenv("CQLSNIFF_LIVE_BENCH_MODE") == "capture" {
+		// Capture alone, like tcpdump -w: read every packet, analyse none.
+		go func() {
+			var pkt capture.Packet
+			for {
+				switch err := src.Next(&pkt); {
+				case err == nil, errors.Is(err, capture.ErrTimeout):
+					if ctx.Err() != nil {
+						runErr <- nil
+						return
+					}
+				default:
+					runErr <- err
+					return
+				}
+			}
+		}()
+	} else {
+		go func() { runErr <- p.Run(ctx, 0) }()
+	}
 
 	phases := []*phase{
 		{name: "unbuffered", rounds: 20, inFlight: 64, perWrite: 1},
@@ -330,4 +350,101 @@ func TestLivePipeline(t *testing.T) {
 	if !bytes.Equal(liveJSON, offlineJSON) {
 		t.Errorf("the dump's report differs from the live one:\nlive:    %s\noffline: %s", liveJSON, offlineJSON)
 	}
+}
+
+// TestLiveBench is the consumer side of scripts/live-bench.sh, not a test:
+// it runs only with CQLSNIFF_LIVE_BENCH=1. It captures on lo (or
+// CQLSNIFF_LIVE_BENCH_IFACE) the ports in CQLSNIFF_LIVE_BENCH_PORTS
+// through the whole pipeline with a ring of CQLSNIFF_LIVE_BENCH_RING MiB
+// (32), writing every frame to
+// CQLSNIFF_LIVE_BENCH_DUMP when set, prints "ready" once the capture is
+// open and stops when no packet came for CQLSNIFF_LIVE_BENCH_IDLE (1s)
+// after the first. With CQLSNIFF_LIVE_BENCH_MODE=capture it only reads the
+// packets (and writes the dump), as tcpdump -w does. Its last line is
+// "result" and a JSON object: packets,
+// kernel drops, requests and responses the analyzer paired, and the
+// process's CPU time (user, system) per packet.
+func TestLiveBench(t *testing.T) {
+	if os.Getenv("CQLSNIFF_LIVE_BENCH") != "1" {
+		t.Skip("run by scripts/live-bench.sh")
+	}
+	iface := cmp.Or(os.Getenv("CQLSNIFF_LIVE_BENCH_IFACE"), "lo")
+	var ports portList
+	if err := ports.Set(cmp.Or(os.Getenv("CQLSNIFF_LIVE_BENCH_PORTS"), "9042")); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := time.ParseDuration(cmp.Or(os.Getenv("CQLSNIFF_LIVE_BENCH_IDLE"), "1s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := strconv.Atoi(cmp.Or(os.Getenv("CQLSNIFF_LIVE_BENCH_RING"), "32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := capture.LiveConfig{Interface: iface, Ports: ports, RingMB: ring}
+	if path := os.Getenv("CQLSNIFF_LIVE_BENCH_DUMP"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		lc.Dump = f
+	}
+	src := openLive(t, lc)
+	cfg := analyze.DefaultConfig()
+	cfg.Ports = ports
+	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	fmt.Println("ready")
+	runErr := make(chan error, 1)
+	if os.Getenv("CQLSNIFF_LIVE_BENCH_MODE") == "capture" {
+		// Capture alone, like tcpdump -w: read every packet, analyse none.
+		go func() {
+			var pkt capture.Packet
+			for {
+				switch err := src.Next(&pkt); {
+				case err == nil, errors.Is(err, capture.ErrTimeout):
+					if ctx.Err() != nil {
+						runErr <- nil
+						return
+					}
+				default:
+					runErr <- err
+					return
+				}
+			}
+		}()
+	} else {
+		go func() { runErr <- p.Run(ctx, 0) }()
+	}
+	var last uint64
+	lastChange := time.Now()
+	for {
+		time.Sleep(100 * time.Millisecond)
+		n := src.Stats().Records
+		if n != last {
+			last, lastChange = n, time.Now()
+		} else if n > 0 && time.Since(lastChange) > idle {
+			break
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	p.Finish()
+	src.Close()
+	rep := p.Report(iface)
+	cpu := func(a, b syscall.Timeval) float64 { return float64(b.Nano()-a.Nano()) / 1e9 }
+	user, sys := cpu(before.Utime, after.Utime), cpu(before.Stime, after.Stime)
+	res, _ := json.Marshal(map[string]any{
+		"packets": rep.Packets, "dropped": rep.Dropped, "requests": rep.Totals.Requests, "responses": rep.Totals.Responses,
+		"user_s": user, "sys_s": sys, "cpu_ns_per_packet": (user + sys) * 1e9 / float64(max(rep.Packets, 1)),
+	})
+	fmt.Printf("result %s\n", res)
 }
