@@ -30,8 +30,8 @@ type LiveSource struct {
 	mu      sync.Mutex
 	closing atomic.Bool
 
-	tp    *afpacket.TPacket // nil once closed
-	link  layers.LinkType
+	tp   *afpacket.TPacket // nil once closed
+	link layers.LinkType
 	// since: packets stamped before the filter was attached are
 	// skipped, up to the first one stamped after (then 0: a clock stepped
 	// back later must not hide packets).
