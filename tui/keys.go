@@ -124,6 +124,7 @@ func (u *ui) cycleSort(reverse bool) {
 			if cols, _ := u.connColumnsShown(u.connRows); !slices.Contains(cols, u.connSort.col) {
 				u.connSort = nextSort(connColumns, u.connSort) // skip the folded server column
 			}
+			u.revealSort = true
 		}
 		u.renderConns()
 	case paneStmts:

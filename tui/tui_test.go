@@ -634,6 +634,15 @@ func TestColumnsScroll(t *testing.T) {
 		h.key(tcell.KeyLeft)
 	}
 	h.waitFor("scrolled back", func(s string, _ []string) bool { return !strings.Contains(s, "hidden columns") })
+
+	// Sorting by a column out of view scrolls to it.
+	for range colDriver - colReqs {
+		h.keys("s")
+	}
+	lines = h.waitText("driver▲")
+	if l := line(lines, "Connections"); !strings.Contains(l, "sort driver▲") || !strings.Contains(l, "hidden columns") {
+		t.Errorf("title: %q", l)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -702,5 +711,21 @@ func TestSmallAndResize(t *testing.T) {
 	})
 	if l := line(lines, "10.0.0.1:59482 "); !strings.Contains(l, "10.0.0.100:9042") || !strings.Contains(l, "open") {
 		t.Errorf("every column on a wide terminal: %q", l)
+	}
+}
+
+// TestDiagnosesNewestFirst: a diagnosis that appears later shows above the
+// older ones, wherever the report lists it.
+func TestDiagnosesNewestFirst(t *testing.T) {
+	first := handReport()
+	first.Diagnoses = first.Diagnoses[2:] // only the server one
+	h := start(t, 120, 40, first, nil)
+	h.waitText("Diagnoses 1")
+	h.snaps.set(handReport()) // the two client ones come first in the report
+	h.refresh()
+	lines := h.waitText("Diagnoses 3")
+	unb, nag, srv := index(lines, "sends each request"), index(lines, "Nagle's algorithm"), index(lines, "sends each response")
+	if !(nag < unb && unb < srv) {
+		t.Errorf("not newest first:\n%s", strings.Join(lines, "\n"))
 	}
 }

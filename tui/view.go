@@ -84,6 +84,7 @@ type ui struct {
 	connColOff         int // connection columns scrolled off to the left (after the first)
 	connHiddenLeft     int
 	connHiddenRight    int
+	revealSort         bool // scroll the sort column into view at the next render
 	stmtSel            stmtKey
 	detailKind         int
 	detailConn         uint64
@@ -268,12 +269,17 @@ func (u *ui) receive(rep *analyze.Report, ended bool) {
 	}
 	u.prevReq, u.prevDur = rep.Totals.Requests, rep.DurationS
 	u.latest = rep
+	// Remember when each diagnosis first appeared (for newest first); forget
+	// those the report no longer has.
+	seen := make(map[string]int, len(rep.Diagnoses))
 	for i := range rep.Diagnoses {
-		if k := diagKey(&rep.Diagnoses[i]); u.diagSeen[k] == 0 {
+		k := diagKey(&rep.Diagnoses[i])
+		if seen[k] = u.diagSeen[k]; seen[k] == 0 {
 			u.diagSeq++
-			u.diagSeen[k] = u.diagSeq
+			seen[k] = u.diagSeq
 		}
 	}
+	u.diagSeen = seen
 	if u.paused {
 		u.renderHeader()
 		return
@@ -471,7 +477,12 @@ func (u *ui) renderConns() {
 		u.connHiddenLeft, u.connHiddenRight = 0, 0
 		return
 	}
-	cols := u.fitConnColumns(widths)
+	reveal := -1
+	if u.revealSort {
+		reveal = slices.Index(shown, u.connSort.col)
+		u.revealSort = false
+	}
+	cols := u.fitConnColumns(widths, reveal)
 
 	for j, k := range cols {
 		ci := shown[k]
@@ -497,8 +508,9 @@ func (u *ui) renderConns() {
 
 // fitConnColumns picks the columns (indices into widths) that fit the
 // terminal whole: the first one always, then from the horizontal scroll
-// offset on. It clamps the offset and records what is hidden for the title.
-func (u *ui) fitConnColumns(widths []int) []int {
+// offset on, scrolling so that column reveal (if > 0) shows. It clamps the
+// offset and records what is hidden for the title.
+func (u *ui) fitConnColumns(widths []int, reveal int) []int {
 	n := len(widths)
 	if n == 0 {
 		return nil
@@ -516,6 +528,12 @@ func (u *ui) fitConnColumns(widths []int) []int {
 			used += 1 + widths[k]
 		}
 		return cols
+	}
+	if reveal > 0 {
+		u.connColOff = min(u.connColOff, reveal-1)
+		for !slices.Contains(fits(u.connColOff), reveal) && u.connColOff < reveal-1 {
+			u.connColOff++
+		}
 	}
 	cols := fits(u.connColOff)
 	// Do not scroll further than needed to show the last column.
