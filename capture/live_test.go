@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -666,6 +667,10 @@ func childDrop() int {
 		fmt.Println("still root after DropPrivileges")
 		return 1
 	}
+	if groups, err := os.Getgroups(); err != nil || slices.Contains(groups, 0) || os.Getegid() == 0 {
+		fmt.Printf("still in group 0: egid %d, groups %v (%v)\n", os.Getegid(), groups, err)
+		return 1
+	}
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
@@ -686,6 +691,11 @@ func childDrop() int {
 		if err := src.Next(&p); err == nil && len(p.Payload) > 0 {
 			got++
 		}
+	}
+	// The kernel's counters are still readable without privilege.
+	if _, _, err := src.tp.SocketStats(); err != nil {
+		fmt.Printf("kernel statistics after dropping privileges: %v\n", err)
+		return 1
 	}
 	src.Close()
 	dump.Close()
