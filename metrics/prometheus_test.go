@@ -235,6 +235,7 @@ func classic(t *testing.T, reports []*analyze.Report) {
 	p := startPrometheus(t, reports)
 	p.scraped(14)
 	ts := float64(time.Now().UnixMilli()) / 1e3
+	p.dashboard(ts)
 	const w = 10
 	times, from := p.window(ts, w)
 	if len(times) < 5 {
@@ -304,6 +305,7 @@ func native(t *testing.T, reports []*analyze.Report) {
 	p := startPrometheus(t, reports, "native-histograms")
 	p.scraped(14)
 	ts := float64(time.Now().UnixMilli()) / 1e3
+	p.dashboard(ts)
 	_, from := p.window(ts, 10)
 	last := from[len(from)-1]
 	bars := reportBars(last)
@@ -330,6 +332,21 @@ func native(t *testing.T, reports []*analyze.Report) {
 	if got <= lo || got > hi {
 		t.Errorf("native p99 %g s outside the bucket (%g, %g] s the bars imply", got, lo, hi)
 	}
+}
+
+// dashboard runs every query of the Grafana dashboard (all clients, nodes
+// and clusters selected; 10 s rate windows): each must parse and find data.
+func (p *promServer) dashboard(ts float64) {
+	p.t.Helper()
+	var counts []int
+	for _, q := range dashboardExprs(p.t, "10s") {
+		n := len(p.query(q, ts))
+		if n == 0 {
+			p.t.Errorf("dashboard query finds nothing: %s", q)
+		}
+		counts = append(counts, n)
+	}
+	p.t.Logf("dashboard: %d queries, series found by each: %v", len(counts), counts)
 }
 
 func index(reports []*analyze.Report, r *analyze.Report) int {
