@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -87,7 +88,34 @@ func (p *portList) Set(v string) error {
 	return nil
 }
 
+type hostList []netip.Addr
+
+func (h *hostList) String() string {
+	s := make([]string, len(*h))
+	for i, a := range *h {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (h *hostList) Set(v string) error {
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return fmt.Errorf("bad host address %q", v)
+	}
+	*h = append(*h, a)
+	return nil
+}
+
 type options struct {
+	iface       string
+	hosts       hostList
+	snaplen     int
+	ringMB      int
+	duration    time.Duration
+	write       string
+	user        string
+	interval    time.Duration
 	read        string
 	ports       portList
 	onlyPorts   bool
@@ -106,7 +134,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{ports: append(portList(nil), analyze.DefaultPorts...)}
 	fs := flag.NewFlagSet("cqlsniff", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&o.iface, "i", "", "capture live on `IFACE` (lo, eth0, any; default lo when -r is not given); needs root or CAP_NET_RAW")
 	fs.StringVar(&o.read, "r", "", "read packets from `FILE` (pcap or pcapng, optionally gzip-compressed; - for stdin)")
+	fs.Var(&o.hosts, "host", "only traffic to or from `ADDR` (repeatable; live capture)")
+	fs.IntVar(&o.snaplen, "s", 0, "bytes kept of each packet, live capture (default 262144: whole packets)")
+	fs.IntVar(&o.ringMB, "ring-mb", 0, "kernel ring buffer `MiB` for live capture (default 32)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (live capture)")
+	fs.StringVar(&o.write, "w", "", "also write the captured packets to `FILE` (pcap; pcapng if it ends in .pcapng)")
+	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
+	fs.DurationVar(&o.interval, "interval", time.Second, "live capture without the TUI: print a one-line summary to stderr this often")
 	fs.Var(&o.ports, "p", "comma-separated CQL server `PORTS`")
 	fs.BoolVar(&o.onlyPorts, "only-ports", false, "ignore TCP connections on other ports (default: detect CQL on any port)")
 	fs.StringVar(&o.report, "report", "text", "report `FORMAT`: text or json")
@@ -119,7 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.hashValues, "hash-values", false, "put a keyed hash of each bound value and query text in the --log lines, so equal values match without being shown")
 	fs.StringVar(&o.hashKey, "hash-key", "", "key for --hash-values (default: random for each run, so hashes only match within one run)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cqlsniff -r FILE [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP write, unbuffered clients.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: cqlsniff [-i IFACE | -r FILE] [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP write, unbuffered clients.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -131,8 +167,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, usageErr("unexpected argument %q (a capture file is given with -r)", fs.Arg(0))
 	}
-	if o.read == "" {
-		return nil, usageErr("no input: give a capture file with -r FILE (live capture is not available in this build)")
+	if o.read != "" && o.iface != "" {
+		return nil, usageErr("-r and -i exclude each other: read a file or capture live")
+	}
+	if o.read == "" && o.iface == "" {
+		o.iface = "lo"
+	}
+	if o.read != "" && (o.write != "" || len(o.hosts) > 0 || o.ringMB != 0 || o.snaplen != 0) {
+		return nil, usageErr("-w, --host, -s and --ring-mb apply to live capture (-i)")
+	}
+	if o.snaplen < 0 || o.ringMB < 0 || o.duration < 0 || o.interval <= 0 {
+		return nil, usageErr("sizes and durations must be positive")
 	}
 	if o.report != "text" && o.report != "json" {
 		return nil, usageErr("--report must be text or json, not %q", o.report)
@@ -154,16 +199,56 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	var src *capture.FileSource
-	if o.read == "-" {
-		src, err = capture.NewReaderSource(stdin)
-	} else {
-		src, err = capture.OpenFile(o.read)
+	var (
+		src  capture.Source
+		name string
+		dump *capture.DumpFile
+	)
+	switch {
+	case o.iface != "":
+		lc := capture.LiveConfig{Interface: o.iface, Ports: o.ports, Hosts: o.hosts, Snaplen: o.snaplen, RingMB: o.ringMB}
+		if o.write != "" {
+			dump = capture.NewDumpFile(o.write)
+			defer dump.Close()
+			lc.Dump = dump
+			if strings.HasSuffix(o.write, ".pcapng") {
+				lc.DumpFormat = "pcapng"
+			}
+		}
+		live, err := capture.OpenLive(lc)
+		if err != nil {
+			if hint := capture.PermissionHint(err); hint != "" {
+				return inputErr(fmt.Errorf("%v: %s", err, hint))
+			}
+			return inputErr(err)
+		}
+		defer live.Close()
+		// The socket is open: run as the invoking user from here on, as
+		// tcpdump does.
+		if err := capture.DropPrivileges(o.user); err != nil {
+			return inputErr(err)
+		}
+		src, name = live, o.iface
+		if o.duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, o.duration)
+			defer cancel()
+		}
+	case o.read == "-":
+		fs, err := capture.NewReaderSource(stdin)
+		if err != nil {
+			return inputErr(err)
+		}
+		defer fs.Close()
+		src, name = fs, "stdin"
+	default:
+		fs, err := capture.OpenFile(o.read)
+		if err != nil {
+			return inputErr(err)
+		}
+		defer fs.Close()
+		src, name = fs, o.read
 	}
-	if err != nil {
-		return inputErr(err)
-	}
-	defer src.Close()
 
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = o.ports
@@ -189,7 +274,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	acfg.IdleTimeout = int64(o.idleTimeout)
 
 	p := analyze.NewPipeline(src, cfg, acfg)
-	runErr := p.Run(ctx, o.count)
+	p.Name = name
+	var runErr error
+	if o.iface != "" {
+		runErr = runHeadless(ctx, p, o, stderr)
+	} else {
+		runErr = p.Run(ctx, o.count)
+	}
 	if err := p.Finish(); err != nil {
 		return inputErr(fmt.Errorf("writing the exchange log: %w", err))
 	}
@@ -199,13 +290,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	if runErr != nil {
-		return inputErr(fmt.Errorf("reading %s: %w", o.read, runErr))
-	}
-	name := o.read
-	if name == "-" {
-		name = "stdin"
+		return inputErr(fmt.Errorf("reading %s: %w", name, runErr))
 	}
 	rep := p.Report(name)
+	if rep.Dropped > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the kernel dropped %d packets: figures undercount (a larger --ring-mb or a narrower --host filter helps)", rep.Dropped))
+		fmt.Fprintf(stderr, "cqlsniff: warning: the kernel dropped %d packets\n", rep.Dropped)
+	}
+	if dump != nil {
+		if err := dump.Close(); err != nil {
+			return inputErr(fmt.Errorf("writing %s: %w", o.write, err))
+		}
+	}
 	if rep.Capture.Truncated {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the capture file is truncated: analysed the %d packets before the cut", rep.Packets))
 		fmt.Fprintf(stderr, "cqlsniff: warning: %s is truncated; analysed the %d packets before the cut\n", name, rep.Packets)

@@ -39,7 +39,8 @@ func TestExitStatus(t *testing.T) {
 		msg  string
 	}{
 		{"ok", []string{"-r", sample}, 0, ""},
-		{"no input", nil, 2, "no input"},
+		{"file and interface", []string{"-r", sample, "-i", "lo"}, 2, "exclude each other"},
+		{"live-only flag with a file", []string{"-r", sample, "-w", "x.pcap"}, 2, "live capture"},
 		{"bad report format", []string{"-r", sample, "--report", "xml"}, 2, "text or json"},
 		{"bad port", []string{"-r", sample, "-p", "90x"}, 2, "bad port"},
 		{"unknown flag", []string{"-r", sample, "--nope"}, 2, "not defined"},
