@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/cqlsniff/cqlsniff/analyze"
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/tui"
 )
 
 // runHeadless runs a live capture without the terminal UI: the pipeline
@@ -70,4 +75,61 @@ func summaryLine(r, prev *analyze.Report) string {
 	return fmt.Sprintf("%s  %d pkts (%.0f/s)  %d dropped  %d conns  %d req (%.0f/s)  worst p50 %.0fµs p99 %.0fµs  frames/write client %.2f server %.2f  %d diagnoses",
 		time.Now().Format("15:04:05"), r.Packets, pktRate, r.Dropped, r.Totals.Connections, r.Totals.Requests, reqRate,
 		p50, p99, fps(0), fps(1), len(r.Diagnoses))
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runTUI runs the pipeline on its own goroutine and the terminal UI on
+// this one. A replayed file goes at its own pace (times --speed) and the
+// UI keeps the final state until q; a live capture ends when the UI quits.
+func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, stderr io.Writer) error {
+	var pc *pacer
+	if o.iface == "" {
+		pc = newPacer(src, o.speed)
+		src = pc
+	}
+	p := analyze.NewPipeline(src, cfg, acfg)
+	p.Name = name
+	p.Snapshots = &analyze.Snapshots{}
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var done atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		err := p.Run(runCtx, o.count)
+		ferr := p.Finish()
+		p.Publish() // the final state, connections closed
+		done.Store(true)
+		errc <- errors.Join(err, ferr)
+	}()
+	var rp *tui.Replay
+	if pc != nil {
+		rp = &tui.Replay{Speed: pc.Speed, SetSpeed: pc.SetSpeed, Done: done.Load}
+	}
+	uiErr := tui.Run(ctx, tui.Config{Source: name, Snapshots: p.Snapshots, Replay: rp})
+	cancelRun()
+	runErr := <-errc
+	if uiErr != nil {
+		return uiErr
+	}
+	if runErr != nil {
+		return inputErr(fmt.Errorf("reading %s: %w", name, runErr))
+	}
+	if r := p.Snapshots.Latest(); r != nil {
+		if r.Dropped > 0 {
+			fmt.Fprintf(stderr, "cqlsniff: warning: the kernel dropped %d packets\n", r.Dropped)
+		}
+		if r.Capture.Truncated {
+			fmt.Fprintf(stderr, "cqlsniff: warning: %s is truncated; analysed the %d packets before the cut\n", name, r.Packets)
+		}
+	}
+	return nil
 }

@@ -116,6 +116,8 @@ type options struct {
 	write       string
 	user        string
 	interval    time.Duration
+	speed       float64
+	reportSet   bool
 	read        string
 	ports       portList
 	onlyPorts   bool
@@ -142,6 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (live capture)")
 	fs.StringVar(&o.write, "w", "", "also write the captured packets to `FILE` (pcap; pcapng if it ends in .pcapng)")
 	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
+	fs.Float64Var(&o.speed, "speed", 1, "terminal UI replay of -r: pace factor (1 = the capture's own pace, 0 = as fast as possible; + and - change it)")
 	fs.DurationVar(&o.interval, "interval", time.Second, "live capture without the TUI: print a one-line summary to stderr this often")
 	fs.Var(&o.ports, "p", "comma-separated CQL server `PORTS`")
 	fs.BoolVar(&o.onlyPorts, "only-ports", false, "ignore TCP connections on other ports (default: detect CQL on any port)")
@@ -164,6 +167,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		return nil, &exitError{2, err}
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "report" {
+			o.reportSet = true
+		}
+	})
 	if fs.NArg() > 0 {
 		return nil, usageErr("unexpected argument %q (a capture file is given with -r)", fs.Arg(0))
 	}
@@ -176,7 +184,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.read != "" && (o.write != "" || len(o.hosts) > 0 || o.ringMB != 0 || o.snaplen != 0) {
 		return nil, usageErr("-w, --host, -s and --ring-mb apply to live capture (-i)")
 	}
-	if o.snaplen < 0 || o.ringMB < 0 || o.duration < 0 || o.interval <= 0 {
+	if o.snaplen < 0 || o.ringMB < 0 || o.duration < 0 || o.interval <= 0 || o.speed < 0 {
 		return nil, usageErr("sizes and durations must be positive")
 	}
 	if o.report != "text" && o.report != "json" {
@@ -273,6 +281,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	acfg := capture.DefaultAssemblerConfig()
 	acfg.IdleTimeout = int64(o.idleTimeout)
 
+	// The terminal UI when a person is watching: stdout is a terminal and
+	// no report format was asked for.
+	if !o.reportSet && o.logPath != "-" && isTerminal(stdout) {
+		return runTUI(ctx, src, cfg, acfg, name, o, stderr)
+	}
 	p := analyze.NewPipeline(src, cfg, acfg)
 	p.Name = name
 	var runErr error
