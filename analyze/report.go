@@ -12,14 +12,16 @@ import (
 // Report is the analysis of a whole capture (or of a live capture so far).
 // Its JSON form is a stable contract: fields are added, never renamed.
 type Report struct {
-	Source      string          `json:"source"`
-	Packets     uint64          `json:"packets"`
-	Bytes       uint64          `json:"bytes"`
-	Dropped     uint64          `json:"dropped"`
-	Start       string          `json:"start,omitempty"`
-	End         string          `json:"end,omitempty"`
-	DurationS   float64         `json:"duration_s"`
-	Totals      Totals          `json:"totals"`
+	Source    string  `json:"source"`
+	Packets   uint64  `json:"packets"`
+	Bytes     uint64  `json:"bytes"`
+	Dropped   uint64  `json:"dropped"`
+	Start     string  `json:"start,omitempty"`
+	End       string  `json:"end,omitempty"`
+	DurationS float64 `json:"duration_s"`
+	Totals    Totals  `json:"totals"`
+	// Latency is over every answered request of the capture.
+	Latency     Latency         `json:"latency_us"`
 	Connections []*ConnReport   `json:"connections"`
 	Statements  []StmtReport    `json:"statements"`
 	Opcodes     []OpReport      `json:"opcodes"`
@@ -392,12 +394,15 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		opHist[s.op].Merge(s.hist)
 	}
 	r.Opcodes = []OpReport{}
+	all := hdrhistogram.New(1, 100_000_000, 2)
 	for op, o := range ops {
 		if o != nil {
 			o.Latency = summarize(opHist[op], 0)
 			r.Opcodes = append(r.Opcodes, *o)
+			all.Merge(opHist[op])
 		}
 	}
+	r.Latency = summarize(all, 0)
 	ss := a.closedStream
 	for c := range a.live {
 		if c.isCQL() {
