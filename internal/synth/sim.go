@@ -26,6 +26,12 @@ const (
 	clientPort = 40000
 )
 
+// Seed words of the per-side random streams (client, server).
+var (
+	appSeed    = [2]uint64{0x6170702d636c6900, 0x6170702d73727600}
+	writerSeed = [2]uint64{0x7772742d636c6900, 0x7772742d73727600}
+)
+
 // Event kinds.
 const (
 	evStart  uint8 = iota // client starts (SYN or first requests)
@@ -33,6 +39,7 @@ const (
 	evWrite               // side's writer may write (a = generation)
 	evReady               // server finished a request (a = packed response item)
 	evDelack              // side's delayed-ACK timer
+	evRead                // side's application acts on what it received at this instant
 )
 
 // Arrival flags.
@@ -119,7 +126,16 @@ type side struct {
 	delackArmed     bool
 	delackAt        int64 // deadline of the armed delayed ACK
 	delackPending   bool  // an evDelack for this side is in the heap
+	readPending     bool  // an evRead for this side is in the heap
 	tsRecent        uint32
+
+	// Randomness. Each side draws its application's decisions (requests to
+	// issue, answers and service times) and its writer's (frame contents,
+	// autocorking) from streams of their own, so the order in which a side
+	// meets events never changes what another draws. That makes a run
+	// independent of how bytes fall into TCP segments: the same Seed gives
+	// the same exchanges with v4 body compression and with v5 segments.
+	app, wr *rand.Rand
 
 	// Application writer.
 	wq         []item
@@ -135,7 +151,7 @@ type side struct {
 // conn is one simulated TCP connection with its client application state.
 type conn struct {
 	s     [2]side
-	rng   *rand.Rand
+	rng   *rand.Rand // addresses, sequence numbers, start time
 	phase uint8
 
 	pool   []int16 // free stream ids, FIFO like the Python driver's deque
@@ -205,7 +221,9 @@ func newGen(w io.Writer, cfg *Config) *gen {
 		cs, ss := &c.s[cli], &c.s[srv]
 		cs.ip, cs.port = clientIP+uint32(i), uint16(clientPort+i%25000)
 		ss.ip, ss.port = serverIP, serverPort
-		for _, s := range []*side{cs, ss} {
+		for k, s := range []*side{cs, ss} {
+			s.app = rand.New(rand.NewPCG(uint64(cfg.Seed)^appSeed[k], uint64(i)))
+			s.wr = rand.New(rand.NewPCG(uint64(cfg.Seed)^writerSeed[k], uint64(i)))
 			s.isn = c.rng.Uint32()
 			s.tsBase = c.rng.Uint32()
 			s.ipID = uint16(c.rng.Uint32())
@@ -257,6 +275,9 @@ func (g *gen) run() {
 				s.wScheduled = false
 				g.write(c, e.conn, int(e.side), e.t)
 			}
+		case evRead:
+			c.s[e.side].readPending = false
+			g.kick(c, e.conn, int(e.side), e.t)
 		case evReady:
 			s := &c.s[srv]
 			s.wq = append(s.wq, unpack(e.a))
@@ -321,12 +342,12 @@ func (g *gen) issue(c *conn) {
 	case MixQuery:
 		kind = kQuery
 	case MixMixed:
-		if c.rng.IntN(2) == 0 {
+		if c.s[cli].app.IntN(2) == 0 {
 			kind = kQuery
 		}
 	}
 	stmt := uint8(stUpdate)
-	switch r := c.rng.IntN(10); {
+	switch r := c.s[cli].app.IntN(10); {
 	case r < 5:
 		stmt = stSelect
 	case r < 9:
@@ -386,7 +407,7 @@ func (g *gen) serverRecv(c *conn, ci int32, t int64, it item) {
 		resp.kind = kPrepared
 	default:
 		switch {
-		case g.cfg.ErrorRate > 0 && c.rng.Float64() < g.cfg.ErrorRate:
+		case g.cfg.ErrorRate > 0 && c.s[srv].app.Float64() < g.cfg.ErrorRate:
 			resp.kind = kWriteTimeout
 			if it.stmt == stSelect {
 				resp.kind = kReadTimeout
@@ -399,7 +420,7 @@ func (g *gen) serverRecv(c *conn, ci int32, t int64, it item) {
 			resp.kind = kRowsNoMeta
 		}
 	}
-	d := int64(float64(g.svc) * (0.5 + 0.5*c.rng.ExpFloat64()))
+	d := int64(float64(g.svc) * (0.5 + 0.5*c.s[srv].app.ExpFloat64()))
 	g.schedule(event{t: t + d, kind: evReady, conn: ci, a: resp.pack()})
 }
 
@@ -445,7 +466,7 @@ func (g *gen) kick(c *conn, ci int32, d int, t int64) {
 func (g *gen) write(c *conn, ci int32, d int, t int64) {
 	s := &c.s[d]
 	k := min(len(s.wq)-s.wh, s.batch)
-	fc := frameCtx{compress: s.compress, tsMicros: (g.start + t) / 1000, rng: c.rng}
+	fc := frameCtx{compress: s.compress, tsMicros: (g.start + t) / 1000, rng: s.wr}
 	items := s.wq[s.wh : s.wh+k]
 	for len(items) > 0 && !s.framed {
 		it := items[0]
@@ -487,7 +508,7 @@ func (g *gen) write(c *conn, ci int32, d int, t int64) {
 	}
 	// Autocorking: the kernel holds this write's data because the next
 	// write follows back to back; both leave in one segment.
-	s.corked = more && g.cfg.Autocork > 0 && c.rng.Float64() < g.cfg.Autocork
+	s.corked = more && g.cfg.Autocork > 0 && s.wr.Float64() < g.cfg.Autocork
 	g.transmit(c, ci, d, t)
 }
 
@@ -613,6 +634,7 @@ func (g *gen) arrive(c *conn, ci int32, e *event) {
 		return
 	}
 	data := e.flags&afData != 0
+	read := false
 	if data {
 		if n := e.a - rs.rcvNxt; n > rs.rcvMSS {
 			rs.rcvMSS = min(n, g.mss)
@@ -621,6 +643,7 @@ func (g *gen) arrive(c *conn, ci int32, e *event) {
 		for ps.fh < len(ps.frames) && ps.frames[ps.fh].end <= e.a {
 			it := ps.frames[ps.fh].it
 			ps.fh++
+			read = true
 			if r == srv {
 				g.serverRecv(c, ci, t, it)
 			} else {
@@ -630,7 +653,20 @@ func (g *gen) arrive(c *conn, ci int32, e *event) {
 		ps.frames, ps.fh = compactFrames(ps.frames, ps.fh)
 	}
 	g.transmit(c, ci, r, t)
-	g.kick(c, ci, r, t)
+	switch {
+	case rs.readPending:
+		// The application acts once all of this instant's segments are in.
+	case !read:
+		g.kick(c, ci, r, t)
+	default:
+		// Like one read call, the application writes only after taking in
+		// every segment that arrives at this instant (their arrivals are
+		// already queued, so this event comes after them). Otherwise how
+		// frames fall into segments — v4 bodies or v5 segments — would
+		// change what the writer finds queued.
+		rs.readPending = true
+		g.schedule(event{t: t, kind: evRead, conn: ci, side: uint8(r)})
+	}
 	if r == cli && c.phase == phDone && g.cfg.Handshake && !rs.finSent {
 		g.sendFin(c, ci, cli, t)
 	}
