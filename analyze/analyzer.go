@@ -8,6 +8,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/decode"
+	"github.com/cqlsniff/cqlsniff/syscalls"
 )
 
 // Config sets what the analyzer looks at and how much state it may keep.
@@ -87,6 +88,8 @@ type Analyzer struct {
 	ignored uint64 // flows that never looked like CQL
 
 	closedStream decode.StreamStats // stream counters of closed connections
+
+	sys map[syscalls.Key]syscalls.Counts // the kernel's counts, when measured
 }
 
 type totals struct {

@@ -10,6 +10,9 @@ const (
 	CodeClientUnbuffered = "client-unbuffered-writes"
 	CodeServerUnbuffered = "server-unbuffered-writes"
 	CodeClientNagle      = "client-nagle"
+	// With the kernel's syscall counts (live capture on the host of an end).
+	CodeClientUnbufferedReads = "client-unbuffered-reads"
+	CodeServerUnbufferedReads = "server-unbuffered-reads"
 )
 
 // Diagnosis is a finding about one connection, in plain words.

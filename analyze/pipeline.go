@@ -22,6 +22,9 @@ type Pipeline struct {
 	// pipeline's goroutine between two packets, so capture never waits.
 	Snapshots *Snapshots
 	Name      string // the source's name in reports
+	// BeforeReport, when set, runs on the pipeline goroutine before each
+	// report is built (e.g. to read the kernel's syscall counters).
+	BeforeReport func()
 
 	pkt         capture.Packet
 	first, last int64
@@ -112,6 +115,9 @@ func (p *Pipeline) Finish() error {
 
 // Report builds the report; name is the source's name for humans.
 func (p *Pipeline) Report(name string) *Report {
+	if p.BeforeReport != nil {
+		p.BeforeReport()
+	}
 	s := p.Src.Stats()
 	return p.An.Report(SourceStats{
 		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,

@@ -146,14 +146,21 @@ type ConnReport struct {
 	Latency             Latency  `json:"latency_us"`
 	ClientWrites        Writes   `json:"client_writes"`
 	ServerWrites        Writes   `json:"server_writes"`
-	DiagnosisCodes      []string `json:"diagnoses"`
-	Start               string   `json:"start"`
-	End                 string   `json:"end"`
-	DurationS           float64  `json:"duration_s"`
-	RequestsPerSec      float64  `json:"requests_per_s"`
-	Closed              string   `json:"closed"` // fin, rst, idle, evicted, end (of capture), open
+	// ClientSyscalls and ServerSyscalls are the kernel's counts of each
+	// end's socket calls, present only when measured (live, with --syscalls,
+	// on the host of that end).
+	ClientSyscalls *SyscallReport `json:"client_syscalls,omitempty"`
+	ServerSyscalls *SyscallReport `json:"server_syscalls,omitempty"`
+	DiagnosisCodes []string       `json:"diagnoses"`
+	Start          string         `json:"start"`
+	End            string         `json:"end"`
+	DurationS      float64        `json:"duration_s"`
+	RequestsPerSec float64        `json:"requests_per_s"`
+	Closed         string         `json:"closed"` // fin, rst, idle, evicted, end (of capture), open
 
-	diagnoses []Diagnosis
+	diagnoses          []Diagnosis // from the wire; exact ones are derived per report (withSyscalls)
+	rolesKnown         bool
+	clientEP, serverEP capture.Endpoint
 }
 
 // StmtReport describes one statement fingerprint.
@@ -296,11 +303,9 @@ func (c *conn) report() *ConnReport {
 	if r.DurationS > 0 {
 		r.RequestsPerSec = round2(float64(c.requests) / r.DurationS)
 	}
+	r.rolesKnown, r.clientEP, r.serverEP = c.rolesKnown, client, server
 	r.diagnoses = c.diagnose(r)
-	r.DiagnosisCodes = []string{}
-	for _, d := range r.diagnoses {
-		r.DiagnosisCodes = append(r.DiagnosisCodes, d.Code)
-	}
+	r.DiagnosisCodes = codes(r.diagnoses)
 	return r
 }
 
@@ -333,12 +338,15 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 	if src.Last > src.First {
 		r.DurationS = float64(src.Last-src.First) / 1e9
 	}
-	conns := append([]*ConnReport(nil), a.closed...)
+	conns := make([]*ConnReport, 0, len(a.closed)+len(a.live))
+	for _, cr := range a.closed {
+		conns = append(conns, a.withSyscalls(cr))
+	}
 	var unanswered uint64
 	for c := range a.live {
 		if c.isCQL() || c.tls {
 			cr := c.report()
-			conns = append(conns, cr)
+			conns = append(conns, a.withSyscalls(cr))
 			unanswered += cr.Unanswered
 		}
 	}

@@ -108,6 +108,34 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 	}
 	tw.Flush()
 
+	var sys []*ConnReport
+	for _, cr := range r.Connections {
+		if cr.ClientSyscalls != nil || cr.ServerSyscalls != nil {
+			sys = append(sys, cr)
+		}
+	}
+	if len(sys) > 0 {
+		fmt.Fprintf(ew, "\nSocket calls counted by the kernel (eBPF)\n")
+		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "client\t server\t client process\t sends\t frames/send\t recvs/frame\t server process\t sends\t frames/send\t recvs/frame\t\n")
+		side := func(s *SyscallReport) string {
+			if s == nil {
+				return "-\t -\t -\t -"
+			}
+			f := func(v *float64) string {
+				if v == nil {
+					return "-"
+				}
+				return fmt.Sprintf("%.2f", *v)
+			}
+			return fmt.Sprintf("%s[%d]\t %d\t %s\t %s", s.Comm, s.PID, s.Sends, f(s.FramesPerSend), f(s.RecvsPerFrame))
+		}
+		for _, cr := range sys {
+			fmt.Fprintf(tw, "%s\t %s\t %s\t %s\t\n", cr.Client, cr.Server, side(cr.ClientSyscalls), side(cr.ServerSyscalls))
+		}
+		tw.Flush()
+	}
+
 	fmt.Fprintf(ew, "\nTop statements by total time\n")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "total ms\tcount\tp50 µs\tp99 µs\terrors\topcode\tstatement\n")

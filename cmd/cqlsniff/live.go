@@ -11,6 +11,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/syscalls"
 	"github.com/cqlsniff/cqlsniff/tui"
 )
 
@@ -90,7 +91,7 @@ func isTerminal(w io.Writer) bool {
 // runTUI runs the pipeline on its own goroutine and the terminal UI on
 // this one. A replayed file goes at its own pace (times --speed) and the
 // UI keeps the final state until q; a live capture ends when the UI quits.
-func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, stderr io.Writer) error {
+func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *syscalls.Tracer, stderr io.Writer) error {
 	var pc *pacer
 	if o.iface == "" {
 		pc = newPacer(src, o.speed)
@@ -99,6 +100,7 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 	p := analyze.NewPipeline(src, cfg, acfg)
 	p.Name = name
 	p.Snapshots = &analyze.Snapshots{}
+	withSyscalls(p, tracer, io.Discard) // the UI owns the terminal
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var done atomic.Bool
@@ -132,4 +134,31 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 		}
 	}
 	return nil
+}
+
+// withSyscalls makes every report read the kernel's counters first (on the
+// pipeline goroutine, at the report cadence: no per-packet cost). A read
+// that fails (e.g. permission lost after dropping privileges) is said once
+// and counting stops; the wire analysis goes on.
+func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
+	if tr == nil {
+		return
+	}
+	m := make(map[syscalls.Key]syscalls.Counts)
+	failed := false
+	p.BeforeReport = func() {
+		if failed {
+			return
+		}
+		if err := tr.Read(m); err != nil {
+			failed = true
+			fmt.Fprintf(stderr, "cqlsniff: syscall counts stopped: %s\n", syscalls.Explain(err))
+			return
+		}
+		cp := make(map[syscalls.Key]syscalls.Counts, len(m))
+		for k, v := range m {
+			cp[k] = v
+		}
+		p.An.SetSyscalls(cp)
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/syscalls"
 )
 
 // exitError carries the process exit status: 1 when input cannot be read,
@@ -118,6 +119,8 @@ type options struct {
 	interval    time.Duration
 	speed       float64
 	reportSet   bool
+	syscalls    bool
+	syscallsSet bool
 	read        string
 	ports       portList
 	onlyPorts   bool
@@ -144,6 +147,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (live capture)")
 	fs.StringVar(&o.write, "w", "", "also write the captured packets to `FILE` (pcap; pcapng if it ends in .pcapng)")
 	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
+	fs.BoolVar(&o.syscalls, "syscalls", true, "live capture: count each connection's send and receive calls in the kernel with eBPF (needs root or CAP_BPF+CAP_PERFMON; --syscalls=false turns it off)")
 	fs.Float64Var(&o.speed, "speed", 1, "terminal UI replay of -r: pace factor (1 = the capture's own pace, 0 = as fast as possible; + and - change it)")
 	fs.DurationVar(&o.interval, "interval", time.Second, "live capture without the TUI: print a one-line summary to stderr this often")
 	fs.Var(&o.ports, "p", "comma-separated CQL server `PORTS`")
@@ -168,8 +172,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, &exitError{2, err}
 	}
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "report" {
+		switch f.Name {
+		case "report":
 			o.reportSet = true
+		case "syscalls":
+			o.syscallsSet = true
 		}
 	})
 	if fs.NArg() > 0 {
@@ -181,8 +188,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.read == "" && o.iface == "" {
 		o.iface = "lo"
 	}
-	if o.read != "" && (o.write != "" || len(o.hosts) > 0 || o.ringMB != 0 || o.snaplen != 0) {
-		return nil, usageErr("-w, --host, -s and --ring-mb apply to live capture (-i)")
+	if o.read != "" && (o.write != "" || len(o.hosts) > 0 || o.ringMB != 0 || o.snaplen != 0 || (o.syscallsSet && o.syscalls)) {
+		return nil, usageErr("-w, --host, -s, --ring-mb and --syscalls apply to live capture (-i)")
+	}
+	if o.read != "" {
+		o.syscalls = false
 	}
 	if o.snaplen < 0 || o.ringMB < 0 || o.duration < 0 || o.interval <= 0 || o.speed < 0 {
 		return nil, usageErr("sizes and durations must be positive")
@@ -208,12 +218,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	var (
-		src  capture.Source
-		name string
-		dump *capture.DumpFile
+		src    capture.Source
+		name   string
+		dump   *capture.DumpFile
+		tracer *syscalls.Tracer
 	)
 	switch {
 	case o.iface != "":
+		if o.syscalls {
+			// Loading BPF programs needs the privileges dropped below.
+			tracer, err = syscalls.Open(syscalls.Config{Ports: o.ports})
+			if err != nil {
+				fmt.Fprintf(stderr, "cqlsniff: %s\n", syscalls.Explain(err))
+				tracer = nil
+			} else {
+				defer tracer.Close()
+			}
+		}
 		lc := capture.LiveConfig{Interface: o.iface, Ports: o.ports, Hosts: o.hosts, Snaplen: o.snaplen, RingMB: o.ringMB}
 		if o.write != "" {
 			dump = capture.NewDumpFile(o.write)
@@ -284,10 +305,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// The terminal UI when a person is watching: stdout is a terminal and
 	// no report format was asked for.
 	if !o.reportSet && o.logPath != "-" && isTerminal(stdout) {
-		return runTUI(ctx, src, cfg, acfg, name, o, stderr)
+		return runTUI(ctx, src, cfg, acfg, name, o, tracer, stderr)
 	}
 	p := analyze.NewPipeline(src, cfg, acfg)
 	p.Name = name
+	withSyscalls(p, tracer, stderr)
 	var runErr error
 	if o.iface != "" {
 		runErr = runHeadless(ctx, p, o, stderr)

@@ -1,0 +1,148 @@
+package analyze
+
+import (
+	"fmt"
+
+	"github.com/cqlsniff/cqlsniff/syscalls"
+)
+
+// SyscallReport is what the kernel counted for one end of a connection:
+// its socket send and receive calls that moved data (package syscalls).
+type SyscallReport struct {
+	Sends         uint64   `json:"sends"`
+	Recvs         uint64   `json:"recvs"`
+	SendBytes     uint64   `json:"send_bytes"`
+	RecvBytes     uint64   `json:"recv_bytes"`
+	FramesPerSend *float64 `json:"frames_per_send"` // frames this end sent / its send calls
+	RecvsPerFrame *float64 `json:"recvs_per_frame"` // its receive calls / frames it received
+	PID           uint32   `json:"pid"`
+	Comm          string   `json:"comm"`
+}
+
+// SetSyscalls hands the analyzer the kernel's per-connection counts (a copy
+// it may keep). Reports join them to connections by their endpoints. Call
+// it from the goroutine that runs the pipeline (e.g. Pipeline.BeforeReport).
+func (a *Analyzer) SetSyscalls(m map[syscalls.Key]syscalls.Counts) { a.sys = m }
+
+// withSyscalls returns r with the kernel's counts joined and the
+// diagnoses they make exact; r itself is shared with earlier reports and
+// is not modified.
+func (a *Analyzer) withSyscalls(r *ConnReport) *ConnReport {
+	if a.sys == nil || !r.rolesKnown {
+		return r
+	}
+	cn, cok := a.sys[syscalls.Key{Local: r.clientEP, Remote: r.serverEP}]
+	sn, sok := a.sys[syscalls.Key{Local: r.serverEP, Remote: r.clientEP}]
+	if !cok && !sok {
+		return r
+	}
+	cp := *r
+	if cok {
+		cp.ClientSyscalls = sysReport(cn, r.ClientWrites.Frames, r.ServerWrites.Frames)
+	}
+	if sok {
+		cp.ServerSyscalls = sysReport(sn, r.ServerWrites.Frames, r.ClientWrites.Frames)
+	}
+	cp.diagnoses = exactDiagnoses(&cp, r.diagnoses)
+	cp.DiagnosisCodes = codes(cp.diagnoses)
+	return &cp
+}
+
+func codes(ds []Diagnosis) []string {
+	out := []string{}
+	for _, d := range ds {
+		out = append(out, d.Code)
+	}
+	return out
+}
+
+func sysReport(n syscalls.Counts, sent, received uint64) *SyscallReport {
+	r := &SyscallReport{Sends: n.Sends, Recvs: n.Recvs, SendBytes: n.SendBytes, RecvBytes: n.RecvBytes, PID: n.PID, Comm: n.Comm}
+	if n.Sends > 0 {
+		v := round2(float64(sent) / float64(n.Sends))
+		r.FramesPerSend = &v
+	}
+	if received > 0 {
+		v := round2(float64(n.Recvs) / float64(received))
+		r.RecvsPerFrame = &v
+	}
+	return r
+}
+
+// Exact thresholds, used when the kernel's counts exist. A side with
+// requests in flight together that makes (almost) one send call per frame
+// does not buffer its writes, whatever the wire shows; one that makes more
+// than one receive call per frame while frames were waiting reads header
+// and body apart (or in tiny reads).
+const (
+	maxUnbufferedFramesPerSend = 1.3
+	minExactFrames             = 100
+	minReadsInFlight           = 2
+)
+
+// exactDiagnoses replaces the wire's estimate of unbuffered writes with the
+// kernel's count where there is one, and adds the read-side findings.
+func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
+	if r.ClientSyscalls == nil && r.ServerSyscalls == nil {
+		return wire
+	}
+	var out []Diagnosis
+	for _, d := range wire {
+		if (d.Code == CodeClientUnbuffered && r.ClientSyscalls != nil) || (d.Code == CodeServerUnbuffered && r.ServerSyscalls != nil) {
+			continue // decided below from the exact counts
+		}
+		out = append(out, d)
+	}
+	mech := func(w Writes, nagle bool) string {
+		switch {
+		case nagle:
+			return "nagle"
+		case w.FramesPerSegment > 1.05:
+			return "autocorking"
+		}
+		return ""
+	}
+	nagle := false
+	for _, d := range wire {
+		nagle = nagle || d.Code == CodeClientNagle
+	}
+	type side struct {
+		name, who, code, readCode string
+		sys                       *SyscallReport
+		w                         Writes
+		nagle                     bool
+	}
+	for _, s := range []side{
+		{"client", r.Client, CodeClientUnbuffered, CodeClientUnbufferedReads, r.ClientSyscalls, r.ClientWrites, nagle},
+		{"server", r.Server, CodeServerUnbuffered, CodeServerUnbufferedReads, r.ServerSyscalls, r.ServerWrites, false},
+	} {
+		if s.sys == nil || r.InFlight.Mean < minReadsInFlight {
+			continue
+		}
+		if fps := s.sys.FramesPerSend; fps != nil && *fps < maxUnbufferedFramesPerSend && s.w.Frames >= minExactFrames {
+			m := mech(s.w, s.nagle)
+			msg := fmt.Sprintf("%s %s sends each %s in its own write: the kernel counted %d send calls for %d frames (%.2f frames per send) with %.1f requests in flight on average",
+				s.name, s.who, map[string]string{"client": "request", "server": "response"}[s.name], s.sys.Sends, s.w.Frames, *fps, r.InFlight.Mean)
+			switch m {
+			case "nagle":
+				msg += fmt.Sprintf("; on the wire Nagle's algorithm merged them into %d segments (%.2f frames each), which hid it", s.w.Segments, s.w.FramesPerSegment)
+			case "autocorking":
+				msg += fmt.Sprintf("; on the wire Linux TCP autocorking merged some into shared segments (%.2f frames per segment)", s.w.FramesPerSegment)
+			}
+			msg += "."
+			out = append(out, Diagnosis{Code: s.code, Client: r.Client, Server: r.Server, Mechanism: m, Message: msg})
+		}
+		if rpf := s.sys.RecvsPerFrame; rpf != nil && *rpf > 1 {
+			recvd := r.ServerWrites.Frames
+			if s.name == "server" {
+				recvd = r.ClientWrites.Frames
+			}
+			if recvd >= minExactFrames {
+				out = append(out, Diagnosis{Code: s.readCode, Client: r.Client, Server: r.Server, Message: fmt.Sprintf(
+					"%s %s reads without buffering: the kernel counted %d receive calls for %d frames (%.2f per frame) while %.1f requests were in flight on average, so frames were waiting; it reads each frame's header and body apart, or in small pieces. Read through a buffer.",
+					s.name, s.who, s.sys.Recvs, recvd, *rpf, r.InFlight.Mean)})
+			}
+		}
+	}
+	return out
+}
