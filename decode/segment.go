@@ -30,6 +30,16 @@ type SegmentHeader struct {
 func Crc24(b []byte) uint32 {
 	crc := uint32(0x875060)
 	for _, c := range b {
+		crc = (crc<<8 ^ crc24Table[byte(crc>>16)^c]) & 0xFFFFFF
+	}
+	return crc
+}
+
+// crc24Bitwise is the definition, one bit at a time; it builds the table
+// and checks it in tests.
+func crc24Bitwise(b []byte) uint32 {
+	crc := uint32(0x875060)
+	for _, c := range b {
 		crc ^= uint32(c) << 16
 		for i := 0; i < 8; i++ {
 			crc <<= 1
@@ -40,6 +50,22 @@ func Crc24(b []byte) uint32 {
 	}
 	return crc & 0xFFFFFF
 }
+
+// crc24Table[i] is the CRC24 register update for the byte i entering at
+// the top of a zero register.
+var crc24Table = func() (t [256]uint32) {
+	for i := range t {
+		crc := uint32(i) << 16
+		for j := 0; j < 8; j++ {
+			crc <<= 1
+			if crc&0x1000000 != 0 {
+				crc ^= 0x1974F0B
+			}
+		}
+		t[i] = crc & 0xFFFFFF
+	}
+	return t
+}()
 
 // crc32Init is the IEEE CRC-32 state after the bytes FA 2D 55 CA, which
 // every v5 payload checksum starts with.

@@ -45,3 +45,15 @@ func TestSegmentVectors(t *testing.T) {
 		t.Errorf("corrupt CRC24 accepted")
 	}
 }
+
+func TestCrc24TableMatchesDefinition(t *testing.T) {
+	b := make([]byte, 0, 64)
+	for i := 0; i < 4096; i++ {
+		b = append(b[:0], byte(i), byte(i>>4), byte(i*7), byte(i*13), byte(i>>8))
+		for n := 0; n <= len(b); n++ {
+			if Crc24(b[:n]) != crc24Bitwise(b[:n]) {
+				t.Fatalf("CRC24(% x) = %#x, bitwise %#x", b[:n], Crc24(b[:n]), crc24Bitwise(b[:n]))
+			}
+		}
+	}
+}
