@@ -1,0 +1,384 @@
+//go:build e2e
+
+package main
+
+// The end-to-end test of --metrics: the cqlsniff binary capturing live on
+// lo, CQL traffic of known rate and latency made by the test itself, and a
+// real Prometheus server scraping cqlsniff. It needs root (live capture)
+// and /usr/bin/prometheus (Debian: apt-get install prometheus), and skips
+// without them. Run it with
+//
+//	go test -tags e2e -run MetricsEndToEnd -v ./cmd/cqlsniff
+//
+// Everything here is prefixed mx so as not to clash with the package's
+// other tests.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	mxPrometheus = "/usr/bin/prometheus"
+	mxWait       = 30 * time.Second        // bound of every wait
+	mxService    = 2500 * time.Microsecond // the fake server's time per request
+	mxPace       = 10 * time.Millisecond   // each client connection sends a request this often
+	mxConns      = 2                       // client connections: 2 × 100 requests/s
+	mxTraffic    = 14 * time.Second        // traffic before the queries
+	mxWindow     = 8                       // seconds of rate() window
+	mxDriver     = "cqlsniff-e2e"          // DRIVER_NAME in the clients' STARTUP
+	mxQuery      = "SELECT v FROM ks.kv WHERE k = 7"
+)
+
+func TestMetricsEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("live capture needs root")
+	}
+	if _, err := os.Stat(mxPrometheus); err != nil {
+		t.Skip("no Prometheus server (Debian: apt-get install prometheus)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cqlsniff")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	// The fake CQL server, on a port of its own.
+	cqlLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cqlLn.Close()
+	go mxServe(cqlLn)
+	cqlPort := cqlLn.Addr().(*net.TCPAddr).Port
+
+	// cqlsniff, before the clients connect, so it sees their STARTUP.
+	metricsAddr := mxFreeAddr(t)
+	var sniffLog bytes.Buffer
+	sniff := exec.Command(bin, "-i", "lo", "-p", strconv.Itoa(cqlPort), "--report", "json", "--interval", "1h",
+		"--metrics", metricsAddr)
+	sniff.Stdout, sniff.Stderr = &sniffLog, &sniffLog
+	if err := sniff.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sniff.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { sniff.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			sniff.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("cqlsniff output:\n%s", sniffLog.String())
+		}
+	}()
+	mxUntil(t, "cqlsniff's /metrics", func() bool {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+
+	// Prometheus, scraping cqlsniff every second.
+	promAddr := mxFreeAddr(t)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: cqlsniff\n    static_configs:\n      - targets: [%q]\n", metricsAddr)
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var promLog bytes.Buffer
+	prom := exec.Command(mxPrometheus, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	prom.Stdout, prom.Stderr = &promLog, &promLog
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		prom.Process.Kill()
+		prom.Wait()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", promLog.String())
+		}
+	}()
+	base := "http://" + promAddr
+
+	// The clients: each connection sends a QUERY every mxPace and waits
+	// for its answer, and notes when it sent it and how long the answer
+	// took.
+	trafficCtx, stopTraffic := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var sent []mxExchange
+	var wg sync.WaitGroup
+	for range mxConns {
+		c, err := net.Dial("tcp", cqlLn.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wg.Go(func() {
+			for ex := range mxClient(trafficCtx, c) {
+				mu.Lock()
+				sent = append(sent, ex)
+				mu.Unlock()
+			}
+		})
+	}
+	defer func() { stopTraffic(); wg.Wait() }()
+
+	time.Sleep(mxTraffic)
+	ts := float64(time.Now().UnixMilli()) / 1e3
+
+	// What the clients did in the window.
+	mu.Lock()
+	var lat []float64
+	for _, ex := range sent {
+		if ex.at > ts-mxWindow && ex.at <= ts {
+			lat = append(lat, ex.latency)
+		}
+	}
+	mu.Unlock()
+	if len(lat) == 0 {
+		t.Fatal("the clients sent nothing")
+	}
+	clientRate := float64(len(lat)) / mxWindow
+	slices.Sort(lat)
+	clientP99 := lat[int(math.Ceil(0.99*float64(len(lat))))-1]
+
+	sel := fmt.Sprintf(`client="127.0.0.1", server="127.0.0.1:%d"`, cqlPort)
+	rate := mxScalar(t, base, fmt.Sprintf("sum(rate(cqlsniff_requests_total{%s}[%ds]))", sel, mxWindow), ts)
+	p99 := mxScalar(t, base, fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(cqlsniff_request_duration_seconds_bucket{%s}[%ds])))", sel, mxWindow), ts)
+	fpw := mxScalar(t, base, fmt.Sprintf(`sum(rate(cqlsniff_frames_per_write_sum{%s, direction="client_to_server"}[%ds])) / sum(rate(cqlsniff_frames_per_write_count{%[1]s, direction="client_to_server"}[%[2]ds]))`, sel, mxWindow), ts)
+	t.Logf("over %d s: clients sent %.1f requests/s, Prometheus says %.1f/s; client-side p99 %.3f ms, Prometheus p99 %.3f ms; client frames per write %.2f",
+		mxWindow, clientRate, rate, clientP99*1e3, p99*1e3, fpw)
+
+	// The rate: the reports are at most a refresh old and the window's
+	// edges fall between scrapes, so allow 15%.
+	if math.Abs(rate-clientRate) > 0.15*clientRate {
+		t.Errorf("request rate %.1f/s, the clients sent %.1f/s", rate, clientRate)
+	}
+	// The p99: the wire sees a little less than the client (no syscalls,
+	// no scheduling), never less than the server's service time, and the
+	// classic buckets are powers of two of microseconds, inside which
+	// histogram_quantile interpolates: within a factor of two.
+	if p99 < mxService.Seconds() || p99 > 2*clientP99 || p99 < clientP99/2 {
+		t.Errorf("p99 %.3f ms, the clients measured %.3f ms (service time %v)", p99*1e3, clientP99*1e3, mxService)
+	}
+	// One frame per write: these clients write each request alone.
+	if math.Abs(fpw-1) > 0.01 {
+		t.Errorf("client frames per write %.3f, want 1", fpw)
+	}
+	// The driver from the STARTUP, and the series per client IP (not per
+	// connection): one series for the two connections.
+	res := mxQueryAPI(t, base, fmt.Sprintf("cqlsniff_requests_total{%s}", sel), ts)
+	if len(res) != 1 || res[0].Metric["driver"] != mxDriver || res[0].Metric["driver_version"] != "1.0" {
+		t.Errorf("request series %+v, want one with driver=%q driver_version=\"1.0\"", res, mxDriver)
+	}
+	if open := mxScalar(t, base, fmt.Sprintf("sum(cqlsniff_open_connections{%s})", sel), ts); open != mxConns {
+		t.Errorf("%g open connections, want %d", open, mxConns)
+	}
+}
+
+type mxExchange struct {
+	at      float64 // send time, Unix seconds
+	latency float64 // seconds
+}
+
+// mxFrame builds a v4 frame: a 9-byte header (version, flags 0, stream,
+// opcode, body length) and the body.
+func mxFrame(version byte, stream uint16, opcode byte, body []byte) []byte {
+	b := []byte{version, 0}
+	b = binary.BigEndian.AppendUint16(b, stream)
+	b = append(b, opcode)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	return append(b, body...)
+}
+
+func mxString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// mxReadFrame reads one frame: header fields and body.
+func mxReadFrame(r io.Reader) (stream uint16, opcode byte, body []byte, err error) {
+	var h [9]byte
+	if _, err = io.ReadFull(r, h[:]); err != nil {
+		return
+	}
+	body = make([]byte, binary.BigEndian.Uint32(h[5:]))
+	_, err = io.ReadFull(r, body)
+	return binary.BigEndian.Uint16(h[2:]), h[4], body, err
+}
+
+// mxClient opens the connection with STARTUP (driver name and version in
+// it) and then sends a QUERY every mxPace, one at a time, until ctx ends.
+func mxClient(ctx context.Context, c net.Conn) <-chan mxExchange {
+	out := make(chan mxExchange)
+	go func() {
+		defer close(out)
+		// STARTUP [string map]: CQL_VERSION, DRIVER_NAME, DRIVER_VERSION.
+		opts := binary.BigEndian.AppendUint16(nil, 3)
+		for _, kv := range [][2]string{{"CQL_VERSION", "3.0.0"}, {"DRIVER_NAME", mxDriver}, {"DRIVER_VERSION", "1.0"}} {
+			opts = mxString(mxString(opts, kv[0]), kv[1])
+		}
+		if _, err := c.Write(mxFrame(0x04, 0, 0x01, opts)); err != nil {
+			return
+		}
+		if _, _, _, err := mxReadFrame(c); err != nil { // READY
+			return
+		}
+		// QUERY: [long string] query, [short] consistency ONE, [byte] flags 0.
+		q := binary.BigEndian.AppendUint32(nil, uint32(len(mxQuery)))
+		q = append(q, mxQuery...)
+		q = append(q, 0x00, 0x01, 0x00)
+		tick := time.NewTicker(mxPace)
+		defer tick.Stop()
+		for stream := uint16(1); ; stream = stream%32767 + 1 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			if _, err := c.Write(mxFrame(0x04, stream, 0x07, q)); err != nil {
+				return
+			}
+			if _, _, _, err := mxReadFrame(c); err != nil {
+				return
+			}
+			select {
+			case out <- mxExchange{float64(start.UnixMicro()) / 1e6, time.Since(start).Seconds()}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// mxServe answers STARTUP with READY, OPTIONS with an empty SUPPORTED and
+// anything else with a Void RESULT after mxService.
+func mxServe(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			for {
+				stream, op, _, err := mxReadFrame(c)
+				if err != nil {
+					return
+				}
+				var resp []byte
+				switch op {
+				case 0x01: // STARTUP
+					resp = mxFrame(0x84, stream, 0x02, nil) // READY
+				case 0x05: // OPTIONS
+					resp = mxFrame(0x84, stream, 0x06, []byte{0, 0}) // SUPPORTED, empty multimap
+				default:
+					time.Sleep(mxService)
+					resp = mxFrame(0x84, stream, 0x08, []byte{0, 0, 0, 1}) // RESULT Void
+				}
+				if _, err := c.Write(resp); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func mxFreeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func mxUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(mxWait)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", mxWait, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type mxResult struct {
+	Metric map[string]string
+	Value  []any
+}
+
+// mxQueryAPI runs an instant PromQL query at ts through Prometheus' HTTP
+// API, waiting (bounded) for the server to be up and to have data.
+func mxQueryAPI(t *testing.T, base, q string, ts float64) []mxResult {
+	t.Helper()
+	var res []mxResult
+	mxUntil(t, "an answer to "+q, func() bool {
+		u := base + "/api/v1/query?" + url.Values{"query": {q}, "time": {strconv.FormatFloat(ts, 'f', 3, 64)}}.Encode()
+		resp, err := http.Get(u)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Status string
+			Error  string
+			Data   struct{ Result []mxResult }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return false
+		}
+		if body.Status != "success" {
+			if strings.Contains(body.Error, "parse") {
+				t.Fatalf("%s: %s", q, body.Error)
+			}
+			return false
+		}
+		res = body.Data.Result
+		return len(res) > 0
+	})
+	return res
+}
+
+func mxScalar(t *testing.T, base, q string, ts float64) float64 {
+	t.Helper()
+	res := mxQueryAPI(t, base, q, ts)
+	if len(res) != 1 || len(res[0].Value) != 2 {
+		t.Fatalf("%s: %+v, want one value", q, res)
+	}
+	v, err := strconv.ParseFloat(res[0].Value[1].(string), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
