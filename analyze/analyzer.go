@@ -65,9 +65,11 @@ func DefaultConfig() Config {
 type Analyzer struct {
 	cfg Config
 
-	live   map[*conn]struct{}
-	closed []*ConnReport
-	nextID uint64
+	live          map[*conn]struct{}
+	closed        []*ConnReport // ring of the most recent closed connections
+	closedNext    int
+	closedDropped uint64 // closed connections no longer listed
+	nextID        uint64
 
 	stmts    map[string]*stmt
 	stmtList []*stmt

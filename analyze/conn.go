@@ -28,6 +28,7 @@ type conn struct {
 	packets     [2]uint64
 	bytes       [2]uint64
 	closeReason capture.CloseReason
+	closed      bool
 
 	version       uint8
 	compression   decode.Compression
@@ -556,21 +557,30 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 			addStreamStats(&a.closedStream, c.streams[d].Stats())
 		}
 	}
+	c.closed = true
 	if c.isCQL() {
-		rep := c.report()
-		if len(a.closed) < a.cfg.MaxClosed {
-			a.closed = append(a.closed, rep)
-		}
+		a.keepClosed(c.report())
 		a.totals.unanswered += uint64(c.pending.len()) + c.reused
-	} else if !c.tls {
+	} else if c.tls {
+		a.keepClosed(c.report())
+	} else {
 		a.ignored++
-	}
-	if c.tls && len(a.closed) < a.cfg.MaxClosed {
-		a.closed = append(a.closed, c.report())
 	}
 	a.freeHist(c.hist)
 	c.hist = nil
 	c.pending = pendingTable{}
+}
+
+// keepClosed keeps the summary of a closed connection for reports: the
+// most recent MaxClosed of them (totals count every connection anyway).
+func (a *Analyzer) keepClosed(r *ConnReport) {
+	if len(a.closed) < a.cfg.MaxClosed {
+		a.closed = append(a.closed, r)
+		return
+	}
+	a.closed[a.closedNext] = r
+	a.closedNext = (a.closedNext + 1) % len(a.closed)
+	a.closedDropped++
 }
 
 func (c *conn) isCQL() bool { return !c.notCQL && c.w[0].frames+c.w[1].frames > 0 }

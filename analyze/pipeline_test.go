@@ -240,3 +240,24 @@ func TestCompressionGuessed(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedConnections: a connection ended by FIN says so, and beyond
+// MaxClosed the most recent closed connections are listed while the totals
+// still count every one.
+func TestClosedConnections(t *testing.T) {
+	data, _ := genCapture(t, synth.Config{Connections: 6, Requests: 50, InFlight: 2, Handshake: true, Seed: 9})
+	cfg := DefaultConfig()
+	cfg.MaxClosed = 4
+	_, rep := runPipeline(t, data, cfg)
+	if len(rep.Connections) != 4 || rep.Totals.Connections != 6 || rep.Totals.NotListed != 2 {
+		t.Fatalf("%d listed, totals %+v", len(rep.Connections), rep.Totals)
+	}
+	for _, c := range rep.Connections {
+		if c.Closed != "fin" {
+			t.Errorf("%s closed %q, want fin", c.Client, c.Closed)
+		}
+		if c.ID <= 2 {
+			t.Errorf("connection %d listed, but only the 4 most recent should be", c.ID)
+		}
+	}
+}

@@ -43,6 +43,7 @@ type Totals struct {
 	Frames          uint64 `json:"frames"`
 	Encrypted       int    `json:"encrypted_connections"`
 	NotCQL          uint64 `json:"non_cql_flows"`
+	NotListed       uint64 `json:"connections_not_listed"` // closed connections beyond the report's cap (MaxClosed)
 }
 
 // CaptureCounters are the packet- and stream-level counters.
@@ -294,7 +295,7 @@ func (c *conn) report() *ConnReport {
 			r.Compression = "unknown"
 		}
 	}
-	if c.closeReason != 0 || c.hist == nil {
+	if c.closed {
 		r.Closed = c.closeReason.String()
 	}
 	if c.requests > 0 {
@@ -361,7 +362,8 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 	}
 	t := a.totals
 	r.Totals = Totals{
-		Connections:     len(conns),
+		Connections:     len(conns) + int(a.closedDropped),
+		NotListed:       a.closedDropped,
 		Requests:        t.requests,
 		Responses:       t.responses,
 		Unanswered:      t.unanswered + unanswered,
