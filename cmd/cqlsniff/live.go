@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/metrics"
 	"github.com/cqlsniff/cqlsniff/syscalls"
 	"github.com/cqlsniff/cqlsniff/tui"
 )
@@ -91,7 +94,7 @@ func isTerminal(w io.Writer) bool {
 // runTUI runs the pipeline on its own goroutine and the terminal UI on
 // this one. A replayed file goes at its own pace (times --speed) and the
 // UI keeps the final state until q; a live capture ends when the UI quits.
-func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *syscalls.Tracer, stderr io.Writer) error {
+func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *syscalls.Tracer, metricsLn net.Listener, stderr io.Writer) error {
 	var pc *pacer
 	if o.iface == "" {
 		pc = newPacer(src, o.speed)
@@ -101,6 +104,9 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 	p.Name = name
 	p.Snapshots = &analyze.Snapshots{}
 	withSyscalls(p, tracer, io.Discard) // the UI owns the terminal
+	if metricsLn != nil {
+		defer serveMetrics(metricsLn, p.Snapshots, o.metricsCfg, io.Discard)()
+	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var done atomic.Bool
@@ -161,4 +167,17 @@ func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 		}
 		p.An.SetSyscalls(cp)
 	}
+}
+
+// serveMetrics serves /metrics from the pipeline's snapshots until stop is
+// called. Scrapes ask the pipeline for a fresh report; nothing touches the
+// capture path.
+func serveMetrics(ln net.Listener, snaps *analyze.Snapshots, cfg metrics.Config, stderr io.Writer) (stop func()) {
+	srv := &http.Server{Handler: metrics.Handler(metrics.NewCollector(cfg, snaps)), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(stderr, "cqlsniff: metrics: %v\n", err)
+		}
+	}()
+	return func() { srv.Close() }
 }

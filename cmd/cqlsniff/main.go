@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/metrics"
 	"github.com/cqlsniff/cqlsniff/syscalls"
 )
 
@@ -121,6 +123,8 @@ type options struct {
 	reportSet   bool
 	syscalls    bool
 	syscallsSet bool
+	metrics     string
+	metricsCfg  metrics.Config
 	read        string
 	ports       portList
 	onlyPorts   bool
@@ -148,6 +152,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.write, "w", "", "also write the captured packets to `FILE` (pcap; pcapng if it ends in .pcapng)")
 	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
 	fs.BoolVar(&o.syscalls, "syscalls", true, "live capture: count each connection's send and receive calls in the kernel with eBPF (needs root or CAP_BPF+CAP_PERFMON; --syscalls=false turns it off)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. :9464), path /metrics, while the capture runs")
+	fs.IntVar(&o.metricsCfg.MaxStatements, "metrics-max-statements", metrics.DefaultMaxStatements, "statements with their own label in the metrics (the rest: other)")
+	fs.IntVar(&o.metricsCfg.MaxClients, "metrics-max-clients", metrics.DefaultMaxClients, "client addresses with their own label in the metrics (the rest: other)")
 	fs.Float64Var(&o.speed, "speed", 1, "terminal UI replay of -r: pace factor (1 = the capture's own pace, 0 = as fast as possible; + and - change it)")
 	fs.DurationVar(&o.interval, "interval", time.Second, "live capture without the TUI: print a one-line summary to stderr this often")
 	fs.Var(&o.ports, "p", "comma-separated CQL server `PORTS`")
@@ -216,6 +223,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	// Listen before the capture opens and privileges drop, so a bad or
+	// privileged address fails at once.
+	var metricsLn net.Listener
+	if o.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", o.metrics); err != nil {
+			return usageErr("--metrics: %v", err)
+		}
+		defer metricsLn.Close()
 	}
 	var (
 		src    capture.Source
@@ -305,11 +321,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// The terminal UI when a person is watching: stdout is a terminal and
 	// no report format was asked for.
 	if !o.reportSet && o.logPath != "-" && isTerminal(stdout) {
-		return runTUI(ctx, src, cfg, acfg, name, o, tracer, stderr)
+		return runTUI(ctx, src, cfg, acfg, name, o, tracer, metricsLn, stderr)
 	}
 	p := analyze.NewPipeline(src, cfg, acfg)
 	p.Name = name
 	withSyscalls(p, tracer, stderr)
+	if metricsLn != nil {
+		p.Snapshots = &analyze.Snapshots{}
+		defer serveMetrics(metricsLn, p.Snapshots, o.metricsCfg, stderr)()
+	}
 	var runErr error
 	if o.iface != "" {
 		runErr = runHeadless(ctx, p, o, stderr)
