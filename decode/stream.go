@@ -353,6 +353,13 @@ func (s *Stream) header() bool {
 		}
 		if n < 0 || !s.plausible() {
 			s.stats.Desyncs++
+			if s.hdrN == 0 {
+				// The bad header began in this input: step past its first
+				// byte, or the hunt would take it again (a tentative sync
+				// on a short segment) and never advance.
+				s.in = s.in[1:]
+				s.stats.SkippedBytes++
+			}
 			s.unsync()
 			return true
 		}
