@@ -50,12 +50,25 @@ func FuzzDecodeRequest(f *testing.F) {
 			if len(r.Children) > len(body)/5+1 {
 				t.Fatalf("%d children from %d bytes", len(r.Children), len(body))
 			}
-			if r.Opcode == OpAuthResponse {
-				forEachSlice(reflect.ValueOf(&r).Elem(), func(s []byte) {
+			if r.Opcode == OpAuthResponse || r.Opcode == OpCredentials {
+				c := r
+				c.CustomPayloadRaw = nil // the prefix, not the secret
+				forEachSlice(reflect.ValueOf(&c).Elem(), func(s []byte) {
 					if len(s) > 0 {
-						t.Fatalf("AUTH_RESPONSE exposes %q", s)
+						t.Fatalf("%v exposes %q", r.Opcode, s)
 					}
 				})
+			}
+			checkCustomPayload(t, r.CustomPayload, r.CustomPayloadRaw)
+			p := r.Params
+			if (p.ContinuousPaging || p.PageSizeInBytes) && !isDSE(h.Version) {
+				t.Fatalf("DSE paging options in version %d", h.Version)
+			}
+			if p.NextPages != 0 && h.Version != VersionDSE2 {
+				t.Fatalf("next_pages in version %d", h.Version)
+			}
+			if r.RevisionNextPages != 0 && r.RevisionType != ReviseMorePages {
+				t.Fatalf("next pages for revision type %d", r.RevisionType)
 			}
 		}
 		// A dirty, reused Request gives the same outcome.
@@ -75,17 +88,24 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add(h.Version, byte(h.Flags), byte(h.Opcode), uint16(100), body[:len(body)/2])
 	}
 	f.Fuzz(func(t *testing.T, version, flags, opcode byte, extra uint16, body []byte) {
+		// The top bit of extra makes the ERROR code at the start of the body
+		// the advertised rate-limit code.
+		var rl ErrorCode
+		if extra&0x8000 != 0 && len(body) >= 4 {
+			rl = ErrorCode(binary.BigEndian.Uint32(body))
+		}
 		h := fuzzHeader(version, flags, opcode, extra, body, true)
-		var r Response
+		r := Response{RateLimitCode: rl}
 		err := DecodeResponse(&h, body, &r)
 		if err != nil {
 			if err != ErrTruncated && err != ErrMalformed {
 				t.Fatalf("unexpected error %v", err)
 			}
-			if !reflect.DeepEqual(r, Response{}) {
+			if !reflect.DeepEqual(r, Response{RateLimitCode: rl}) {
 				t.Fatalf("not reset after %v: %+v", err, r)
 			}
 		} else {
+			checkResponse(t, &h, &r)
 			checkWithin(t, body, &r)
 			if r.Columns < 0 || r.Rows < 0 || r.BindMarkers < 0 || r.PKIndexes < 0 {
 				t.Fatalf("negative count: %+v", r)
@@ -97,11 +117,191 @@ func FuzzDecodeResponse(f *testing.F) {
 				if err := ForEachMultimap(r.Supported, func(k, v []byte) {}); err != nil {
 					t.Fatalf("SUPPORTED does not walk: %v", err)
 				}
+				var s ScyllaInfo
+				if err := ParseScyllaSupported(r.Supported, &s); err != nil {
+					t.Fatalf("SUPPORTED does not parse: %v", err)
+				}
 			}
 		}
-		d := Response{Keyspace: []byte("stale"), Rows: 3, RowsKnown: true, Warnings: 2}
+		d := Response{RateLimitCode: rl, Keyspace: []byte("stale"), Rows: 3, RowsKnown: true, Warnings: 2,
+			Error: ErrorDetail{Partial: true, NumReasons: 3, WriteType: []byte("x")}, AuthTokenLen: 5}
 		if err2 := DecodeResponse(&h, body, &d); err2 != err || !reflect.DeepEqual(normalized(d), normalized(r)) {
 			t.Fatalf("reuse changed the outcome: %v vs %v", err, err2)
+		}
+	})
+}
+
+// checkCustomPayload: the raw custom payload walks and has the counted
+// entries.
+func checkCustomPayload(t *testing.T, count int, raw []byte) {
+	t.Helper()
+	if raw == nil {
+		if count != 0 {
+			t.Fatalf("%d custom payload entries without raw bytes", count)
+		}
+		return
+	}
+	n := 0
+	if err := ForEachBytesMap(raw, func(k, v []byte) { n++ }); err != nil || n != count {
+		t.Fatalf("custom payload: %d entries walked, %d counted, %v", n, count, err)
+	}
+}
+
+// checkResponse asserts the invariants of a successful response decode
+// beyond aliasing.
+func checkResponse(t *testing.T, h *Header, r *Response) {
+	t.Helper()
+	checkCustomPayload(t, r.CustomPayload, r.CustomPayloadRaw)
+	e := &r.Error
+	if h.Opcode != OpError && !reflect.DeepEqual(normalized(*e), normalized(ErrorDetail{})) {
+		t.Fatalf("error detail in %v: %+v", h.Opcode, e)
+	}
+	if e.NumReasons < 0 || e.NumReasons > MaxFailureReasons || (e.NumReasons > 0 && int(e.NumFailures) < e.NumReasons) {
+		t.Fatalf("%d reasons kept of %d", e.NumReasons, e.NumFailures)
+	}
+	for i, reason := range e.Reasons {
+		if n := len(reason.Endpoint); (i < e.NumReasons) != (n != 0) || (n != 0 && n != 4 && n != 16) {
+			t.Fatalf("reason %d of %d: endpoint of %d bytes", i, e.NumReasons, n)
+		}
+	}
+	if e.HasContentions && (h.Version < 5 || string(e.WriteType) != "CAS") {
+		t.Fatalf("contentions in v%d for %q", h.Version, e.WriteType)
+	}
+	rl := r.RateLimitCode
+	if rl == 0 {
+		rl = ErrScyllaRateLimit
+	}
+	standard := false // a code with its own layout, which the rate-limit code cannot take over
+	switch r.ErrCode {
+	case ErrUnavailable, ErrWriteTimeout, ErrReadTimeout, ErrReadFailure, ErrWriteFailure, ErrCASWriteUnknown,
+		ErrFunctionFailure, ErrAlreadyExists, ErrUnprepared:
+		standard = true
+	}
+	if e.RateLimit != (h.Opcode == OpError && r.ErrCode == rl && !standard) {
+		t.Fatalf("rate limit %v for code %v (rate-limit code %v)", e.RateLimit, r.ErrCode, rl)
+	}
+	if n := len(r.NodeAddr); n != 0 && n != 4 && n != 16 {
+		t.Fatalf("node address of %d bytes", n)
+	}
+	if r.AuthTokenLen < 0 || int64(r.AuthTokenLen) > int64(h.Length) {
+		t.Fatalf("token of %d bytes in %d", r.AuthTokenLen, h.Length)
+	}
+	if r.Opcode == OpAuthChallenge || r.Opcode == OpAuthSuccess {
+		c := *r
+		c.TracingID, c.CustomPayloadRaw = nil, nil
+		forEachSlice(reflect.ValueOf(&c).Elem(), func(s []byte) {
+			if len(s) > 0 {
+				t.Fatalf("%v exposes %q", r.Opcode, s)
+			}
+		})
+	}
+	if r.LWT != (r.PreparedFlags&ScyllaLWTBit != 0) {
+		t.Fatalf("LWT %v with flags %#x", r.LWT, r.PreparedFlags)
+	}
+}
+
+// FuzzForEachBytesMap: a walk that succeeds reports entries lying inside
+// the input, no more than the bytes allow.
+func FuzzForEachBytesMap(f *testing.F) {
+	for _, tc := range responseCases {
+		h, body := splitFrame(f, tc.frame)
+		if h.Flags&FlagCustomPayload != 0 {
+			f.Add(body)
+		}
+	}
+	for _, tc := range requestCases {
+		h, body := splitFrame(f, tc.frame)
+		if h.Flags&FlagCustomPayload != 0 {
+			f.Add(body)
+		}
+	}
+	f.Add(fixture("00 01 00 00 ff ff ff ff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := 0
+		err := ForEachBytesMap(b, func(k, v []byte) {
+			n++
+			if !within(k, b) || !within(v, b) {
+				t.Fatalf("entry outside the input")
+			}
+		})
+		switch err {
+		case nil:
+			if 2+6*n > len(b) {
+				t.Fatalf("%d entries in %d bytes", n, len(b))
+			}
+		case ErrTruncated, ErrMalformed:
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+		if err2 := ForEachBytesMap(b, nil); err2 != err {
+			t.Fatalf("nil fn: %v, with fn: %v", err2, err)
+		}
+	})
+}
+
+// FuzzTabletsRouting: never panics; an accepted payload holds at least the
+// bytes its replicas need, and stays accepted, with the same values, when
+// bytes are appended (the tablets-routing-v2 version).
+func FuzzTabletsRouting(f *testing.F) {
+	f.Add(tabletsV1)
+	f.Add(fixture(tabletsV1, "00 00 00 08 00 00 00 00 00 00 00 2a"))
+	f.Add(fixture("00 00 00 08 80 00 00 00 00 00 00 00", "00 00 00 08 7f ff ff ff ff ff ff ff", "00 00 00 04 00 00 00 00"))
+	f.Add(fixture(tabletsV1[:24], "00 00 00 24 00 00 00 01 00 00 00 1c 00 00 00 10", hostID1, "00 00 00 04 ff ff ff ff"))
+	f.Add(tabletsV1[:50])
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ok, first, last, n := TabletsRouting(payload)
+		if !ok {
+			if first != 0 || last != 0 || n != 0 {
+				t.Fatalf("values without ok: %d %d %d", first, last, n)
+			}
+			return
+		}
+		if n < 0 || 28+32*n > len(payload) {
+			t.Fatalf("%d replicas in %d bytes", n, len(payload))
+		}
+		ok2, first2, last2, n2 := TabletsRouting(append(payload[:len(payload):len(payload)], 1, 2, 3))
+		if !ok2 || first2 != first || last2 != last || n2 != n {
+			t.Fatalf("trailing bytes changed the outcome")
+		}
+	})
+}
+
+// FuzzParseScyllaSupported: the parse succeeds exactly when the multimap
+// walks; on error everything is absent; on success slices alias the input
+// and numbers are in range.
+func FuzzParseScyllaSupported(f *testing.F) {
+	for _, tc := range responseCases {
+		h, body := splitFrame(f, tc.frame)
+		if h.Opcode == OpSupported {
+			f.Add(body)
+		}
+	}
+	f.Add(fixture("00 01", str("PROTOCOL_VERSIONS"), "00 02", str("5/v5-beta"), str("31/v31")))
+	f.Add(fixture("00 02", str("SCYLLA_RATE_LIMIT_ERROR"), "00 01", str("ERROR_CODE=-2147483648"),
+		str("SCYLLA_SHARD"), "00 01", str("2147483647")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s ScyllaInfo
+		err := ParseScyllaSupported(b, &s)
+		if walk := ForEachMultimap(b, nil); walk != err {
+			t.Fatalf("parse %v, walk %v", err, walk)
+		}
+		absent := ScyllaInfo{Shard: -1, NrShards: -1, ShardingIgnoreMSB: -1, ShardAwarePort: -1, ShardAwarePortSSL: -1}
+		if err != nil {
+			if err != ErrTruncated && err != ErrMalformed {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if !reflect.DeepEqual(s, absent) {
+				t.Fatalf("not absent after %v: %+v", err, s)
+			}
+			return
+		}
+		checkWithin(t, b, &s)
+		if s.Shard < -1 || s.NrShards < -1 || s.NrShards == 0 || s.ShardingIgnoreMSB < -1 || s.ShardingIgnoreMSB > 63 ||
+			s.ShardAwarePort < -1 || s.ShardAwarePort > 65535 || s.ShardAwarePortSSL < -1 || s.ShardAwarePortSSL > 65535 {
+			t.Fatalf("out of range: %+v", s)
+		}
+		if s.BetaVersions&^s.ProtocolVersions != 0 {
+			t.Fatalf("beta versions %#x not in %#x", s.BetaVersions, s.ProtocolVersions)
 		}
 	})
 }

@@ -37,7 +37,7 @@ type QueryParams struct {
 	// DSE_V1 and DSE_V2 only. PageSizeInBytes says PageSize counts bytes,
 	// not rows (flag QueryPageSizeBytes). ContinuousPaging is set when the
 	// continuous paging options of flag QueryContinuousPaging were decoded:
-	// MaxPages and PagesPerSecond (0 meaning no limit), and on DSE_V2
+	// MaxPages and PagesPerSecond (drivers send 0 for no limit), and on DSE_V2
 	// NextPages, the pages the server may send before the client asks for
 	// more with a REVISE_REQUEST.
 	PageSizeInBytes  bool
@@ -143,8 +143,10 @@ type Response struct {
 
 	// RateLimitCode is the error code the server advertised for Scylla's
 	// rate-limit error (ScyllaInfo.RateLimitErrorCode); 0 means the usual
-	// ErrScyllaRateLimit. It is an input: Reset and the decoders leave it as
-	// it is.
+	// ErrScyllaRateLimit. A code the protocol gives fields of its own
+	// (Unavailable, the timeouts and failures, Already_exists, Unprepared...)
+	// keeps its layout whatever this says. It is an input: Reset and the
+	// decoders leave it as it is.
 	RateLimitCode ErrorCode
 
 	TracingID     []byte // 16 bytes when the tracing flag was set
