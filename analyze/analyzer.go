@@ -100,6 +100,7 @@ type totals struct {
 }
 
 type stmt struct {
+	lwt    bool // a conditional (LWT) statement, as ScyllaDB marks them
 	text   string
 	op     decode.Opcode
 	count  uint64

@@ -38,7 +38,11 @@ type conn struct {
 	cqlVersion    string
 	keyspace      string
 	tls           bool
-	v5            bool // protocol v5 segment framing after STARTUP
+	v5            bool              // protocol v5 segment framing after STARTUP
+	scylla        decode.ScyllaInfo // from SUPPORTED, when the server is ScyllaDB
+	scyllaSeen    bool
+	rateLimit     decode.ErrorCode // Scylla's advertised rate-limit error code
+	tabletHints   uint64           // responses carrying a tablets-routing-v1 payload
 	notCQL        bool
 	dataSegs      int
 
@@ -502,6 +506,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		}
 	}
 	err := errNoBody
+	r.RateLimitCode = c.rateLimit
 	if !f.BadCompression && f.Body != nil && (a.log != nil || mayMatter(h, f.Body)) {
 		err = decode.DecodeResponse(h, f.Body, r) // r is only read below when err is nil
 	}
@@ -538,8 +543,28 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 			if len(a.prepared) < a.cfg.MaxPrepared || a.prepared[string(r.PreparedID)] != nil {
 				a.prepared[string(r.PreparedID)] = p.prepare
 			}
+			if r.LWT && c.scylla.NrShards >= 0 && c.scyllaSeen {
+				// Scylla marks conditional statements when the client
+				// negotiated SCYLLA_LWT_ADD_METADATA_MARK.
+				p.prepare.lwt = true
+			}
 		case h.Opcode == decode.OpResult && r.Kind == decode.ResultSetKeyspace:
 			c.keyspace = string(r.Keyspace)
+		case h.Opcode == decode.OpSupported && len(r.Supported) > 0:
+			var info decode.ScyllaInfo
+			if decode.ParseScyllaSupported(r.Supported, &info) == nil && (info.NrShards >= 0 || info.Shard >= 0) {
+				c.scylla = info
+				c.scyllaSeen = true
+				r.RateLimitCode = info.RateLimitErrorCode
+				c.rateLimit = info.RateLimitErrorCode
+			}
+		}
+		if r.CustomPayloadRaw != nil {
+			decode.ForEachBytesMap(r.CustomPayloadRaw, func(k, v []byte) {
+				if string(k) == "tablets-routing-v1" {
+					c.tabletHints++
+				}
+			})
 		}
 	}
 	if a.log != nil {

@@ -80,6 +80,9 @@ func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Fra
 			b = append(b, `,"error_message":`...)
 			b = appendJSONString(b, string(r.ErrMessage))
 		}
+		if decoded {
+			b = appendErrorDetail(b, r)
+		}
 	} else {
 		b = append(b, `,"result":"`...)
 		switch {
@@ -230,4 +233,42 @@ func containsFold(b []byte, w string) bool {
 		}
 	}
 	return false
+}
+
+// appendErrorDetail appends the code-specific fields of an ERROR that
+// explain it: who timed out or was unavailable, and how many replicas
+// answered.
+func appendErrorDetail(b []byte, r *decode.Response) []byte {
+	e := &r.Error
+	num := func(name string, v int32) {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, int64(v), 10)
+	}
+	switch r.ErrCode {
+	case decode.ErrUnavailable:
+		b = append(b, `,"error_consistency":"`...)
+		b = append(b, e.Consistency.String()...)
+		b = append(b, '"')
+		num("required", e.Required)
+		num("alive", e.Alive)
+	case decode.ErrWriteTimeout, decode.ErrReadTimeout, decode.ErrReadFailure, decode.ErrWriteFailure, decode.ErrCASWriteUnknown:
+		b = append(b, `,"error_consistency":"`...)
+		b = append(b, e.Consistency.String()...)
+		b = append(b, '"')
+		num("received", e.Received)
+		num("block_for", e.BlockFor)
+		if len(e.WriteType) > 0 {
+			b = append(b, `,"write_type":`...)
+			b = appendJSONString(b, string(e.WriteType))
+		}
+		if r.ErrCode == decode.ErrReadFailure || r.ErrCode == decode.ErrWriteFailure {
+			num("failures", e.NumFailures)
+		}
+	}
+	if e.RateLimit {
+		b = append(b, `,"rate_limited":true`...)
+	}
+	return b
 }

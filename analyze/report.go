@@ -152,22 +152,35 @@ type ConnReport struct {
 	// on the host of that end).
 	ClientSyscalls *SyscallReport `json:"client_syscalls,omitempty"`
 	ServerSyscalls *SyscallReport `json:"server_syscalls,omitempty"`
-	DiagnosisCodes []string       `json:"diagnoses"`
-	Start          string         `json:"start"`
-	End            string         `json:"end"`
-	DurationS      float64        `json:"duration_s"`
-	RequestsPerSec float64        `json:"requests_per_s"`
-	Closed         string         `json:"closed"` // fin, rst, idle, evicted, end (of capture), open
+	// Scylla is what a ScyllaDB server said of this connection (SUPPORTED),
+	// absent for Cassandra or when not captured.
+	Scylla         *ScyllaConn `json:"scylla,omitempty"`
+	DiagnosisCodes []string    `json:"diagnoses"`
+	Start          string      `json:"start"`
+	End            string      `json:"end"`
+	DurationS      float64     `json:"duration_s"`
+	RequestsPerSec float64     `json:"requests_per_s"`
+	Closed         string      `json:"closed"` // fin, rst, idle, evicted, end (of capture), open
 
 	diagnoses          []Diagnosis // from the wire; exact ones are derived per report (withSyscalls)
 	rolesKnown         bool
 	clientEP, serverEP capture.Endpoint
 }
 
+// ScyllaConn is the ScyllaDB shard information of a connection.
+type ScyllaConn struct {
+	Shard              int    `json:"shard"`  // the shard serving the connection (-1 unknown)
+	Shards             int    `json:"shards"` // shards on the node
+	ShardingAlgorithm  string `json:"sharding_algorithm,omitempty"`
+	ShardAwarePort     bool   `json:"shard_aware_port"`     // the client chose its shard by source port (19042/19142)
+	TabletRoutingHints uint64 `json:"tablet_routing_hints"` // responses telling the driver it hit a non-owning node or shard
+}
+
 // StmtReport describes one statement fingerprint.
 type StmtReport struct {
 	Statement string  `json:"statement"`
 	Opcode    string  `json:"opcode"`
+	LWT       bool    `json:"lwt,omitempty"` // a conditional statement (ScyllaDB marks them)
 	Count     uint64  `json:"count"`
 	Errors    uint64  `json:"errors"`
 	TotalMS   float64 `json:"total_ms"`
@@ -298,6 +311,17 @@ func (c *conn) report() *ConnReport {
 	if c.closed {
 		r.Closed = c.closeReason.String()
 	}
+	if c.scyllaSeen {
+		sc := &ScyllaConn{Shard: c.scylla.Shard, Shards: c.scylla.NrShards, ShardingAlgorithm: string(c.scylla.ShardingAlgorithm), TabletRoutingHints: c.tabletHints}
+		if server.Port == 19042 || server.Port == 19142 || (c.scylla.ShardAwarePort > 0 && int(server.Port) == c.scylla.ShardAwarePort) {
+			// The shard-aware port routes by the client's source port.
+			sc.ShardAwarePort = true
+			if sc.Shards > 0 {
+				sc.Shard = int(client.Port) % sc.Shards
+			}
+		}
+		r.Scylla = sc
+	}
 	if c.requests > 0 {
 		r.InFlight = InFlight{Mean: round2(float64(c.inflSum) / float64(c.requests)), Max: c.inflMax}
 	}
@@ -381,7 +405,7 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 			continue
 		}
 		r.Statements = append(r.Statements, StmtReport{
-			Statement: s.text, Opcode: s.op.String(), Count: s.count, Errors: s.errors,
+			Statement: s.text, Opcode: s.op.String(), LWT: s.lwt, Count: s.count, Errors: s.errors,
 			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, 0),
 		})
 	}

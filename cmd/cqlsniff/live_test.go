@@ -72,10 +72,15 @@ func voidResult(stream uint16) []byte {
 
 const resultLen = 13
 
+// exchangeTimeout bounds a test connection's life: a stuck exchange fails
+// the test instead of hanging it.
+const exchangeTimeout = 30 * time.Second
+
 // serveCQL answers every QUERY on c with a Void RESULT, collecting batch
 // answers before it writes them in one write.
 func serveCQL(c net.Conn, batch int) error {
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(exchangeTimeout))
 	r := bufio.NewReader(c)
 	var out []byte
 	hdr := make([]byte, 9)
@@ -119,6 +124,7 @@ func (ph *phase) run(addr string) error {
 		return err
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(exchangeTimeout))
 	// Go sets TCP_NODELAY by default; say so, the counts below rely on
 	// it: no write waits for an ACK.
 	if err := c.(*net.TCPConn).SetNoDelay(true); err != nil {
@@ -255,8 +261,13 @@ func TestLivePipeline(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // the last FINs and ACKs
 	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pipeline did not stop within 10s of its cancellation")
 	}
 	if err := p.Finish(); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,9 @@ import (
 
 // tcpPcap writes a classic pcap of Ethernet/IPv4/TCP packets carrying the
 // given payloads, alternating client → server and server → client.
-func tcpPcap(payloads ...[]byte) []byte {
+func tcpPcap(payloads ...[]byte) []byte { return tcpPcapPort(9042, payloads...) }
+
+func tcpPcapPort(server uint16, payloads ...[]byte) []byte {
 	var b []byte
 	b = binary.LittleEndian.AppendUint32(b, 0xA1B2C3D4)
 	b = binary.LittleEndian.AppendUint16(b, 2)
@@ -30,7 +32,7 @@ func tcpPcap(payloads ...[]byte) []byte {
 		binary.BigEndian.PutUint16(ip[2:], uint16(40+len(pl)))
 		ip[8], ip[9] = 64, 6
 		src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
-		sport, dport := uint16(40000), uint16(9042)
+		sport, dport := uint16(40000), server
 		if dir == 1 {
 			src, dst, sport, dport = dst, src, dport, sport
 		}
