@@ -55,6 +55,15 @@ type pingPong struct {
 
 func runPingPong(t *testing.T, ln net.Listener, n, size int) pingPong {
 	t.Helper()
+	pp, err := exchange(ln, n, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pp
+}
+
+// exchange is runPingPong for other goroutines than the test's.
+func exchange(ln net.Listener, n, size int) (pingPong, error) {
 	done := make(chan error, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -63,6 +72,7 @@ func runPingPong(t *testing.T, ln net.Listener, n, size int) pingPong {
 			return
 		}
 		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
 		buf := make([]byte, size)
 		for i := 0; i < n; i++ {
 			if _, err := io.ReadFull(c, buf); err != nil {
@@ -83,17 +93,19 @@ func runPingPong(t *testing.T, ln net.Listener, n, size int) pingPong {
 	}()
 	c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		return pingPong{}, err
 	}
+	defer c.Close()
 	c.(*net.TCPConn).SetNoDelay(true)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
 	msg := bytes.Repeat([]byte{'q'}, size)
 	reply := make([]byte, size/2)
 	for i := 0; i < n; i++ {
 		if _, err := c.Write(msg); err != nil {
-			t.Fatal(err)
+			return pingPong{}, err
 		}
 		if _, err := io.ReadFull(c, reply); err != nil {
-			t.Fatal(err)
+			return pingPong{}, err
 		}
 	}
 	pp := pingPong{
@@ -102,10 +114,7 @@ func runPingPong(t *testing.T, ln net.Listener, n, size int) pingPong {
 		clientSent: n * size, servSent: n * size / 2,
 	}
 	c.Close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	return pp
+	return pp, <-done
 }
 
 // seen is what a test read from a live source.
@@ -273,11 +282,15 @@ func TestLiveFilter(t *testing.T) {
 			const n = 30
 			var wg sync.WaitGroup
 			var pp [3]pingPong
+			var errs [3]error
 			for i, ln := range []net.Listener{lnA, lnB, lnC} {
 				wg.Add(1)
-				go func() { defer wg.Done(); pp[i] = runPingPong(t, ln, n, 80) }()
+				go func() { defer wg.Done(); pp[i], errs[i] = exchange(ln, n, 80) }()
 			}
 			wg.Wait()
+			if err := errors.Join(errs[:]...); err != nil {
+				t.Fatal(err)
+			}
 			want := c.match(pp[0], pp[1], pp[2])
 			s := collect(t, src, want, 10*time.Second)
 			checkOnce(t, s, want, n)
