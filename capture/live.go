@@ -24,8 +24,9 @@ type LiveConfig struct {
 	// call to Next, which writes the file header: a file created on first
 	// write (NewDumpFile) is then created after DropPrivileges, owned by
 	// the user the capture runs as. Writes are buffered and flushed
-	// whenever Next waits for packets and at Close; Close does not close
-	// Dump.
+	// whenever Next waits for packets and at Close. Close does not close
+	// Dump: close it after Close, or the last buffered frames (up to 1
+	// MiB) are lost.
 	Dump       io.Writer
 	DumpFormat string // "pcap" (the default) or "pcapng"
 }
