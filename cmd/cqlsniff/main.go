@@ -238,6 +238,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		name   string
 		dump   *capture.DumpFile
 		tracer *syscalls.Tracer
+		live   *capture.LiveSource
 	)
 	switch {
 	case o.iface != "":
@@ -260,7 +261,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				lc.DumpFormat = "pcapng"
 			}
 		}
-		live, err := capture.OpenLive(lc)
+		live, err = capture.OpenLive(lc)
 		if err != nil {
 			if hint := capture.PermissionHint(err); hint != "" {
 				return inputErr(fmt.Errorf("%v: %s", err, hint))
@@ -335,6 +336,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		runErr = runHeadless(ctx, p, o, stderr)
 	} else {
 		runErr = p.Run(ctx, o.count)
+	}
+	if live != nil {
+		// Close writes the dump's last buffered frames and reads the final
+		// drop count; Stats still works after it.
+		if err := live.Close(); err != nil {
+			return inputErr(err)
+		}
 	}
 	if err := p.Finish(); err != nil {
 		return inputErr(fmt.Errorf("writing the exchange log: %w", err))
