@@ -10,4 +10,10 @@
 // aliases the reader's buffer until the next packet, and records that are
 // not usable TCP (other protocols, fragments, malformed or unsupported
 // frames) are counted, not reported one by one.
+//
+// Live capture (LiveSource) reads an AF_PACKET TPACKET_V3 ring with a
+// generated kernel filter (TCP on the CQL ports only), counts each loopback
+// packet once, and can dump exactly what it captured (-w). The Assembler
+// turns packets into per-direction byte streams that keep each segment's
+// boundary and capture time, which is what batching analysis measures.
 package capture
