@@ -23,7 +23,8 @@
 # come from Maven Central into lab/.cache on first use) and stops it at exit, unless one was already
 # answering on 9042 before (then it is used and left running).
 #
-# Files: lab/out/e2e/ (this run: reports, bpftrace output, logs), lab/out/e2e-results.jsonl (figures
+# Files: lab/out/e2e/RUN_ID/ (one run: reports, pcaps, bpftrace output, logs; the last 10 runs kept,
+# lab/out/e2e/last points to the newest), lab/out/e2e-results.jsonl (figures
 # of every run, appended). Env: E2E_REQUESTS (5000), E2E_CONCURRENCY (64).
 set -euo pipefail
 
@@ -35,10 +36,10 @@ n=${E2E_REQUESTS:-5000}
 c=${E2E_CONCURRENCY:-64}
 port=9042
 out="$lab/out"
-work="$out/e2e"
+run_id=$(date -u +%Y%m%dT%H%M%SZ)
+work="$out/e2e/$run_id"
 results="$out/e2e-results.jsonl"
 checks="$work/checks.tsv"
-run_id=$(date -u +%Y%m%dT%H%M%SZ)
 
 skip() {
   echo "skipped: $*"
@@ -49,8 +50,10 @@ skip() {
 command -v java >/dev/null 2>&1 || skip "Java is not installed (Cassandra needs Java 17)"
 command -v mvn >/dev/null 2>&1 || skip "Maven is not installed (it fetches Cassandra's jars)"
 
-rm -rf "$work"
 mkdir -p "$work"
+ln -sfn "$run_id" "$out/e2e/last"
+# Keep the files of the last 10 runs.
+ls -1d "$out"/e2e/20*T*Z 2>/dev/null | head -n -10 | xargs -r rm -rf
 : >"$checks"
 
 since() { # seconds since $1 (date +%s.%N), one decimal
@@ -60,22 +63,25 @@ say() { echo "e2e: $*"; }
 
 # --- background processes and cleanup ---------------------------------------------------------------
 sniff_pid='' bt_pid='' client_pid='' cass_started=0 cleaned=0
-stop_pid() { # stop_pid PID SIGNAL SECONDS: signal one process we started, wait for it, then KILL
+stop_pid() { # stop_pid PID SIGNAL SECONDS: signal one process we started, wait for it, then KILL (status 1)
+  # The signal is repeated every 2 s: bpftrace 0.17 can miss one and then sleep in epoll_wait for good.
   local pid=$1 sig=$2 secs=$3 i
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
   for ((i = 0; i < secs * 10; i++)); do
+    ((i % 20 == 0)) && { kill "-$sig" "$pid" 2>/dev/null || true; }
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
+  say "pid $pid ($(cat /proc/"$pid"/comm 2>/dev/null)) still running ${secs} s after SIG$sig: killing it"
   kill -KILL "$pid" 2>/dev/null || true
+  return 1
 }
 cleanup() {
   ((cleaned)) && return 0
   cleaned=1
-  stop_pid "$client_pid" KILL 5
-  stop_pid "$bt_pid" INT 10
-  stop_pid "$sniff_pid" INT 10
+  stop_pid "$client_pid" KILL 5 || true
+  stop_pid "$bt_pid" INT 10 || true
+  stop_pid "$sniff_pid" INT 10 || true
   if ((cass_started)); then
     "$lab/cassandra/stop.sh" || true
   fi
@@ -124,6 +130,7 @@ cases=()
 t=$(date +%s.%N)
 need=()
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
+command -v bpftool >/dev/null 2>&1 || need+=(bpftool) # bpftrace's programs' recursion misses
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v bc >/dev/null 2>&1 || need+=(bc) # start.sh prints its time to ready with bc
 command -v go >/dev/null 2>&1 || abort "dependencies" "go is not on PATH"
@@ -132,7 +139,7 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=300 update -qq >"$work/apt.log" 2>&1 &&
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >>"$work/apt.log" 2>&1 ||
-    { tail -n 20 "$work/apt.log"; abort "dependencies" "apt-get install ${need[*]} failed (see lab/out/e2e/apt.log)"; }
+    { tail -n 20 "$work/apt.log"; abort "dependencies" "apt-get install ${need[*]} failed (see ${work#"$repo"/}/apt.log)"; }
 fi
 if [[ ! -e /sys/kernel/tracing/events/sock/sock_send_length ]]; then
   mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
@@ -169,7 +176,7 @@ else
   cass_started=1
   [[ -d "$lab/.cache/cassandra-lib" ]] || say "first use: Maven fetches Cassandra 5.0.9 into lab/.cache"
   "$lab/cassandra/start.sh" 2>&1 | tee "$work/cassandra-start.log" ||
-    abort "cassandra" "lab/cassandra/start.sh failed (see lab/out/e2e/cassandra-start.log)"
+    abort "cassandra" "lab/cassandra/start.sh failed (see ${work#"$repo"/}/cassandra-start.log)"
 fi
 phase_done cassandra "$t"
 
@@ -183,6 +190,20 @@ wait_for() { # wait_for FILE NEEDLE SECONDS PID: until FILE holds NEEDLE; fails 
   done
   return 1
 }
+wait_sigint_handler() { # wait_sigint_handler PID SECONDS: until PID catches SIGINT
+  # bpftrace prints attached_probes before it installs its SIGINT handler (up to seconds later on a busy
+  # machine), and a background job of a script starts with SIGINT ignored: a SIGINT sent in between is
+  # lost and bpftrace never prints its maps.
+  local i cgt
+  for ((i = 0; i < $2 * 10; i++)); do
+    cgt=$(awk '/^SigCgt:/ { print $2 }' /proc/"$1"/status 2>/dev/null) || return 1
+    [[ -n "$cgt" ]] || return 1
+    (((0x$cgt >> 1) & 1)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 wait_exit() { # wait_exit PID SECONDS: wait for a child to exit, its status in $rc (KILL after SECONDS)
   local i
   for ((i = 0; i < $2 * 10; i++)); do
@@ -192,6 +213,14 @@ wait_exit() { # wait_exit PID SECONDS: wait for a child to exit, its status in $
   kill -0 "$1" 2>/dev/null && kill -KILL "$1" 2>/dev/null
   rc=0
   wait "$1" || rc=$?
+}
+
+bt_progs() { # bt_progs PID: bpftool's view (JSON lines) of the BPF programs process PID holds
+  local id
+  for id in $(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }'); do
+    bpftool prog show id "$id" -j 2>/dev/null && echo
+  done
+  return 0
 }
 
 client() { # client OUTPUT_PREFIX ARGS...: start the gocql client in the background, pid in $client_pid
@@ -217,7 +246,7 @@ run_case() { # run_case NAME MODE COALESCE
   if ! wait_for "$d/cqlsniff.err" " pkts " 30 "$sniff_pid"; then
     cat "$d/cqlsniff.err"
     record FAIL "$name: cqlsniff" "live capture did not start (see ${d#"$repo"/}/cqlsniff.err)"
-    stop_pid "$sniff_pid" INT 5
+    stop_pid "$sniff_pid" INT 5 || true
     return 0
   fi
   if grep -v " pkts " "$d/cqlsniff.err" | grep -q .; then
@@ -225,28 +254,36 @@ run_case() { # run_case NAME MODE COALESCE
   fi
   bpftrace -f json "$work/sock.bt" >"$d/bpftrace.json" 2>"$d/bpftrace.err" &
   bt_pid=$!
-  if ! wait_for "$d/bpftrace.json" attached_probes 90 "$bt_pid"; then
+  if ! wait_for "$d/bpftrace.json" attached_probes 90 "$bt_pid" || ! wait_sigint_handler "$bt_pid" 60; then
     cat "$d/bpftrace.err"
     record FAIL "$name: bpftrace" "bpftrace did not attach (see ${d#"$repo"/}/bpftrace.err)"
-    stop_pid "$bt_pid" INT 5
-    stop_pid "$sniff_pid" INT 5
+    stop_pid "$bt_pid" INT 5 || true
+    stop_pid "$sniff_pid" INT 5 || true
     return 0
   fi
 
+  local ts
+  ts=$(date +%s.%N)
   client "$d/client" -n "$n" -c "$c" -conns 1 -coalesce "$coalesce"
   echo "$client_pid" >"$d/client.pid"
   wait_exit "$client_pid" 300
   client_pid=''
   local crc=$rc
+  say "client exited $crc after $(since "$ts") s"
   # cqlsniff hands over the kernel ring a block at a time: let it read the last one before SIGINT.
   sleep 1.5
-  stop_pid "$bt_pid" INT 60
+  bt_progs "$bt_pid" >"$d/bpftrace-progs.json"
+  ts=$(date +%s.%N)
+  stop_pid "$bt_pid" INT 30 || record FAIL "$name: bpftrace" "did not exit within 30 s of SIGINT (killed: no counts)"
   wait "$bt_pid" 2>/dev/null || true
   bt_pid=''
+  say "bpftrace stopped in $(since "$ts") s"
+  ts=$(date +%s.%N)
   kill -INT "$sniff_pid" 2>/dev/null || true
   wait_exit "$sniff_pid" 60
   sniff_pid=''
   local src=$rc
+  say "cqlsniff exited $src $(since "$ts") s after SIGINT"
   say "client: $(tail -n 1 "$d/client.json" 2>/dev/null | cut -c1-200)"
   say "cqlsniff: $(grep " pkts " "$d/cqlsniff.err" | tail -n 1)"
   if ((crc != 0)); then
@@ -279,7 +316,7 @@ say "warm-up: gocql -n 2000 -c $c (not captured)"
 client "$work/warmup" -n 2000 -c "$c" -conns 1 -coalesce 200us
 wait_exit "$client_pid" 300
 client_pid=''
-((rc == 0)) || { tail -n 5 "$work/warmup.err"; abort "warm-up" "the gocql client exited $rc (see lab/out/e2e/warmup.err)"; }
+((rc == 0)) || { tail -n 5 "$work/warmup.err"; abort "warm-up" "the gocql client exited $rc (see ${work#"$repo"/}/warmup.err)"; }
 phase_done warmup "$t"
 
 run_case gocql-unbuffered-c$c unbuffered 0
