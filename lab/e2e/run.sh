@@ -288,8 +288,14 @@ run_case() { # run_case NAME MODE COALESCE
   say "cqlsniff: $(grep " pkts " "$d/cqlsniff.err" | tail -n 1)"
   if ((crc != 0)); then
     tail -n 5 "$d/client.err"
-    record FAIL "$name: client" "gocql client exited $crc (see ${d#"$repo"/}/client.err)"
-    return 0
+    # A few requests that Cassandra timed out (a loaded machine) leave the wire checks meaningful; the
+    # tally of errors is checked with the rest (e2e.py: at most 1% of the requests).
+    if tail -n 1 "$d/client.json" 2>/dev/null | grep -q '"errors":'; then
+      record WARN "$name: client" "gocql client exited $crc: $(tail -n 1 "$d/client.err" | cut -c1-160)"
+    else
+      record FAIL "$name: client" "gocql client exited $crc (see ${d#"$repo"/}/client.err)"
+      return 0
+    fi
   fi
   if ((src != 0)) || ! [[ -s "$d/report.json" ]]; then
     tail -n 5 "$d/cqlsniff.err"
