@@ -184,7 +184,7 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	for st.Next(&c.a.frame) {
 		c.frame(d, &c.a.frame)
 	}
-	if !st.Synced() && !c.rolesKnown && c.guess && c.dataSegs > 8 && c.a.totalsFrames(c) == 0 {
+	if !st.Synced() && !c.rolesKnown && c.guess && c.dataSegs > 8 && !c.isCQL() {
 		// Not on a CQL port and nothing in it looks like CQL: stop looking.
 		c.notCQL = true
 		return
@@ -222,8 +222,6 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	w.lastEnd = atEnd
 	w.haveLast = true
 }
-
-func (a *Analyzer) totalsFrames(c *conn) uint64 { return c.w[0].frames + c.w[1].frames }
 
 func bucket(n int) int {
 	switch {
