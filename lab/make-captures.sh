@@ -57,6 +57,21 @@ if need gocql; then
     -- "$g" -n 3000 -c 1 -conns 1 -coalesce 200us
 fi
 
+# --- Apache Cassandra GoCQL driver v2.1.2 (the gocql client built with -tags gocqlv2), protocol v5 ---------
+if need gocql-driver; then
+  (cd "$here/clients/gocql" && go build -tags gocqlv2 -o gocql-v2-client .)
+  g2="$here/clients/gocql/gocql-v2-client"
+  v=2.1.2
+  capture cassandra-gocql-driver-$v-v5-unbuffered-c64 "protocol v5, WriteCoalesceWaitTime=0: each frame in its own self-contained segment, one write per segment" \
+    -- "$g2" -n 5000 -c 64 -conns 1 -coalesce 0
+  capture cassandra-gocql-driver-$v-v5-coalesced-c64 "protocol v5, default WriteCoalesceWaitTime=200us: still one frame per segment, segments gathered into one writev" \
+    -- "$g2" -n 5000 -c 64 -conns 1 -coalesce 200us
+  capture cassandra-gocql-driver-$v-v5-lz4-coalesced-c64 "protocol v5 with lz4-compressed segments, coalesced" \
+    -- "$g2" -n 5000 -c 64 -conns 1 -coalesce 200us -compression lz4
+  capture cassandra-gocql-driver-$v-v5-c1 "protocol v5, one request in flight: nothing to batch" \
+    -- "$g2" -n 3000 -c 1 -conns 1 -coalesce 200us
+fi
+
 # --- DataStax Python driver 3.30.1 (libev event loop) -------------------------------------------
 if need python; then
   p="$here/clients/python/client.py"

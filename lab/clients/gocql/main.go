@@ -2,6 +2,10 @@
 // driver puts frames on the wire: N requests with C kept in flight, over a configurable number of
 // connections, with gocql's write coalescing on (default 200µs) or off (-coalesce 0).
 //
+// One source, two drivers: the default build uses github.com/gocql/gocql v1.7.0 (protocol v3/v4); built
+// with -tags gocqlv2 it uses github.com/apache/cassandra-gocql-driver/v2 (protocol v5 segments too).
+// driver_v1.go and driver_v2.go hold the only differences.
+//
 // The workload per request index i: 50% prepared INSERT, 30% prepared SELECT, 20% plain QUERY
 // (statements gocql would not prepare), and one UNLOGGED BATCH of 5 prepared inserts at i == N/2.
 // It prints one JSON line with what it did and the local ports of its connections.
@@ -9,7 +13,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,9 +25,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gocql/gocql"
-	"github.com/pierrec/lz4/v4"
 )
 
 func main() {
@@ -56,7 +56,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("gocql-client", flag.ContinueOnError)
 	host := fs.String("host", "127.0.0.1", "Cassandra contact point")
 	port := fs.Int("port", 9042, "CQL native port")
-	proto := fs.Int("proto", 4, "CQL protocol version (gocql v1.7.0 speaks 3 and 4)")
+	proto := fs.Int("proto", defaultProto, "CQL protocol version ("+driverName+" speaks "+driverProtos+")")
 	coalesce := fs.Duration("coalesce", 200*time.Microsecond, "gocql WriteCoalesceWaitTime; 0 writes each frame with its own syscall")
 	compression := fs.String("compression", "none", "frame compression: none, lz4 or snappy")
 	conns := fs.Int("conns", 1, "gocql NumConns (connections per host)")
@@ -75,25 +75,19 @@ func run(args []string) error {
 	}
 
 	dialer := &recordingDialer{}
-	cluster := gocql.NewCluster(*host)
+	cluster := newCluster(*host)
 	cluster.Port = *port
 	cluster.ProtoVersion = *proto
 	cluster.Keyspace = *keyspace
 	cluster.NumConns = *conns
 	cluster.WriteCoalesceWaitTime = *coalesce
 	cluster.Timeout = 10 * time.Second
-	cluster.Consistency = gocql.One
+	cluster.Consistency = consistencyOne
 	cluster.Dialer = dialer
 	// Keep the capture to one host and the workload: no token-aware refreshes of a ring that has one node.
 	cluster.DisableInitialHostLookup = true
-	switch *compression {
-	case "none":
-	case "snappy":
-		cluster.Compressor = gocql.SnappyCompressor{}
-	case "lz4":
-		cluster.Compressor = lz4Compressor{}
-	default:
-		return fmt.Errorf("unknown -compression %q", *compression)
+	if err := setCompressor(cluster, *compression); err != nil {
+		return err
 	}
 
 	session, err := cluster.CreateSession()
@@ -131,7 +125,7 @@ func run(args []string) error {
 				var err error
 				switch {
 				case i == batchAt:
-					b := session.NewBatch(gocql.UnloggedBatch)
+					b := session.NewBatch(unloggedBatch)
 					for j := 0; j < 5; j++ {
 						b.Query(ins, k, c*10+j, "batch")
 					}
@@ -140,7 +134,7 @@ func run(args []string) error {
 					err = session.Query(ins, k, c, "value").Exec()
 				case i%10 < 8:
 					err = session.Query(sel, k, c).Scan(&v)
-					if errors.Is(err, gocql.ErrNotFound) {
+					if errors.Is(err, errNotFound) {
 						err = nil
 					}
 				default:
@@ -166,8 +160,8 @@ func run(args []string) error {
 		mode = "unbuffered"
 	}
 	s := summary{
-		Driver:        "gocql",
-		DriverVersion: moduleVersion("github.com/gocql/gocql"),
+		Driver:        driverName,
+		DriverVersion: moduleVersion(driverModule),
 		Protocol:      *proto,
 		Mode:          mode,
 		CoalesceWait:  coalesce.String(),
@@ -196,7 +190,7 @@ func run(args []string) error {
 // setupSchema creates the keyspace and table with a short-lived session of its own, so that the
 // measured session carries only the workload (and its own connection setup).
 func setupSchema(host string, port, proto int, keyspace string) error {
-	cluster := gocql.NewCluster(host)
+	cluster := newCluster(host)
 	cluster.Port = port
 	cluster.ProtoVersion = proto
 	cluster.Timeout = 30 * time.Second
@@ -244,43 +238,6 @@ func (r *recordingDialer) ports() []int {
 	p := append([]int(nil), r.p...)
 	sort.Ints(p)
 	return p
-}
-
-// lz4Compressor is gocql v1.7.0's Compressor for Cassandra's lz4 frame compression: the body is a
-// 4-byte big-endian uncompressed length followed by one raw lz4 block. github.com/gocql/gocql/lz4 is
-// a separate module that the Go module proxy does not serve, so the lab carries this equivalent.
-type lz4Compressor struct{}
-
-func (lz4Compressor) Name() string { return "lz4" }
-
-func (lz4Compressor) Encode(data []byte) ([]byte, error) {
-	buf := make([]byte, 4+lz4.CompressBlockBound(len(data)))
-	binary.BigEndian.PutUint32(buf, uint32(len(data)))
-	var c lz4.Compressor
-	n, err := c.CompressBlock(data, buf[4:])
-	if err != nil {
-		return nil, err
-	}
-	return buf[:4+n], nil
-}
-
-func (lz4Compressor) Decode(data []byte) ([]byte, error) {
-	if len(data) < 4 {
-		return nil, fmt.Errorf("lz4 body of %d bytes has no length prefix", len(data))
-	}
-	size := binary.BigEndian.Uint32(data)
-	if size == 0 {
-		return nil, nil
-	}
-	if size > 256<<20 {
-		return nil, fmt.Errorf("lz4 uncompressed length %d too large", size)
-	}
-	buf := make([]byte, size)
-	n, err := lz4.UncompressBlock(data[4:], buf)
-	if err != nil {
-		return nil, err
-	}
-	return buf[:n], nil
 }
 
 func moduleVersion(path string) string {
