@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Write pcaps/README.md from the JSON sidecars next to the captures.
 
-Keeps whatever is in the "cqlsniff says" column of an existing README for files still listed, so the
-analyzer team's entries survive a regeneration. Usage: pcaps_table.py [PCAPS_DIR]
+The "cqlsniff says" column is cqlsniff's own verdict on each capture: the script builds cqlsniff from
+this checkout and reads its JSON report. Usage: pcaps_table.py [PCAPS_DIR]
 """
 import glob
 import json
 import os
+import subprocess
 import sys
+import tempfile
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 HEADER = """# Sample captures
 
@@ -37,7 +41,9 @@ Columns:
   write. 1.0 is an unbuffered client; tens is a coalescing one. Data segments can be fewer than sends on
   loopback (TCP autocorking and Nagle merge back-to-back writes), which is why the kernel count is the
   ground truth, not the segment count.
-- **cqlsniff says**: left for the analyzer team.
+- **cqlsniff says**: the diagnosis cqlsniff gives each busy connection (100+ requests), with its wire
+  frames per segment and mean in-flight requests (`go run ./cmd/cqlsniff -r pcaps/FILE`), filled in by
+  `lab/pcaps_table.py` from cqlsniff's JSON report. Checked by `cmd/cqlsniff/verdict_test.go`.
 
 """
 
@@ -46,22 +52,34 @@ COLUMNS = ["file", "driver", "mode", "protocol", "compression", "connections", "
            "cqlsniff says"]
 
 
-def existing_cqlsniff(readme):
-    keep = {}
-    if not os.path.exists(readme):
-        return keep
-    with open(readme) as f:
-        for line in f:
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) == len(COLUMNS) and cells[0].startswith("`") and cells[-1]:
-                keep[cells[0].strip("`")] = cells[-1]
-    return keep
+def build_cqlsniff(tmp):
+    exe = os.path.join(tmp, "cqlsniff")
+    subprocess.run(["go", "build", "-o", exe, "./cmd/cqlsniff"], cwd=REPO, check=True)
+    return exe
+
+
+def cqlsniff_says(exe, pcap):
+    """One line on the busy connections (100+ requests) of cqlsniff's report on pcap."""
+    out = subprocess.run([exe, "-r", pcap, "--report", "json"], check=True, capture_output=True).stdout
+    busy = [c for c in json.loads(out)["connections"] if c["requests"] >= 100]
+    if not busy:
+        return "no busy connection"
+
+    def verdict(c):
+        return ", ".join(c.get("diagnoses") or []) or "no diagnosis"
+
+    if len(busy) == 1:
+        c = busy[0]
+        return f"{verdict(c)}; {c['client_writes']['frames_per_segment']:.2f} frames/seg, in flight {c['in_flight']['mean']:.1f}"
+    verdicts = sorted({verdict(c) for c in busy})
+    return f"{len(busy)} busy conns: {' / '.join(verdicts)}"
 
 
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "pcaps")
     readme = os.path.join(out_dir, "README.md")
-    keep = existing_cqlsniff(readme)
+    tmp = tempfile.mkdtemp(prefix="pcaps-table-")
+    exe = build_cqlsniff(tmp)
     rows, notes = [], []
     for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
         with open(path) as f:
@@ -75,7 +93,7 @@ def main():
             str(d["concurrency"]),
             str(k["send_syscalls"]), str(k["recv_syscalls"]),
             str(ps.get("tshark_client_data_segments")), str(ps["client_frames"]),
-            f"{fps:.2f}" if fps is not None else "", keep.get(name, ""),
+            f"{fps:.2f}" if fps is not None else "", cqlsniff_says(exe, os.path.join(out_dir, name)),
         ])
         if d.get("note"):
             notes.append(f"- `{name}`: {d['note']}. `{d['command']}`")
@@ -87,6 +105,8 @@ def main():
             f.write("| " + " | ".join(r) + " |\n")
         f.write("\n## What each capture shows\n\n")
         f.write("\n".join(notes) + "\n")
+    os.remove(exe)
+    os.rmdir(tmp)
     print(f"wrote {readme} ({len(rows)} captures)")
 
 

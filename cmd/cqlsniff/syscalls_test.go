@@ -60,6 +60,8 @@ func TestExactDiagnoses(t *testing.T) {
 	}{
 		{"gocql-1.7.0-v4-unbuffered-c64", true, false, "autocorking"}, // 1.00 frames per send, 1.17 per segment
 		{"gocql-1.7.0-v4-coalesced-c64", false, false, ""},
+		{"cassandra-gocql-driver-2.1.2-v5-unbuffered-c64", true, false, "autocorking"}, // 1.00 per send, 1.10 per segment
+		{"cassandra-gocql-driver-2.1.2-v5-coalesced-c64", false, false, ""},
 		{"python-3.30.1-v5-nagle-c32", true, false, "nagle"},
 		{"python-3.30.1-v5-nodelay-c1", false, false, ""},
 		{"nodejs-4.10.0-default-c64", false, false, ""},

@@ -30,6 +30,13 @@ func TestVerdicts(t *testing.T) {
 		{"gocql-1.7.0-v4-snappy-coalesced-c64", none},
 		{"gocql-1.7.0-v4-coalesced-c64-20conns", none},
 		{"gocql-1.7.0-v4-c1", none},
+		// cassandra-gocql-driver v2 on protocol v5: one frame per v5 segment
+		// always; unbuffered it also writes each segment on its own, coalesced
+		// it gathers ~14 segments into one writev (lz4: ~8).
+		{"cassandra-gocql-driver-2.1.2-v5-unbuffered-c64", unbuffered},
+		{"cassandra-gocql-driver-2.1.2-v5-coalesced-c64", none},
+		{"cassandra-gocql-driver-2.1.2-v5-lz4-coalesced-c64", none},
+		{"cassandra-gocql-driver-2.1.2-v5-c1", none},
 		{"python-3.30.1-v4-nodelay-c32", unbuffered},
 		{"python-3.30.1-v5-nodelay-c32", unbuffered},
 		{"python-3.30.1-v5-lz4-nodelay-c32", unbuffered},
