@@ -16,6 +16,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/metrics"
 	"github.com/cqlsniff/cqlsniff/syscalls"
 	"github.com/cqlsniff/cqlsniff/tui"
+	"golang.org/x/term"
 )
 
 // runHeadless runs a live capture without the terminal UI: the pipeline
@@ -81,14 +82,12 @@ func summaryLine(r, prev *analyze.Report) string {
 		p50, p99, fps(0), fps(1), len(r.Diagnoses))
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal. It asks the tty driver
+// (TCGETS), not the file mode: /dev/null is a character device too, and
+// `cqlsniff -r f >/dev/null` must not open the UI.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // runTUI runs the pipeline on its own goroutine and the terminal UI on
