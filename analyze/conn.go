@@ -349,8 +349,10 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 	w.lastReqTS = f.End
 	w.haveLastReq = true
 
-	if _, dup := c.pending.get(h.Stream); !dup && c.pending.len() >= a.cfg.MaxPending {
-		return
+	if c.pending.len() >= a.cfg.MaxPending {
+		if _, dup := c.pending.get(h.Stream); !dup {
+			return // full: only a reused stream id may still be stored
+		}
 	}
 	if c.pending.put(h.Stream, p) {
 		// The id was reused before its answer came: the old request will

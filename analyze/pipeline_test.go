@@ -261,3 +261,31 @@ func TestClosedConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPending: a connection never holds more than MaxPending outstanding
+// requests; the rest are not paired (and not counted), and the analysis
+// goes on.
+func TestMaxPending(t *testing.T) {
+	data, st := genCapture(t, synth.Config{Connections: 1, Requests: 2000, InFlight: 64, ClientBatch: 1,
+		ServerBatch: 16, RTT: 20 * time.Microsecond, ServiceTime: 100 * time.Microsecond, Seed: 3})
+	cfg := DefaultConfig()
+	_, full := runPipeline(t, data, cfg)
+	cfg.MaxPending = 8
+	_, capped := runPipeline(t, data, cfg)
+	if len(full.Connections) != 1 || len(capped.Connections) != 1 {
+		t.Fatalf("connections: %d and %d, want 1", len(full.Connections), len(capped.Connections))
+	}
+	f, c := full.Connections[0], capped.Connections[0]
+	if f.InFlight.Max <= 8 || f.Requests != uint64(st.Requests) {
+		t.Fatalf("uncapped: in flight max %d, %d requests of %d; the test needs more than 8 in flight", f.InFlight.Max, f.Requests, st.Requests)
+	}
+	if c.InFlight.Max != 8 {
+		t.Errorf("capped at 8: in flight max %d", c.InFlight.Max)
+	}
+	if c.Requests >= f.Requests || c.Requests < 8 {
+		t.Errorf("capped at 8: %d requests paired of %d", c.Requests, f.Requests)
+	}
+	if c.Responses > c.Requests {
+		t.Errorf("capped: %d responses for %d requests", c.Responses, c.Requests)
+	}
+}
