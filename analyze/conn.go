@@ -89,6 +89,8 @@ type dirStats struct {
 	spanning uint64    // frames that spanned several segments
 	bytes    uint64
 	v5segs   uint64    // protocol v5: segments (the layer between envelopes and TCP)
+	v5frames uint64    // frames that came inside v5 segments (not the STARTUP exchange before them)
+	v5tcp    uint64    // data-bearing TCP segments sent once the direction spoke v5
 	v5bucket [6]uint64 // TCP segments by the v5 segments starting in them
 	retrans  uint64
 
@@ -180,8 +182,12 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 			w.prevTS = w.lastTS
 		}
 	}
+	wasV5 := st.V5()
 	st.Feed(b, ts)
 	for st.Next(&c.a.frame) {
+		if st.V5() {
+			w.v5frames++
+		}
 		c.frame(d, &c.a.frame)
 	}
 	if !st.Synced() && !c.rolesKnown && c.guess && c.dataSegs > 8 && !c.isCQL() {
@@ -194,9 +200,10 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	w.segments++
 	w.bytes += uint64(len(b))
 	w.buckets[bucket(started)]++
-	if st.V5() {
-		n := st.SegmentsStarted()
+	if n := st.SegmentsStarted(); st.V5() && (wasV5 || n > 0) {
+		// (The segment that carried STARTUP or READY is not a v5 write.)
 		w.v5segs += uint64(n)
+		w.v5tcp++
 		w.v5bucket[bucket(n)]++
 	}
 	if atStart && started > 0 {

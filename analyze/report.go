@@ -250,8 +250,8 @@ func writes(w *dirStats) Writes {
 	if w.v5segs > 0 {
 		v5 = &V5Writes{
 			Segments:             w.v5segs,
-			FramesPerV5Segment:   round2(float64(w.frames) / float64(w.v5segs)),
-			V5SegmentsPerSegment: round2(float64(w.v5segs) / float64(w.segments)),
+			FramesPerV5Segment:   round2(float64(w.v5frames) / float64(w.v5segs)),
+			V5SegmentsPerSegment: round2(float64(w.v5segs) / float64(w.v5tcp)),
 			Distribution:         distribution(&w.v5bucket),
 		}
 	}
