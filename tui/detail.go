@@ -49,6 +49,10 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 
 	b.WriteString("\n[::b]Frames per write[::B] (CQL frames per data-bearing TCP segment)\n")
 	writesTable(&b, c.ClientWrites, c.ServerWrites)
+	if c.ClientSyscalls != nil || c.ServerSyscalls != nil {
+		b.WriteString("\n[::b]System calls[::B] (each end's socket calls, counted in the kernel)\n")
+		syscallsTable(&b, c.ClientSyscalls, c.ServerSyscalls)
+	}
 	for _, side := range []struct {
 		name string
 		w    analyze.Writes
@@ -139,6 +143,30 @@ func writesTable(b *strings.Builder, cw, sw analyze.Writes) {
 		row("v5 segments per TCP segment", v5(cw, func(v *analyze.V5Writes) string { return fmtRatio(v.V5SegmentsPerSegment) }),
 			v5(sw, func(v *analyze.V5Writes) string { return fmtRatio(v.V5SegmentsPerSegment) }))
 	}
+}
+
+// syscallsTable lays the kernel's counts of both ends side by side; an end
+// that was not measured (it runs on another host) shows "-".
+func syscallsTable(b *strings.Builder, cs, ss *analyze.SyscallReport) {
+	row := func(name string, f func(*analyze.SyscallReport) string) {
+		cell := func(s *analyze.SyscallReport) string {
+			if s == nil {
+				return "-"
+			}
+			return f(s)
+		}
+		// Wider than the writes table: "comm[pid]" takes up to 24 cells.
+		fmt.Fprintf(b, "  %-36s %24s %24s\n", name, cell(cs), cell(ss))
+	}
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	fmt.Fprintf(b, "  %-36s %24s %24s\n", "", "client", "server")
+	row("process", func(s *analyze.SyscallReport) string { return escape(fmt.Sprintf("%s[%d]", s.Comm, s.PID)) })
+	row("send calls", func(s *analyze.SyscallReport) string { return u(s.Sends) })
+	row("frames per send call", func(s *analyze.SyscallReport) string { return fmtPerCall(s, true) })
+	row("receive calls", func(s *analyze.SyscallReport) string { return u(s.Recvs) })
+	row("receive calls per frame received", func(s *analyze.SyscallReport) string { return fmtPerCall(s, false) })
+	row("bytes sent", func(s *analyze.SyscallReport) string { return u(s.SendBytes) })
+	row("bytes received", func(s *analyze.SyscallReport) string { return u(s.RecvBytes) })
 }
 
 // distBars draws a frames-per-write distribution: one bar per bucket.

@@ -120,9 +120,11 @@ func (u *ui) cycleSort(reverse bool) {
 		if reverse {
 			u.connSort.desc = !u.connSort.desc
 		} else {
-			u.connSort = nextSort(connColumns, u.connSort)
-			if cols, _ := u.connColumnsShown(u.connRows); !slices.Contains(cols, u.connSort.col) {
-				u.connSort = nextSort(connColumns, u.connSort) // skip the folded server column
+			// Skip the columns not shown (a folded server column, syscall
+			// columns without counts); the client column always is.
+			cols, _ := u.connColumnsShown(u.connRows)
+			for u.connSort = nextSort(connColumns, u.connSort); !slices.Contains(cols, u.connSort.col); {
+				u.connSort = nextSort(connColumns, u.connSort)
 			}
 			u.revealSort = true
 		}

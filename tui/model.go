@@ -82,6 +82,8 @@ const (
 	colInFlight
 	colClientFPW
 	colServerFPW
+	colClientFPS // kernel-counted: shown only when some connection has syscall counts
+	colServerFPS
 	colP50
 	colP99
 	colErrors
@@ -122,6 +124,14 @@ var connColumns = []column[*analyze.ConnReport]{
 	colServerFPW: {name: "srv f/w", cell: func(c *analyze.ConnReport) string { return fmtFPW(c.ServerWrites) },
 		less: func(a, b *analyze.ConnReport) bool {
 			return a.ServerWrites.FramesPerSegment < b.ServerWrites.FramesPerSegment
+		}},
+	colClientFPS: {name: "cli f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ClientSyscalls, true) },
+		less: func(a, b *analyze.ConnReport) bool {
+			return perCall(a.ClientSyscalls, true) < perCall(b.ClientSyscalls, true)
+		}},
+	colServerFPS: {name: "srv f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ServerSyscalls, true) },
+		less: func(a, b *analyze.ConnReport) bool {
+			return perCall(a.ServerSyscalls, true) < perCall(b.ServerSyscalls, true)
 		}},
 	colP50: {name: "p50", cell: func(c *analyze.ConnReport) string { return fmtLat(c.Latency, c.Latency.P50) },
 		less: func(a, b *analyze.ConnReport) bool { return a.Latency.P50 < b.Latency.P50 }},
@@ -259,9 +269,37 @@ type badge struct {
 }
 
 var badgeOf = map[string]badge{
-	analyze.CodeClientUnbuffered: {"⚠ UNBUFFERED", "red"},
-	analyze.CodeClientNagle:      {"⚠ NAGLE", "orange"},
-	analyze.CodeServerUnbuffered: {"⚠ SRV-UNBUF", "fuchsia"},
+	analyze.CodeClientUnbuffered:      {"⚠ UNBUFFERED", "red"},
+	analyze.CodeClientNagle:           {"⚠ NAGLE", "orange"},
+	analyze.CodeServerUnbuffered:      {"⚠ SRV-UNBUF", "fuchsia"},
+	analyze.CodeClientUnbufferedReads: {"⚠ SMALL-READS", "yellow"},
+	analyze.CodeServerUnbufferedReads: {"⚠ SRV-SMALL-READS", "yellow"},
+}
+
+// perCall is an end's frames per send call (sends) or receive calls per
+// frame (!sends) as the kernel counted them; -1 when not measured, so
+// unmeasured rows sort last when descending.
+func perCall(s *analyze.SyscallReport, sends bool) float64 {
+	if s == nil {
+		return -1
+	}
+	v := s.RecvsPerFrame
+	if sends {
+		v = s.FramesPerSend
+	}
+	if v == nil {
+		return -1
+	}
+	return *v
+}
+
+func fmtPerCall(s *analyze.SyscallReport, sends bool) string { return fmtRatio(perCall(s, sends)) }
+
+// hasSyscalls reports whether any connection carries the kernel's counts.
+func hasSyscalls(conns []*analyze.ConnReport) bool {
+	return slices.ContainsFunc(conns, func(c *analyze.ConnReport) bool {
+		return c.ClientSyscalls != nil || c.ServerSyscalls != nil
+	})
 }
 
 // badgeFor returns the badge of a diagnosis code; a code this package does
@@ -298,28 +336,42 @@ type overall struct {
 	latExact          bool    // p50 and p99 are exact (one opcode), not estimated from bars
 	latOK             bool
 	clientFPW, srvFPW float64 // frames per TCP segment, -1 when no segment was seen
+	clientFPS, srvFPS float64 // frames per send call where the kernel counted them, -1 elsewhere
 }
 
 func summarize(r *analyze.Report) overall {
-	o := overall{clientFPW: -1, srvFPW: -1}
+	o := overall{clientFPW: -1, srvFPW: -1, clientFPS: -1, srvFPS: -1}
 	if r.DurationS > 0 {
 		o.reqRate = float64(r.Totals.Requests) / r.DurationS
 	}
 	o.p50, o.p99, o.latExact, o.latOK = captureLatency(r.Opcodes)
 	var cf, cs, sf, ss uint64
+	var cfk, csk, sfk, ssk uint64 // the same over the ends the kernel counted, by send calls
 	for _, c := range r.Connections {
 		cf += c.ClientWrites.Frames
 		cs += c.ClientWrites.Segments
 		sf += c.ServerWrites.Frames
 		ss += c.ServerWrites.Segments
+		if k := c.ClientSyscalls; k != nil {
+			cfk += c.ClientWrites.Frames
+			csk += k.Sends
+		}
+		if k := c.ServerSyscalls; k != nil {
+			sfk += c.ServerWrites.Frames
+			ssk += k.Sends
+		}
 	}
-	if cs > 0 {
-		o.clientFPW = float64(cf) / float64(cs)
-	}
-	if ss > 0 {
-		o.srvFPW = float64(sf) / float64(ss)
-	}
+	o.clientFPW, o.srvFPW = ratio(cf, cs), ratio(sf, ss)
+	o.clientFPS, o.srvFPS = ratio(cfk, csk), ratio(sfk, ssk)
 	return o
+}
+
+// ratio is n/d, or -1 when d is 0.
+func ratio(n, d uint64) float64 {
+	if d == 0 {
+		return -1
+	}
+	return float64(n) / float64(d)
 }
 
 // captureLatency gives p50 and p99 over every answered request. Every

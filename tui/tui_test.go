@@ -635,8 +635,9 @@ func TestColumnsScroll(t *testing.T) {
 	}
 	h.waitFor("scrolled back", func(s string, _ []string) bool { return !strings.Contains(s, "hidden columns") })
 
-	// Sorting by a column out of view scrolls to it.
-	for range colDriver - colReqs {
+	// Sorting by a column out of view scrolls to it (the two syscall
+	// columns are not shown without counts, so s skips them).
+	for range colDriver - colReqs - 2 {
 		h.keys("s")
 	}
 	lines = h.waitText("driver▲")
@@ -727,5 +728,79 @@ func TestDiagnosesNewestFirst(t *testing.T) {
 	unb, nag, srv := index(lines, "sends each request"), index(lines, "Nagle's algorithm"), index(lines, "sends each response")
 	if !(nag < unb && unb < srv) {
 		t.Errorf("not newest first:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestSyscalls: with the kernel's counts (live, --syscalls) the header
+// gives frames per send call, the connections table gains the per-end
+// columns and the read badges, and the detail lays the counts out; without
+// them none of it shows.
+func TestSyscalls(t *testing.T) {
+	plain := start(t, 220, 40, handReport(), nil)
+	screen := strings.Join(plain.waitText("10.0.0.1:59482"), "\n")
+	for _, absent := range []string{"f/send", "frames/send"} {
+		if strings.Contains(screen, absent) {
+			t.Errorf("%q shown without syscall counts:\n%s", absent, screen)
+		}
+	}
+
+	rep := handReport()
+	f := func(v float64) *float64 { return &v }
+	unbuf, nagle := rep.Connections[0], rep.Connections[1]
+	unbuf.ClientSyscalls = &analyze.SyscallReport{Sends: 5005, Recvs: 300, SendBytes: 600600, RecvBytes: 200200,
+		FramesPerSend: f(1), RecvsPerFrame: f(0.06), PID: 4242, Comm: "gocql-client"}
+	unbuf.ServerSyscalls = &analyze.SyscallReport{Sends: 455, Recvs: 420, SendBytes: 200200, RecvBytes: 600600,
+		FramesPerSend: f(11), RecvsPerFrame: f(0.08), PID: 77, Comm: "java"}
+	// The server of the second connection runs on another host: only its client is counted.
+	nagle.ClientSyscalls = &analyze.SyscallReport{Sends: 4000, Recvs: 8000, FramesPerSend: f(1), RecvsPerFrame: f(2), PID: 9, Comm: "python3"}
+	nagle.DiagnosisCodes = append(nagle.DiagnosisCodes, analyze.CodeClientUnbufferedReads)
+
+	h := start(t, 220, 40, rep, nil)
+	lines := h.waitText("10.0.0.1:59482")
+	screen = strings.Join(lines, "\n")
+	// (5005+4000) frames in (5005+4000) client sends; 5005 server frames in 455 sends.
+	if !strings.Contains(screen, "frames/send client 1.00 server 11.00") {
+		t.Errorf("header without frames per send call:\n%s", screen)
+	}
+	head := line(lines, "cli f/send")
+	if head == "" || !strings.Contains(head, "srv f/send") {
+		t.Fatalf("no syscall columns:\n%s", screen)
+	}
+	// Right-aligned numbers end where the column's title does (one rune per cell).
+	col := len([]rune(head[:strings.Index(head, "srv f/send")])) + len("srv f/send")
+	for client, want := range map[string]string{"10.0.0.1:59482": "11.00", "10.0.0.2:40000": "-", "10.0.0.3:33333": "-"} {
+		l := []rune(line(lines, client))
+		if len(l) < col || !strings.HasSuffix(string(l[:col]), " "+want) {
+			t.Errorf("row %s: srv f/send column is not %q: %q", client, want, string(l))
+		}
+	}
+	if l := line(lines, "10.0.0.2:40000"); !strings.Contains(l, "⚠ SMALL-READS") {
+		t.Errorf("no read badge: %q", l)
+	}
+
+	// Sorting by the client's frames per send: measured rows first.
+	for range colClientFPS - colReqs {
+		h.keys("s")
+	}
+	lines = h.waitFor("sort on cli f/send", func(_ string, lines []string) bool {
+		return strings.Contains(line(lines, "cli f/send"), "cli f/send▼")
+	})
+	if index(lines, "10.0.0.3:33333") < index(lines, "10.0.0.2:40000") {
+		t.Errorf("an unmeasured connection sorts before a measured one:\n%s", strings.Join(lines, "\n"))
+	}
+
+	h.keys("g")
+	h.key(tcell.KeyEnter)
+	lines = h.waitText("System calls")
+	for _, want := range [][2]string{
+		{"process", "gocql-client[4242]"}, {"process", "java[77]"},
+		{"send calls", "5005"}, {"send calls", "455"},
+		{"frames per send call", "1.00"}, {"frames per send call", "11.00"},
+		{"receive calls per frame received", "0.06"},
+		{"bytes sent", "600600"},
+	} {
+		if l := line(lines, "  "+want[0]); !strings.Contains(l, want[1]) {
+			t.Errorf("detail row %q lacks %q: %q", want[0], want[1], l)
+		}
 	}
 }

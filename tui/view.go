@@ -336,6 +336,9 @@ func (u *ui) renderHeader() {
 			segs = append(segs, "p50 - p99 -")
 		}
 		segs = append(segs, "frames/write client [::b]"+fmtRatio(o.clientFPW)+"[::B] server [::b]"+fmtRatio(o.srvFPW)+"[::B]")
+		if o.clientFPS >= 0 || o.srvFPS >= 0 {
+			segs = append(segs, "frames/send client [::b]"+fmtRatio(o.clientFPS)+"[::B] server [::b]"+fmtRatio(o.srvFPS)+"[::B]")
+		}
 	}
 	if rp := u.cfg.Replay; rp != nil && rp.Speed != nil {
 		segs = append(segs, "replay [::b]"+fmtPace(rp.Speed())+"[::B]")
@@ -403,8 +406,10 @@ func escape(s string) string { return tview.Escape(s) }
 
 // connColumnsShown returns the connection columns to show: all of them,
 // except the server column when every row shares one server and the table
-// is narrow (the title names the server then).
+// is narrow (the title names the server then), and the kernel's frames per
+// send call when no row has them.
 func (u *ui) connColumnsShown(rows []*analyze.ConnReport) (cols []int, sharedServer string) {
+	sys := hasSyscalls(rows)
 	if u.width < serverColumn && len(rows) > 0 {
 		sharedServer = rows[0].Server
 		for _, c := range rows[1:] {
@@ -415,7 +420,7 @@ func (u *ui) connColumnsShown(rows []*analyze.ConnReport) (cols []int, sharedSer
 		}
 	}
 	for i := range connColumns {
-		if i == colServer && sharedServer != "" {
+		if i == colServer && sharedServer != "" || (i == colClientFPS || i == colServerFPS) && !sys {
 			continue
 		}
 		cols = append(cols, i)
