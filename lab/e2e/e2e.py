@@ -83,6 +83,12 @@ def check(case, d):
          f"{c['client']} -> {c['server']}: {c['requests']} requests, {frames} client frames, "
          f"in flight {c.get('in_flight', {}).get('mean', 0):.1f}")
 
+    # The protocol the driver says it negotiated is the one cqlsniff decoded (v5: segments, CRCs).
+    want_proto, got_proto = client.get("protocol"), c.get("protocol_version")
+    emit("PASS" if want_proto == got_proto else "FAIL", f"{case}: protocol version",
+         f"client speaks v{want_proto}, cqlsniff decoded v{got_proto}"
+         + (f", {c['client_writes']['v5']['segments']} v5 segments" if (c.get("client_writes") or {}).get("v5") else ""))
+
     # Cassandra may time out a few requests on a loaded machine: up to 1% is the server's business.
     errors = client.get("errors", 0)
     ok = errors <= want_requests // 100 and client.get("requests") == want_requests and c["requests"] >= want_requests

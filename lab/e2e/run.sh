@@ -5,8 +5,9 @@
 #
 #   lab/e2e/run.sh        (as root; from anywhere)
 #
-# For gocql 1.7.0 unbuffered (-coalesce 0) and buffered (-coalesce 200us), one connection, 64 requests
-# in flight, 5000 requests, it starts `cqlsniff -i lo -p 9042 --report json` and bpftrace, runs the
+# For gocql 1.7.0 (protocol v4) and cassandra-gocql-driver 2.1.2 (protocol v5 segments), each unbuffered
+# (-coalesce 0) and buffered (-coalesce 200us), one connection, 64 requests in flight, 5000 requests,
+# it starts `cqlsniff -i lo -p 9042 --report json` and bpftrace, runs the
 # client, stops both, and checks the busy connection (>= 1000 requests) of the report:
 #   - unbuffered: diagnosis client-unbuffered-writes; buffered: not; the same from the wire alone
 #     (cqlsniff -r of the packets it wrote with -w, no kernel counts), with the same frames and segments;
@@ -155,9 +156,10 @@ mkdir -p "$bin"
 say "building cqlsniff"
 (cd "$repo" && nice -n 10 go build -o "$bin/cqlsniff" ./cmd/cqlsniff) >"$work/build.log" 2>&1 ||
   { cat "$work/build.log"; abort "build" "go build ./cmd/cqlsniff failed"; }
-say "building the gocql lab client (modules in lab/.cache/gomod)"
-(cd "$lab/clients/gocql" && GOMODCACHE="$lab/.cache/gomod" GOFLAGS=-modcacherw GOWORK=off \
-  nice -n 10 go build -o "$bin/gocql-client" .) >>"$work/build.log" 2>&1 ||
+say "building the gocql lab clients, v1 and v2 (modules in lab/.cache/gomod)"
+(cd "$lab/clients/gocql" && export GOMODCACHE="$lab/.cache/gomod" GOFLAGS=-modcacherw GOWORK=off &&
+  nice -n 10 go build -o "$bin/gocql-client" . &&
+  nice -n 10 go build -tags gocqlv2 -o "$bin/gocql-v2-client" .) >>"$work/build.log" 2>&1 ||
   { cat "$work/build.log"; abort "build" "go build lab/clients/gocql failed"; }
 python3 "$here/e2e.py" bpf "$port" >"$work/sock.bt"
 phase_done build "$t"
@@ -223,19 +225,19 @@ bt_progs() { # bt_progs PID: bpftool's view (JSON lines) of the BPF programs pro
   return 0
 }
 
-client() { # client OUTPUT_PREFIX ARGS...: start the gocql client in the background, pid in $client_pid
-  local o=$1
-  shift
-  "$bin/gocql-client" "$@" >"$o.json" 2>"$o.err" &
+client() { # client BINARY OUTPUT_PREFIX ARGS...: start a gocql lab client in the background, pid in $client_pid
+  local exe=$1 o=$2
+  shift 2
+  "$bin/$exe" "$@" >"$o.json" 2>"$o.err" &
   client_pid=$!
 }
 
-run_case() { # run_case NAME MODE COALESCE
-  local name=$1 mode=$2 coalesce=$3 d="$work/$1" rc
+run_case() { # run_case NAME MODE COALESCE CLIENT (gocql-client: v1, protocol v4; gocql-v2-client: v5)
+  local name=$1 mode=$2 coalesce=$3 exe=$4 d="$work/$1" rc
   mkdir -p "$d"
   cases+=("$name")
   echo
-  echo "== $name: gocql -n $n -c $c -conns 1 -coalesce $coalesce"
+  echo "== $name: $exe -n $n -c $c -conns 1 -coalesce $coalesce"
   local t
   t=$(date +%s.%N)
   # As root even under sudo (no privilege drop to SUDO_USER): -w writes into this root-owned tree.
@@ -264,7 +266,7 @@ run_case() { # run_case NAME MODE COALESCE
 
   local ts
   ts=$(date +%s.%N)
-  client "$d/client" -n "$n" -c "$c" -conns 1 -coalesce "$coalesce"
+  client "$exe" "$d/client" -n "$n" -c "$c" -conns 1 -coalesce "$coalesce"
   echo "$client_pid" >"$d/client.pid"
   wait_exit "$client_pid" 300
   client_pid=''
@@ -319,13 +321,15 @@ run_case() { # run_case NAME MODE COALESCE
 # the same server.
 t=$(date +%s.%N)
 say "warm-up: gocql -n 2000 -c $c (not captured)"
-client "$work/warmup" -n 2000 -c "$c" -conns 1 -coalesce 200us
+client gocql-client "$work/warmup" -n 2000 -c "$c" -conns 1 -coalesce 200us
 wait_exit "$client_pid" 300
 client_pid=''
 ((rc == 0)) || { tail -n 5 "$work/warmup.err"; abort "warm-up" "the gocql client exited $rc (see ${work#"$repo"/}/warmup.err)"; }
 phase_done warmup "$t"
 
-run_case gocql-unbuffered-c$c unbuffered 0
-run_case gocql-buffered-c$c buffered 200us
+run_case gocql-unbuffered-c$c unbuffered 0 gocql-client
+run_case gocql-buffered-c$c buffered 200us gocql-client
+run_case gocql-v2-v5-unbuffered-c$c unbuffered 0 gocql-v2-client
+run_case gocql-v2-v5-buffered-c$c buffered 200us gocql-v2-client
 
 finish
