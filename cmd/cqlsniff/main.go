@@ -29,18 +29,19 @@ import (
 // exitError carries the process exit status: 1 when input cannot be read,
 // 2 on bad usage.
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	quiet bool // already told the user (the flag package prints its own errors)
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func usageErr(format string, a ...any) error {
-	return &exitError{2, fmt.Errorf(format, a...)}
+	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
 }
 
-func inputErr(err error) error { return &exitError{1, err} }
+func inputErr(err error) error { return &exitError{code: 1, err: err} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,10 +53,11 @@ func main() {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "cqlsniff:", err)
-		} else {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
 			code = 0
+		case ee == nil || !ee.quiet:
+			fmt.Fprintln(os.Stderr, "cqlsniff:", err)
 		}
 		os.Exit(code)
 	}
@@ -176,14 +178,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, &exitError{2, err}
+		return nil, &exitError{code: 2, err: err, quiet: true} // flag printed it, with the usage
 	}
+	hashKeySet := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "report":
 			o.reportSet = true
 		case "syscalls":
 			o.syscallsSet = true
+		case "hash-key":
+			hashKeySet = true
 		}
 	})
 	if fs.NArg() > 0 {
@@ -212,6 +217,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if (o.showValues || o.hashValues) && o.logPath == "" {
 		return nil, usageErr("--show-values and --hash-values apply to the exchange log: add --log PATH")
+	}
+	if hashKeySet && !o.hashValues {
+		return nil, usageErr("--hash-key is the key of --hash-values: add --hash-values")
+	}
+	if o.logPath == "-" && o.report == "json" {
+		return nil, usageErr("--log - and --report json both want standard output: write the log to a file")
+	}
+	if o.top < 0 {
+		return nil, usageErr("--top must be 0 or more")
 	}
 	if o.idleTimeout <= 0 || o.backToBack <= 0 {
 		return nil, usageErr("durations must be positive")

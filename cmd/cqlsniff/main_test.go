@@ -51,6 +51,9 @@ func TestExitStatus(t *testing.T) {
 		{"missing file", []string{"-r", filepath.Join(dir, "nope.pcap")}, 1, "no such file"},
 		{"not a capture", []string{"-r", garbage}, 1, "pcap"},
 		{"empty file", []string{"-r", empty}, 1, ""},
+		{"log and json report on stdout", []string{"-r", sample, "--log", "-", "--report", "json"}, 2, "both want standard output"},
+		{"negative --top", []string{"-r", sample, "--top", "-1"}, 2, "--top"},
+		{"hash key without hashing", []string{"-r", sample, "--log", filepath.Join(dir, "l.jsonl"), "--hash-key", "k"}, 2, "--hash-values"},
 		{"log unwritable", []string{"-r", sample, "--log", filepath.Join(dir, "no", "such", "dir.jsonl")}, 1, "exchange log"},
 	}
 	for _, c := range cases {
