@@ -46,19 +46,21 @@ type conn struct {
 	notCQL        bool
 	dataSegs      int
 
-	pending  pendingTable
-	ids      [4]idCache
-	idNext   uint8
-	requests uint64
-	answered uint64
-	errors   uint64
-	reused   uint64
-	orphans  uint64
-	events   uint64
-	inflSum  uint64
-	inflMax  int
-	hist     *hdrhistogram.Histogram
-	latMax   int64
+	pending    pendingTable
+	ids        [4]idCache
+	idNext     uint8
+	requests   uint64
+	answered   uint64
+	errors     uint64
+	errCodes   map[decode.ErrorCode]uint64 // made at the first error: errors are rare
+	reused     uint64
+	orphans    uint64
+	events     uint64
+	eventKinds [4]uint64 // by eventKind
+	inflSum    uint64
+	inflMax    int
+	hist       *hdrhistogram.Histogram
+	latMax     int64
 }
 
 type idCache struct {
@@ -154,15 +156,23 @@ func (c *conn) Packet(d capture.Dir, p *capture.Packet, info capture.SegmentInfo
 
 // Data implements capture.FlowHandler.
 func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
+	w := &c.w[d]
+	if c.tls {
+		// Encrypted: TCP-level figures only.
+		w.segments++
+		w.bytes += uint64(len(b))
+		return
+	}
 	if c.notCQL {
 		return
 	}
 	st := &c.streams[d]
-	w := &c.w[d]
 	c.dataSegs++
 	if !st.Synced() && c.dataSegs <= 2 && len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04 {
 		c.tls = true
 		c.notCQL = true
+		w.segments++
+		w.bytes += uint64(len(b))
 		return
 	}
 	atStart := st.AtBoundary()
@@ -486,6 +496,11 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	if h.Opcode == decode.OpEvent {
 		c.events++
 		a.totals.events++
+		kind := eventOther
+		if !f.BadCompression && f.Body != nil && decode.DecodeResponse(h, f.Body, r) == nil {
+			kind = eventKind(r.EventType)
+		}
+		c.eventKinds[kind]++
 		return
 	}
 	pp, ok := c.pending.get(h.Stream)
@@ -539,6 +554,14 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		c.errors++
 		a.totals.errors++
 		p.st.errors++
+		code := decode.ErrorCode(-1) // the body could not be read
+		if err == nil {
+			code = r.ErrCode
+		}
+		if c.errCodes == nil {
+			c.errCodes = make(map[decode.ErrorCode]uint64)
+		}
+		c.errCodes[code]++
 	}
 	p.st.count++
 	p.st.total += lat
@@ -636,4 +659,26 @@ func mayMatter(h *decode.Header, body []byte) bool {
 	}
 	k := decode.ResultKind(binary.BigEndian.Uint32(body))
 	return k == decode.ResultPrepared || k == decode.ResultSetKeyspace
+}
+
+// The EVENT types of the protocol (and anything else a server sends).
+const (
+	eventTopology = iota
+	eventStatus
+	eventSchema
+	eventOther
+)
+
+var eventNames = [...]string{eventTopology: "TOPOLOGY_CHANGE", eventStatus: "STATUS_CHANGE", eventSchema: "SCHEMA_CHANGE", eventOther: "other"}
+
+func eventKind(t []byte) int {
+	switch string(t) {
+	case "TOPOLOGY_CHANGE":
+		return eventTopology
+	case "STATUS_CHANGE":
+		return eventStatus
+	case "SCHEMA_CHANGE":
+		return eventSchema
+	}
+	return eventOther
 }

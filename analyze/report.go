@@ -125,28 +125,33 @@ type V5Writes struct {
 
 // ConnReport describes one connection.
 type ConnReport struct {
-	ID                  uint64   `json:"id"`
-	Client              string   `json:"client"`
-	Server              string   `json:"server"`
-	ProtocolVersion     int      `json:"protocol_version"`
-	Compression         string   `json:"compression"`
-	CompressionInferred bool     `json:"compression_inferred,omitempty"`
-	Driver              string   `json:"driver"`
-	DriverVersion       string   `json:"driver_version,omitempty"`
-	Keyspace            string   `json:"keyspace,omitempty"`
-	Encrypted           bool     `json:"encrypted,omitempty"`
-	RolesFromPorts      bool     `json:"-"`
-	Requests            uint64   `json:"requests"`
-	Responses           uint64   `json:"responses"`
-	Errors              uint64   `json:"errors"`
-	Unanswered          uint64   `json:"unanswered"`
-	OrphanResponses     uint64   `json:"orphan_responses"`
-	Events              uint64   `json:"events"`
-	StreamReuse         uint64   `json:"stream_reuse"`
-	InFlight            InFlight `json:"in_flight"`
-	Latency             Latency  `json:"latency_us"`
-	ClientWrites        Writes   `json:"client_writes"`
-	ServerWrites        Writes   `json:"server_writes"`
+	ID                  uint64 `json:"id"`
+	Client              string `json:"client"`
+	Server              string `json:"server"`
+	ProtocolVersion     int    `json:"protocol_version"`
+	Compression         string `json:"compression"`
+	CompressionInferred bool   `json:"compression_inferred,omitempty"`
+	Driver              string `json:"driver"`
+	DriverVersion       string `json:"driver_version,omitempty"`
+	Keyspace            string `json:"keyspace,omitempty"`
+	Encrypted           bool   `json:"encrypted,omitempty"`
+	RolesFromPorts      bool   `json:"-"`
+	Requests            uint64 `json:"requests"`
+	Responses           uint64 `json:"responses"`
+	Errors              uint64 `json:"errors"`
+	Unanswered          uint64 `json:"unanswered"`
+	OrphanResponses     uint64 `json:"orphan_responses"`
+	Events              uint64 `json:"events"`
+	// ErrorsByCode and EventsByType break Errors and Events down (ERROR code
+	// names as decode gives them, "unreadable" when the body could not be
+	// read; EVENT types). Absent when there are none.
+	ErrorsByCode map[string]uint64 `json:"errors_by_code,omitempty"`
+	EventsByType map[string]uint64 `json:"events_by_type,omitempty"`
+	StreamReuse  uint64            `json:"stream_reuse"`
+	InFlight     InFlight          `json:"in_flight"`
+	Latency      Latency           `json:"latency_us"`
+	ClientWrites Writes            `json:"client_writes"`
+	ServerWrites Writes            `json:"server_writes"`
 	// ClientSyscalls and ServerSyscalls are the kernel's counts of each
 	// end's socket calls, present only when measured (live, with --syscalls,
 	// on the host of that end).
@@ -293,6 +298,8 @@ func (c *conn) report() *ConnReport {
 		Unanswered:          uint64(c.pending.len()) + c.reused,
 		OrphanResponses:     c.orphans,
 		Events:              c.events,
+		ErrorsByCode:        c.errorsByCode(),
+		EventsByType:        c.eventsByType(),
 		StreamReuse:         c.reused,
 		Latency:             summarize(c.hist, c.latMax),
 		ClientWrites:        writes(&c.w[cdir]),
@@ -470,4 +477,32 @@ func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
 
 func distribution(b *[6]uint64) map[string]uint64 {
 	return map[string]uint64{"0": b[0], "1": b[1], "2-3": b[2], "4-7": b[3], "8-15": b[4], "16+": b[5]}
+}
+
+func (c *conn) errorsByCode() map[string]uint64 {
+	if len(c.errCodes) == 0 {
+		return nil
+	}
+	m := make(map[string]uint64, len(c.errCodes))
+	for code, n := range c.errCodes {
+		name := code.String()
+		if code == -1 {
+			name = "unreadable"
+		}
+		m[name] += n
+	}
+	return m
+}
+
+func (c *conn) eventsByType() map[string]uint64 {
+	var m map[string]uint64
+	for kind, n := range c.eventKinds {
+		if n > 0 {
+			if m == nil {
+				m = make(map[string]uint64)
+			}
+			m[eventNames[kind]] = n
+		}
+	}
+	return m
 }

@@ -21,8 +21,12 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 		fmt.Fprintf(ew, " from %s", r.Start)
 	}
 	fmt.Fprintf(ew, ", %d dropped by the kernel\n", r.Dropped)
-	fmt.Fprintf(ew, "  %d CQL connections, %d requests, %d responses, %d unanswered, %d errors, %d events",
-		t.Connections, t.Requests, t.Responses, t.Unanswered, t.Errors, t.Events)
+	fmt.Fprintf(ew, "  %d CQL connections", t.Connections-t.Encrypted)
+	if t.Encrypted > 0 {
+		fmt.Fprintf(ew, " and %d encrypted (TLS)", t.Encrypted)
+	}
+	fmt.Fprintf(ew, ", %d requests, %d responses, %d unanswered, %d errors, %d events",
+		t.Requests, t.Responses, t.Unanswered, t.Errors, t.Events)
 	if t.OrphanResponses > 0 {
 		fmt.Fprintf(ew, ", %d answers to requests sent before the capture", t.OrphanResponses)
 	}

@@ -186,6 +186,11 @@ func TestTLS(t *testing.T) {
 	os.WriteFile(path, data, 0o644)
 	r := report(t, mustRead(t, path))
 	if r.Totals.Encrypted != 1 || len(r.Connections) != 1 || !r.Connections[0].Encrypted || r.Totals.Frames != 0 {
-		t.Errorf("totals %+v connections %+v", r.Totals, r.Connections)
+		t.Fatalf("totals %+v connections %+v", r.Totals, r.Connections)
+	}
+	// The TCP figures: two client segments (75 and 5 bytes), one server segment (6 bytes).
+	c := r.Connections[0]
+	if c.ClientWrites.Segments != 2 || c.ClientWrites.Bytes != 80 || c.ServerWrites.Segments != 1 || c.ServerWrites.Bytes != 6 || c.ClientWrites.Frames != 0 {
+		t.Errorf("TCP figures: client %+v server %+v", c.ClientWrites, c.ServerWrites)
 	}
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/binary"
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestErrorsAndEventsBreakdown: errors are counted by ERROR code and events
+// by type, per connection.
+func TestErrorsAndEventsBreakdown(t *testing.T) {
+	query := func(q string) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+		return append(append(b, q...), 0x00, 0x01, 0x00)
+	}
+	invalid := append(binary.BigEndian.AppendUint32(nil, 0x2200), str("Undefined column name x")...)
+	// Read_timeout: message, consistency ONE, received 0, block_for 1, data_present 0.
+	timeout := append(binary.BigEndian.AppendUint32(nil, 0x1200), str("Operation timed out")...)
+	timeout = binary.BigEndian.AppendUint32(append(timeout, 0x00, 0x01), 0)
+	timeout = append(binary.BigEndian.AppendUint32(timeout, 1), 0)
+	register := append([]byte{0, 2}, append(str("SCHEMA_CHANGE"), str("STATUS_CHANGE")...)...)
+	schema := append(append(append(str("SCHEMA_CHANGE"), str("CREATED")...), str("KEYSPACE")...), str("ks")...)
+	status := append(append(str("STATUS_CHANGE"), str("DOWN")...), 4, 10, 0, 0, 3, 0, 0, 0x23, 0x52)
+	data := tcpPcap(
+		frame(0x04, 0, 1, 0x0B, register),
+		frame(0x84, 0, 1, 0x02, nil), // READY
+		frame(0x04, 0, 2, 0x07, query("SELECT x FROM t")),
+		frame(0x84, 0, 2, 0x00, invalid),
+		cat(frame(0x04, 0, 3, 0x07, query("SELECT v FROM t")), frame(0x04, 0, 4, 0x07, query("SELECT v FROM u"))),
+		cat(frame(0x84, 0, 0xFFFF, 0x0C, schema), frame(0x84, 0, 3, 0x00, timeout),
+			frame(0x84, 0, 0xFFFF, 0x0C, status), frame(0x84, 0, 4, 0x00, timeout)),
+	)
+	path := filepath.Join(t.TempDir(), "errors.pcap")
+	os.WriteFile(path, data, 0o644)
+	r := report(t, mustRead(t, path))
+	if len(r.Connections) != 1 {
+		t.Fatalf("%d connections", len(r.Connections))
+	}
+	c := r.Connections[0]
+	if want := map[string]uint64{"INVALID": 1, "READ_TIMEOUT": 2}; c.Errors != 3 || !maps.Equal(c.ErrorsByCode, want) {
+		t.Errorf("errors %d by code %v, want 3 %v", c.Errors, c.ErrorsByCode, want)
+	}
+	if want := map[string]uint64{"SCHEMA_CHANGE": 1, "STATUS_CHANGE": 1}; c.Events != 2 || !maps.Equal(c.EventsByType, want) {
+		t.Errorf("events %d by type %v, want 2 %v", c.Events, c.EventsByType, want)
+	}
+}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
