@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/cqlsniff/cqlsniff/syscalls"
 )
@@ -17,7 +18,17 @@ type SyscallReport struct {
 	RecvsPerFrame *float64 `json:"recvs_per_frame"` // its receive calls / frames it received
 	PID           uint32   `json:"pid"`
 	Comm          string   `json:"comm"`
+	// Partial says the capture and the kernel's counters did not cover the
+	// same traffic: the bytes this end sent or received by the kernel's count
+	// and on the wire differ by more than 2% (kernel drops, a capture stopped
+	// while traffic went on). The two ratios are then scaled by bytes (an
+	// estimate), and no diagnosis rests on them.
+	Partial bool `json:"partial,omitempty"`
 }
+
+// maxBytesSkew is how far the kernel's byte counts may stray from the
+// wire's before the two are taken for different spans of traffic.
+const maxBytesSkew = 0.02
 
 // SetSyscalls hands the analyzer the kernel's per-connection counts (a copy
 // it may keep). Reports join them to connections by their endpoints. Call
@@ -38,10 +49,10 @@ func (a *Analyzer) withSyscalls(r *ConnReport) *ConnReport {
 	}
 	cp := *r
 	if cok {
-		cp.ClientSyscalls = sysReport(cn, r.ClientWrites.Frames, r.ServerWrites.Frames)
+		cp.ClientSyscalls = sysReport(cn, r.ClientWrites, r.ServerWrites)
 	}
 	if sok {
-		cp.ServerSyscalls = sysReport(sn, r.ServerWrites.Frames, r.ClientWrites.Frames)
+		cp.ServerSyscalls = sysReport(sn, r.ServerWrites, r.ClientWrites)
 	}
 	cp.diagnoses = exactDiagnoses(&cp, r.diagnoses)
 	cp.DiagnosisCodes = codes(cp.diagnoses)
@@ -56,17 +67,42 @@ func codes(ds []Diagnosis) []string {
 	return out
 }
 
-func sysReport(n syscalls.Counts, sent, received uint64) *SyscallReport {
+// sysReport joins one end's kernel counts to what the wire showed it send
+// (out) and receive (in).
+func sysReport(n syscalls.Counts, out, in Writes) *SyscallReport {
 	r := &SyscallReport{Sends: n.Sends, Recvs: n.Recvs, SendBytes: n.SendBytes, RecvBytes: n.RecvBytes, PID: n.PID, Comm: n.Comm}
-	if n.Sends > 0 {
-		v := round2(float64(sent) / float64(n.Sends))
+	// Calls in the span the capture saw: all of them when the byte counts
+	// agree, else in proportion to the bytes.
+	sends, recvs := float64(n.Sends), float64(n.Recvs)
+	if skewed(out.Bytes, n.SendBytes) || skewed(in.Bytes, n.RecvBytes) {
+		r.Partial = true
+		sends = scale(sends, out.Bytes, n.SendBytes)
+		recvs = scale(recvs, in.Bytes, n.RecvBytes)
+	}
+	if sends > 0 && out.Frames > 0 {
+		v := round2(float64(out.Frames) / sends)
 		r.FramesPerSend = &v
 	}
-	if received > 0 {
-		v := round2(float64(n.Recvs) / float64(received))
+	if in.Frames > 0 && (n.Recvs == 0 || recvs > 0) {
+		v := round2(recvs / float64(in.Frames))
 		r.RecvsPerFrame = &v
 	}
 	return r
+}
+
+func skewed(wire, kernel uint64) bool {
+	if wire == kernel {
+		return false
+	}
+	return math.Abs(float64(wire)-float64(kernel)) > maxBytesSkew*float64(max(wire, kernel))
+}
+
+// scale is calls × wire/kernel bytes (0 when the kernel counted no bytes).
+func scale(calls float64, wire, kernel uint64) float64 {
+	if kernel == 0 {
+		return 0
+	}
+	return calls * float64(wire) / float64(kernel)
 }
 
 // Exact thresholds, used when the kernel's counts exist. A side with
@@ -88,7 +124,7 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 	}
 	var out []Diagnosis
 	for _, d := range wire {
-		if (d.Code == CodeClientUnbuffered && r.ClientSyscalls != nil) || (d.Code == CodeServerUnbuffered && r.ServerSyscalls != nil) {
+		if (d.Code == CodeClientUnbuffered && exact(r.ClientSyscalls)) || (d.Code == CodeServerUnbuffered && exact(r.ServerSyscalls)) {
 			continue // decided below from the exact counts
 		}
 		out = append(out, d)
@@ -116,7 +152,7 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 		{"client", r.Client, CodeClientUnbuffered, CodeClientUnbufferedReads, r.ClientSyscalls, r.ClientWrites, nagle},
 		{"server", r.Server, CodeServerUnbuffered, CodeServerUnbufferedReads, r.ServerSyscalls, r.ServerWrites, false},
 	} {
-		if s.sys == nil || r.InFlight.Mean < minReadsInFlight {
+		if !exact(s.sys) || r.InFlight.Mean < minReadsInFlight {
 			continue
 		}
 		if fps := s.sys.FramesPerSend; fps != nil && *fps < maxUnbufferedFramesPerSend && s.w.Frames >= minExactFrames {
@@ -146,3 +182,7 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 	}
 	return out
 }
+
+// exact reports whether an end's kernel counts cover the traffic the
+// capture saw, so that diagnoses may rest on them.
+func exact(s *SyscallReport) bool { return s != nil && !s.Partial }

@@ -293,7 +293,14 @@ func perCall(s *analyze.SyscallReport, sends bool) float64 {
 	return *v
 }
 
-func fmtPerCall(s *analyze.SyscallReport, sends bool) string { return fmtRatio(perCall(s, sends)) }
+// fmtPerCall marks a ratio scaled from partial counts with "~".
+func fmtPerCall(s *analyze.SyscallReport, sends bool) string {
+	v := fmtRatio(perCall(s, sends))
+	if s != nil && s.Partial && v != "-" {
+		v = "~" + v
+	}
+	return v
+}
 
 // hasSyscalls reports whether any connection carries the kernel's counts.
 func hasSyscalls(conns []*analyze.ConnReport) bool {

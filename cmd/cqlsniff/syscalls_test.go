@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,6 +93,10 @@ func TestExactDiagnoses(t *testing.T) {
 				if cr.ClientSyscalls == nil || cr.ClientSyscalls.FramesPerSend == nil {
 					t.Fatalf("%s: no syscall figures joined", cr.Client)
 				}
+				if cr.ClientSyscalls.Partial {
+					t.Errorf("%s: the kernel's bytes (%d sent, %d received) and the wire's (%d, %d) disagree",
+						cr.Client, cr.ClientSyscalls.SendBytes, cr.ClientSyscalls.RecvBytes, cr.ClientWrites.Bytes, cr.ServerWrites.Bytes)
+				}
 				var writes, read bool
 				var mech string
 				for _, d := range cr.DiagnosisCodes {
@@ -109,5 +115,62 @@ func TestExactDiagnoses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPartialSyscalls: when the kernel counted more traffic than the capture
+// saw (kernel drops, a capture stopped while the client went on), the counts
+// are marked partial, the ratios scaled by bytes, and no diagnosis rests on
+// them: a coalescing client is not called unbuffered because the wire lost
+// half its frames.
+func TestPartialSyscalls(t *testing.T) {
+	path := filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-coalesced-c64.pcap")
+	run := func(counts map[syscalls.Key]syscalls.Counts) *analyze.ConnReport {
+		src, err := capture.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		p := analyze.NewPipeline(src, analyze.DefaultConfig(), capture.DefaultAssemblerConfig())
+		p.BeforeReport = func() { p.An.SetSyscalls(counts) }
+		if err := p.Run(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		p.Finish()
+		for _, cr := range p.Report("x").Connections {
+			if cr.Requests >= 1000 {
+				return cr
+			}
+		}
+		t.Fatal("no busy connection")
+		return nil
+	}
+	counts := kernelCounts(t, path)
+	exact := run(counts)
+	// Three times the traffic in the kernel's counters: calls and bytes alike.
+	for k, c := range counts {
+		c.Sends, c.SendBytes, c.Recvs, c.RecvBytes = 3*c.Sends, 3*c.SendBytes, 3*c.Recvs, 3*c.RecvBytes
+		counts[k] = c
+	}
+	partial := run(counts)
+	e, p := exact.ClientSyscalls, partial.ClientSyscalls
+	if e.Partial || !p.Partial {
+		t.Fatalf("partial: exact run %v, tripled run %v", e.Partial, p.Partial)
+	}
+	if math.Abs(*p.FramesPerSend-*e.FramesPerSend) > 0.02**e.FramesPerSend || math.Abs(*p.RecvsPerFrame-*e.RecvsPerFrame) > 0.02**e.RecvsPerFrame+0.01 {
+		t.Errorf("scaled ratios %.2f frames/send, %.2f recvs/frame; the exact ones %.2f, %.2f",
+			*p.FramesPerSend, *p.RecvsPerFrame, *e.FramesPerSend, *e.RecvsPerFrame)
+	}
+	// Now the kernel saw every send but the capture only one in 25 of the
+	// client's frames (as with heavy drops): the raw ratio, ~0.8 frames per
+	// send, would call a 20-frames-per-write client unbuffered.
+	counts = kernelCounts(t, path)
+	for k, c := range counts {
+		c.Sends, c.SendBytes = 25*c.Sends, 25*c.SendBytes
+		counts[k] = c
+	}
+	dropped := run(counts)
+	if !dropped.ClientSyscalls.Partial || slices.Contains(dropped.DiagnosisCodes, analyze.CodeClientUnbuffered) {
+		t.Errorf("wire lost frames: partial %v, diagnoses %v", dropped.ClientSyscalls.Partial, dropped.DiagnosisCodes)
 	}
 }
