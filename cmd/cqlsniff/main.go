@@ -200,8 +200,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.read == "" && o.iface == "" {
 		o.iface = "lo"
 	}
-	if o.read != "" && (o.write != "" || len(o.hosts) > 0 || o.ringMB != 0 || o.snaplen != 0 || (o.syscallsSet && o.syscalls)) {
-		return nil, usageErr("-w, --host, -s, --ring-mb and --syscalls apply to live capture (-i)")
+	if o.read != "" && (o.write != "" || len(o.hosts) > 0 || o.ringMB != 0 || o.snaplen != 0 || (o.syscallsSet && o.syscalls) || o.duration != 0 || o.user != "") {
+		return nil, usageErr("-w, --host, -s, --ring-mb, --syscalls, --duration and -Z apply to live capture (-i)")
 	}
 	if o.read != "" {
 		o.syscalls = false
@@ -256,16 +256,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	)
 	switch {
 	case o.iface != "":
-		if o.syscalls {
-			// Loading BPF programs needs the privileges dropped below.
-			tracer, err = syscalls.Open(syscalls.Config{Ports: o.ports})
-			if err != nil {
-				fmt.Fprintf(stderr, "cqlsniff: %s\n", syscalls.Explain(err))
-				tracer = nil
-			} else {
-				defer tracer.Close()
-			}
-		}
 		lc := capture.LiveConfig{Interface: o.iface, Ports: o.ports, Hosts: o.hosts, Snaplen: o.snaplen, RingMB: o.ringMB}
 		if o.write != "" {
 			dump = capture.NewDumpFile(o.write)
@@ -283,6 +273,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return inputErr(err)
 		}
 		defer live.Close()
+		if o.syscalls {
+			// Loading BPF programs needs the privileges dropped below. (After
+			// the capture opened: without privileges, its error is the one
+			// line the user sees.)
+			tracer, err = syscalls.Open(syscalls.Config{Ports: o.ports})
+			if err != nil {
+				fmt.Fprintf(stderr, "cqlsniff: %s\n", syscalls.Explain(err))
+				tracer = nil
+			} else {
+				defer tracer.Close()
+			}
+		}
 		// The socket is open: run as the invoking user from here on, as
 		// tcpdump does.
 		if err := capture.DropPrivileges(o.user); err != nil {

@@ -44,6 +44,8 @@ func TestExitStatus(t *testing.T) {
 		{"ok", []string{"-r", sample}, 0, ""},
 		{"file and interface", []string{"-r", sample, "-i", "lo"}, 2, "exclude each other"},
 		{"live-only flag with a file", []string{"-r", sample, "-w", "x.pcap"}, 2, "live capture"},
+		{"--duration with a file", []string{"-r", sample, "--duration", "1s"}, 2, "live capture"},
+		{"-Z with a file", []string{"-r", sample, "-Z", "nobody"}, 2, "live capture"},
 		{"bad report format", []string{"-r", sample, "--report", "xml"}, 2, "text or json"},
 		{"bad port", []string{"-r", sample, "-p", "90x"}, 2, "bad port"},
 		{"unknown flag", []string{"-r", sample, "--nope"}, 2, "not defined"},
