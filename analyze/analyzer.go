@@ -106,6 +106,7 @@ type stmt struct {
 	count  uint64
 	errors uint64
 	total  int64 // summed latency, ns
+	max    int64 // the largest latency, ns
 	hist   *hdrhistogram.Histogram
 }
 

@@ -61,6 +61,7 @@ type conn struct {
 	inflMax    int
 	hist       *hdrhistogram.Histogram
 	latMax     int64
+	latSum     int64 // summed latency, ns
 }
 
 type idCache struct {
@@ -546,6 +547,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		c.hist = a.newHist()
 	}
 	_ = c.hist.RecordValue(us)
+	c.latSum += lat
 	if lat > c.latMax {
 		c.latMax = lat
 	}
@@ -565,6 +567,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	}
 	p.st.count++
 	p.st.total += lat
+	p.st.max = max(p.st.max, lat)
 	_ = p.st.hist.RecordValue(us) // opcode figures are merged from statements at report time
 
 	if err == nil {

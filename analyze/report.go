@@ -226,7 +226,10 @@ func bars(h *hdrhistogram.Histogram) []Bar {
 	return out
 }
 
-func summarize(h *hdrhistogram.Histogram, max int64) Latency {
+// summarize gives a histogram's figures; max and sum, the exact maximum and
+// sum of the latencies in ns (0 when unknown), replace the histogram's
+// bucket-rounded max and mean.
+func summarize(h *hdrhistogram.Histogram, max, sum int64) Latency {
 	if h == nil || h.TotalCount() == 0 {
 		return Latency{}
 	}
@@ -244,6 +247,9 @@ func summarize(h *hdrhistogram.Histogram, max int64) Latency {
 		// The exact maximum; percentiles (bucket upper bounds) never exceed it.
 		l.Max = round2(float64(max) / 1e3)
 		l.P50, l.P90, l.P99, l.P999 = min(l.P50, l.Max), min(l.P90, l.Max), min(l.P99, l.Max), min(l.P999, l.Max)
+	}
+	if sum > 0 {
+		l.Mean = round2(float64(sum) / 1e3 / float64(l.Count))
 	}
 	return l
 }
@@ -301,7 +307,7 @@ func (c *conn) report() *ConnReport {
 		ErrorsByCode:        c.errorsByCode(),
 		EventsByType:        c.eventsByType(),
 		StreamReuse:         c.reused,
-		Latency:             summarize(c.hist, c.latMax),
+		Latency:             summarize(c.hist, c.latMax, c.latSum),
 		ClientWrites:        writes(&c.w[cdir]),
 		ServerWrites:        writes(&c.w[cdir.Other()]),
 		Start:               rfc3339(c.first),
@@ -413,7 +419,7 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		}
 		r.Statements = append(r.Statements, StmtReport{
 			Statement: s.text, Opcode: s.op.String(), LWT: s.lwt, Count: s.count, Errors: s.errors,
-			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, 0),
+			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, s.max, s.total),
 		})
 	}
 	sort.SliceStable(r.Statements, func(i, j int) bool { return r.Statements[i].TotalMS > r.Statements[j].TotalMS })
@@ -422,6 +428,7 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 	// update per response instead of two on the hot path).
 	var ops [256]*OpReport
 	var opHist [256]*hdrhistogram.Histogram
+	var opMax, opSum [256]int64
 	for _, s := range a.stmtList {
 		if s.count == 0 {
 			continue
@@ -433,17 +440,21 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		ops[s.op].Count += s.count
 		ops[s.op].Errors += s.errors
 		opHist[s.op].Merge(s.hist)
+		opMax[s.op] = max(opMax[s.op], s.max)
+		opSum[s.op] += s.total
 	}
 	r.Opcodes = []OpReport{}
 	all := hdrhistogram.New(1, 100_000_000, 2)
+	var allMax, allSum int64
 	for op, o := range ops {
 		if o != nil {
-			o.Latency = summarize(opHist[op], 0)
+			o.Latency = summarize(opHist[op], opMax[op], opSum[op])
 			r.Opcodes = append(r.Opcodes, *o)
 			all.Merge(opHist[op])
+			allMax, allSum = max(allMax, opMax[op]), allSum+opSum[op]
 		}
 	}
-	r.Latency = summarize(all, 0)
+	r.Latency = summarize(all, allMax, allSum)
 	ss := a.closedStream
 	for c := range a.live {
 		if c.isCQL() {
