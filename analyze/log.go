@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,8 @@ import (
 type exchangeLog struct {
 	w   *bufio.Writer
 	buf []byte
+	msg []byte // scratch for redacted error messages
+	fp  []byte
 	err error
 }
 
@@ -77,8 +80,13 @@ func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Fra
 		}
 		b = append(b, '"')
 		if decoded && len(r.ErrMessage) > 0 {
+			msg := r.ErrMessage
+			if !c.a.cfg.ShowValues {
+				l.msg, l.fp = redactMessage(l.msg[:0], l.fp, msg)
+				msg = l.msg
+			}
 			b = append(b, `,"error_message":`...)
-			b = appendJSONString(b, string(r.ErrMessage))
+			b = appendJSONString(b, string(msg))
 		}
 		if decoded {
 			b = appendErrorDetail(b, r)
@@ -191,7 +199,10 @@ func (a *Analyzer) valuesJSON(r *decode.Request) string {
 			b = append(b, '"')
 		}
 	}
-	if len(r.Params.Values) > 0 {
+	if len(r.Params.Values) > 0 && a.setsPassword(r) {
+		// CREATE/ALTER ROLE ... PASSWORD = ?: the bound value is a password.
+		b = append(b, `,"values_withheld":"the statement sets a password"`...)
+	} else if len(r.Params.Values) > 0 {
 		b = append(b, `,"values":[`...)
 		for i, v := range r.Params.Values {
 			if i > 0 {
@@ -219,6 +230,31 @@ func (a *Analyzer) valuesJSON(r *decode.Request) string {
 		}
 	}
 	return string(b)
+}
+
+// setsPassword reports whether a request's statement (its text, or the
+// text its prepared id stands for; any child of a BATCH) mentions PASSWORD.
+func (a *Analyzer) setsPassword(r *decode.Request) bool {
+	mentions := func(query, id []byte) bool {
+		if len(query) > 0 {
+			return containsFold(query, "PASSWORD")
+		}
+		st := a.prepared[string(id)]
+		return st != nil && containsFold([]byte(st.text), "PASSWORD")
+	}
+	switch r.Opcode {
+	case decode.OpQuery:
+		return mentions(r.Query, nil)
+	case decode.OpExecute:
+		return mentions(nil, r.PreparedID)
+	case decode.OpBatch:
+		for _, c := range r.Children {
+			if mentions(c.Query, c.PreparedID) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // containsFold reports whether upper-case ASCII word w occurs in b, in any case.
@@ -265,10 +301,106 @@ func appendErrorDetail(b []byte, r *decode.Response) []byte {
 		}
 		if r.ErrCode == decode.ErrReadFailure || r.ErrCode == decode.ErrWriteFailure {
 			num("failures", e.NumFailures)
+			if e.NumReasons > 0 {
+				// v5: which replica failed how.
+				b = append(b, `,"failure_reasons":[`...)
+				for i, fr := range e.Reasons[:min(e.NumReasons, len(e.Reasons))] {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, `{"endpoint":`...)
+					b = appendJSONString(b, endpoint(fr.Endpoint))
+					b = append(b, `,"code":`...)
+					b = appendJSONString(b, fr.Code.String())
+					b = append(b, '}')
+				}
+				b = append(b, ']')
+			}
+		}
+		if r.ErrCode == decode.ErrReadTimeout || r.ErrCode == decode.ErrReadFailure {
+			b = append(b, `,"data_present":`...)
+			b = strconv.AppendBool(b, e.DataPresent)
+		}
+		if e.HasContentions {
+			num("contentions", int32(e.Contentions))
+		}
+	case decode.ErrAlreadyExists:
+		b = appendField(b, "keyspace", e.Keyspace)
+		b = appendField(b, "table", e.Table)
+	case decode.ErrFunctionFailure:
+		b = appendField(b, "keyspace", e.Keyspace)
+		b = appendField(b, "function", e.Function)
+		num("arg_types", int32(e.ArgTypes))
+	case decode.ErrUnprepared:
+		if len(e.PreparedID) > 0 {
+			b = append(b, `,"unprepared_id":"`...)
+			b = hex.AppendEncode(b, e.PreparedID)
+			b = append(b, '"')
 		}
 	}
 	if e.RateLimit {
-		b = append(b, `,"rate_limited":true`...)
+		op := "read"
+		if e.OpType == 1 {
+			op = "write"
+		}
+		b = append(b, `,"rate_limited":true,"op_type":"`...)
+		b = append(b, op...)
+		b = append(b, '"')
+		b = append(b, `,"rejected_by_coordinator":`...)
+		b = strconv.AppendBool(b, e.RejectedByCoordinator)
+	}
+	if e.Partial {
+		b = append(b, `,"error_detail_partial":true`...)
 	}
 	return b
+}
+
+// appendField appends ,"name":"value" when value is not empty.
+func appendField(b []byte, name string, value []byte) []byte {
+	if len(value) == 0 {
+		return b
+	}
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":`...)
+	return appendJSONString(b, string(value))
+}
+
+// endpoint renders an [inetaddr]'s address bytes.
+func endpoint(a []byte) string {
+	if ip, ok := netip.AddrFromSlice(a); ok {
+		return ip.String()
+	}
+	return "?"
+}
+
+// redactMessage appends an error message with what may echo the user's
+// data masked, unless --show-values: numbers and quoted strings as in a
+// statement fingerprint, and the contents of parentheses and brackets, where
+// Cassandra quotes offending input ("Invalid STRING constant (hunter2) for
+// ...", a syntax error's "(...VALUES (1, [secret]...)").
+func redactMessage(dst, scratch, msg []byte) (out, scratchOut []byte) {
+	scratch = Fingerprint(scratch[:0], msg)
+	out = dst
+	depth := 0
+	for _, ch := range scratch {
+		switch {
+		case ch == '(' || ch == '[':
+			if depth == 0 {
+				out = append(out, ch, '?')
+			}
+			depth++
+		case (ch == ')' || ch == ']') && depth > 0:
+			depth--
+			if depth == 0 {
+				out = append(out, ch)
+			}
+		case depth == 0:
+			out = append(out, ch)
+		}
+	}
+	if depth > 0 {
+		out = append(out, ')')
+	}
+	return out, scratch
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,24 +24,47 @@ func TestErrorsAndEventsBreakdown(t *testing.T) {
 	register := append([]byte{0, 2}, append(str("SCHEMA_CHANGE"), str("STATUS_CHANGE")...)...)
 	schema := append(append(append(str("SCHEMA_CHANGE"), str("CREATED")...), str("KEYSPACE")...), str("ks")...)
 	status := append(append(str("STATUS_CHANGE"), str("DOWN")...), 4, 10, 0, 0, 3, 0, 0, 0x23, 0x52)
+	exists := append(binary.BigEndian.AppendUint32(nil, 0x2400), str("Cannot add existing table")...)
+	exists = append(append(exists, str("ks")...), str("kv")...)
+	unprepared := append(binary.BigEndian.AppendUint32(nil, 0x2500), str("Prepared query not found")...)
+	unprepared = append(unprepared, 0, 4, 0xde, 0xad, 0xbe, 0xef)
 	data := tcpPcap(
 		frame(0x04, 0, 1, 0x0B, register),
 		frame(0x84, 0, 1, 0x02, nil), // READY
 		frame(0x04, 0, 2, 0x07, query("SELECT x FROM t")),
 		frame(0x84, 0, 2, 0x00, invalid),
-		cat(frame(0x04, 0, 3, 0x07, query("SELECT v FROM t")), frame(0x04, 0, 4, 0x07, query("SELECT v FROM u"))),
+		cat(frame(0x04, 0, 3, 0x07, query("SELECT v FROM t")), frame(0x04, 0, 4, 0x07, query("SELECT v FROM u")),
+			frame(0x04, 0, 5, 0x07, query("CREATE TABLE ks.kv (k int PRIMARY KEY)")), frame(0x04, 0, 6, 0x07, query("SELECT 1"))),
 		cat(frame(0x84, 0, 0xFFFF, 0x0C, schema), frame(0x84, 0, 3, 0x00, timeout),
-			frame(0x84, 0, 0xFFFF, 0x0C, status), frame(0x84, 0, 4, 0x00, timeout)),
+			frame(0x84, 0, 0xFFFF, 0x0C, status), frame(0x84, 0, 4, 0x00, timeout),
+			frame(0x84, 0, 5, 0x00, exists), frame(0x84, 0, 6, 0x00, unprepared)),
 	)
-	path := filepath.Join(t.TempDir(), "errors.pcap")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "errors.pcap")
 	os.WriteFile(path, data, 0o644)
 	r := report(t, mustRead(t, path))
 	if len(r.Connections) != 1 {
 		t.Fatalf("%d connections", len(r.Connections))
 	}
 	c := r.Connections[0]
-	if want := map[string]uint64{"INVALID": 1, "READ_TIMEOUT": 2}; c.Errors != 3 || !maps.Equal(c.ErrorsByCode, want) {
-		t.Errorf("errors %d by code %v, want 3 %v", c.Errors, c.ErrorsByCode, want)
+	if want := map[string]uint64{"INVALID": 1, "READ_TIMEOUT": 2, "ALREADY_EXISTS": 1, "UNPREPARED": 1}; c.Errors != 5 || !maps.Equal(c.ErrorsByCode, want) {
+		t.Errorf("errors %d by code %v, want 5 %v", c.Errors, c.ErrorsByCode, want)
+	}
+	// The log carries each code's fields.
+	logPath := filepath.Join(dir, "log.jsonl")
+	var out, errb strings.Builder
+	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	log := string(mustRead(t, logPath))
+	for _, want := range []string{
+		`"error_code":"READ_TIMEOUT","error_message":"Operation timed out","error_consistency":"ONE","received":0,"block_for":1,"data_present":false`,
+		`"keyspace":"ks","table":"kv"`,
+		`"unprepared_id":"deadbeef"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %s:\n%s", want, log)
+		}
 	}
 	if want := map[string]uint64{"SCHEMA_CHANGE": 1, "STATUS_CHANGE": 1}; c.Events != 2 || !maps.Equal(c.EventsByType, want) {
 		t.Errorf("events %d by type %v, want 2 %v", c.Events, c.EventsByType, want)
