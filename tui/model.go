@@ -1,9 +1,7 @@
 package tui
 
 import (
-	"cmp"
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -340,8 +338,7 @@ func badgeLine(codes []string, tagged bool) string {
 type overall struct {
 	reqRate           float64 // requests per second of capture time
 	p50, p99          float64 // µs
-	latExact          bool    // p50 and p99 are exact (one opcode), not estimated from bars
-	latOK             bool
+	latOK             bool    // some request was answered
 	clientFPW, srvFPW float64 // frames per TCP segment, -1 when no segment was seen
 	clientFPS, srvFPS float64 // frames per send call where the kernel counted them, -1 elsewhere
 }
@@ -351,7 +348,7 @@ func summarize(r *analyze.Report) overall {
 	if r.DurationS > 0 {
 		o.reqRate = float64(r.Totals.Requests) / r.DurationS
 	}
-	o.p50, o.p99, o.latExact, o.latOK = captureLatency(r.Opcodes)
+	o.p50, o.p99, o.latOK = r.Latency.P50, r.Latency.P99, r.Latency.Count > 0
 	var cf, cs, sf, ss uint64
 	var cfk, csk, sfk, ssk uint64 // the same over the ends the kernel counted, by send calls
 	for _, c := range r.Connections {
@@ -381,73 +378,6 @@ func ratio(n, d uint64) float64 {
 	return float64(n) / float64(d)
 }
 
-// captureLatency gives p50 and p99 over every answered request. Every
-// request is counted under exactly one opcode; with a single opcode its
-// figures are exact, otherwise the opcodes' power-of-two bars are merged and
-// the percentile is interpolated inside its bar (so it is within a factor of
-// two, and in practice much closer), never above the largest maximum.
-func captureLatency(ops []analyze.OpReport) (p50, p99 float64, exact, ok bool) {
-	var used []*analyze.Latency
-	for i := range ops {
-		if ops[i].Latency.Count > 0 {
-			used = append(used, &ops[i].Latency)
-		}
-	}
-	switch len(used) {
-	case 0:
-		return 0, 0, false, false
-	case 1:
-		return used[0].P50, used[0].P99, true, true
-	}
-	var bars []analyze.Bar
-	maxLat := 0.0
-	for _, l := range used {
-		maxLat = max(maxLat, l.Max)
-		for _, b := range l.Histogram {
-			i, found := slices.BinarySearchFunc(bars, b.UpToUS, func(x analyze.Bar, up int64) int { return cmp.Compare(x.UpToUS, up) })
-			if found {
-				bars[i].Count += b.Count
-			} else {
-				bars = slices.Insert(bars, i, b)
-			}
-		}
-	}
-	p50, ok50 := barQuantile(bars, 0.50)
-	p99, ok99 := barQuantile(bars, 0.99)
-	if !ok50 || !ok99 {
-		return 0, 0, false, false
-	}
-	if maxLat > 0 {
-		p50, p99 = min(p50, maxLat), min(p99, maxLat)
-	}
-	return p50, p99, false, true
-}
-
-// barQuantile interpolates the q-quantile linearly inside the power-of-two
-// bar (UpToUS/2, UpToUS] that holds it.
-func barQuantile(bars []analyze.Bar, q float64) (float64, bool) {
-	var total int64
-	for _, b := range bars {
-		total += b.Count
-	}
-	if total == 0 {
-		return 0, false
-	}
-	rank := max(1, int64(math.Ceil(q*float64(total))))
-	var cum int64
-	for _, b := range bars {
-		if b.Count > 0 && cum+b.Count >= rank {
-			lo := float64(b.UpToUS) / 2
-			if b.UpToUS <= 1 {
-				lo = 0
-			}
-			f := float64(rank-cum) / float64(b.Count)
-			return lo + f*(float64(b.UpToUS)-lo), true
-		}
-		cum += b.Count
-	}
-	return float64(bars[len(bars)-1].UpToUS), true
-}
 
 // fmtUS formats microseconds with a unit, in at most 6 cells.
 func fmtUS(us float64) string {

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"math"
 	"strings"
 	"testing"
 
@@ -63,45 +62,6 @@ func TestPaceSteps(t *testing.T) {
 	}
 	if got := strings.Join(down, " "); got != "1x 0.5x 0.25x 0.125x 0.0625x 0.0625x 0.0625x" {
 		t.Errorf("slower from max: %s", got)
-	}
-}
-
-// TestCaptureLatency: one opcode gives exact figures; several are merged
-// from their power-of-two bars and interpolated inside the bar.
-func TestCaptureLatency(t *testing.T) {
-	exec := analyze.OpReport{Opcode: "EXECUTE", Count: 100, Latency: analyze.Latency{
-		Count: 100, P50: 3000, P99: 7000, Max: 7500,
-		Histogram: []analyze.Bar{{UpToUS: 2048, Count: 40}, {UpToUS: 4096, Count: 50}, {UpToUS: 8192, Count: 10}},
-	}}
-	p50, p99, exact, ok := captureLatency([]analyze.OpReport{exec})
-	if !ok || !exact || p50 != 3000 || p99 != 7000 {
-		t.Errorf("one opcode: p50 %v p99 %v exact %v ok %v", p50, p99, exact, ok)
-	}
-
-	query := analyze.OpReport{Opcode: "QUERY", Count: 100, Latency: analyze.Latency{
-		Count: 100, P50: 1500, P99: 3900, Max: 3900,
-		Histogram: []analyze.Bar{{UpToUS: 2048, Count: 60}, {UpToUS: 4096, Count: 40}},
-	}}
-	// Merged: (1024,2048] 100, (2048,4096] 90, (4096,8192] 10; 200 values.
-	// p50 = rank 100, the last of the first bar: 2048. p99 = rank 198, the
-	// 8th of 10 in the last bar: 4096 + 0.8×4096 = 7372.8.
-	p50, p99, exact, ok = captureLatency([]analyze.OpReport{exec, {Opcode: "OPTIONS"}, query})
-	if !ok || exact {
-		t.Fatalf("two opcodes: exact %v ok %v", exact, ok)
-	}
-	if p50 != 2048 || math.Abs(p99-7372.8) > 1e-9 {
-		t.Errorf("two opcodes: p50 %v p99 %v, want 2048 and 7372.8", p50, p99)
-	}
-
-	// Never above the largest maximum.
-	exec.Latency.Max = 5000
-	query.Latency.Max = 3000
-	if _, p99, _, _ = captureLatency([]analyze.OpReport{exec, query}); p99 != 5000 {
-		t.Errorf("p99 %v above the maximum 5000", p99)
-	}
-
-	if _, _, _, ok = captureLatency(nil); ok {
-		t.Error("no opcode: ok")
 	}
 }
 

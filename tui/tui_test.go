@@ -250,6 +250,7 @@ func handReport() *analyze.Report {
 	return &analyze.Report{
 		Source: "test.pcap", Packets: 24680, Bytes: 1 << 20, Dropped: 3, DurationS: 1.5,
 		Totals:      analyze.Totals{Connections: 3, Requests: 9065, Responses: 9065, Errors: 7},
+		Latency:     analyze.Latency{Count: 9065, P50: 1800, P99: 16000, Max: 52000},
 		Connections: []*analyze.ConnReport{unbuf, nagle, quiet},
 		Statements: []analyze.StmtReport{
 			{Statement: "INSERT INTO kv (k, c, v) VALUES (?, ?, ?)", Opcode: "EXECUTE", Count: 2499, TotalMS: 14292.5,
@@ -291,9 +292,9 @@ func TestScreen(t *testing.T) {
 			t.Errorf("the screen lacks %q:\n%s", want, screen)
 		}
 	}
-	// p50/p99 estimated from the two opcodes' bars.
-	if l := line(lines, "p50 ~"); !strings.Contains(l, "p99 ~") {
-		t.Errorf("header without estimated percentiles: %q", l)
+	// The whole capture's p50/p99 (the report's, from every response).
+	if l := line(lines, "p50 1.80ms"); !strings.Contains(l, "p99 16.0ms") {
+		t.Errorf("header without the capture's percentiles: %q", l)
 	}
 	// Kernel drops on red.
 	if st, ok := h.findCell("3 dropped"); !ok {

@@ -327,11 +327,7 @@ func (u *ui) renderHeader() {
 		}
 		segs = append(segs, rate)
 		if o.latOK {
-			approx := "~"
-			if o.latExact {
-				approx = ""
-			}
-			segs = append(segs, "p50 [::b]"+approx+fmtUS(o.p50)+"[::B] p99 [::b]"+approx+fmtUS(o.p99)+"[::B]")
+			segs = append(segs, "p50 [::b]"+fmtUS(o.p50)+"[::B] p99 [::b]"+fmtUS(o.p99)+"[::B]")
 		} else {
 			segs = append(segs, "p50 - p99 -")
 		}

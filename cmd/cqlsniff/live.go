@@ -57,15 +57,8 @@ func summaryLine(r, prev *analyze.Report) string {
 		reqRate = float64(r.Totals.Requests-prev.Totals.Requests) / dt
 		pktRate = float64(r.Packets-prev.Packets) / dt
 	}
-	var p50, p99 float64
 	var frames, segs [2]uint64
 	for _, c := range r.Connections {
-		if c.Latency.P99 > p99 {
-			p99 = c.Latency.P99
-		}
-		if c.Latency.P50 > p50 {
-			p50 = c.Latency.P50
-		}
 		frames[0] += c.ClientWrites.Frames
 		segs[0] += c.ClientWrites.Segments
 		frames[1] += c.ServerWrites.Frames
@@ -77,9 +70,9 @@ func summaryLine(r, prev *analyze.Report) string {
 		}
 		return float64(frames[i]) / float64(segs[i])
 	}
-	return fmt.Sprintf("%s  %d pkts (%.0f/s)  %d dropped  %d conns  %d req (%.0f/s)  worst p50 %.0fµs p99 %.0fµs  frames/write client %.2f server %.2f  %d diagnoses",
+	return fmt.Sprintf("%s  %d pkts (%.0f/s)  %d dropped  %d conns  %d req (%.0f/s)  p50 %.0fµs p99 %.0fµs  frames/write client %.2f server %.2f  %d diagnoses",
 		time.Now().Format("15:04:05"), r.Packets, pktRate, r.Dropped, r.Totals.Connections, r.Totals.Requests, reqRate,
-		p50, p99, fps(0), fps(1), len(r.Diagnoses))
+		r.Latency.P50, r.Latency.P99, fps(0), fps(1), len(r.Diagnoses))
 }
 
 // isTerminal reports whether w is a terminal. It asks the tty driver
