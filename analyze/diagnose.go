@@ -62,7 +62,7 @@ func (c *conn) diagnose(cr *ConnReport) []Diagnosis {
 				"The wire cannot show how many writes the client made; set TCP_NODELAY on the driver's sockets.",
 			cr.Client, inflMean, d.acked, d.total, d.clocked, fmtDur(c.a.cfg.AckClocked), fps(cw))))
 	} else if msg, mech, ok := unbuffered(cw, "client", cr.Client, inflMean, c.a.cfg.BackToBack); ok {
-		out = append(out, mk(CodeClientUnbuffered, mech, msg))
+		out = append(out, mk(CodeClientUnbuffered, mech, msg+" "+bufferingAdvice(cr.Driver, cr.DriverVersion)))
 	}
 	if msg, mech, ok := unbuffered(sw, "server", cr.Server, inflMean, c.a.cfg.BackToBack); ok {
 		out = append(out, mk(CodeServerUnbuffered, mech, msg))
@@ -114,12 +114,33 @@ func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg
 		fmt.Fprintf(&b, " %.0f%% of segments carry 2+ frames: Linux TCP autocorking merges some back-to-back writes, so the %s made more writes than the wire shows.",
 			100*float64(multi)/float64(w.segments), side)
 	}
-	if side == "client" {
-		b.WriteString(" Buffer writes in the driver (coalesce frames into one write), e.g. gocql's WriteCoalesceWaitTime > 0.")
-	} else {
+	if side == "server" {
 		b.WriteString(" The server should coalesce responses into one write per batch.")
 	}
 	return b.String(), mech, true
+}
+
+// bufferingAdvice says how to make a client buffer its writes, for the
+// drivers whose write paths lab/README.md describes (by the DRIVER_NAME
+// their STARTUP gives), in general for the others.
+func bufferingAdvice(driver, version string) string {
+	d := strings.ToLower(driver)
+	switch {
+	case strings.Contains(d, "gocql"):
+		return "gocql coalesces writes only with ClusterConfig.WriteCoalesceWaitTime > 0 (its default is 200µs): check it is not set to 0."
+	case strings.Contains(d, "java"):
+		return "The Java driver's default write coalescer gathers writes per event loop: check that no pass-through WriteCoalescer replaced it."
+	case strings.Contains(d, "node"):
+		return "The Node.js driver joins queued requests up to socketOptions.coalescingThreshold bytes (default 65536): check it is not set to 1."
+	case strings.Contains(d, "python"):
+		return "The Python driver sends every request with its own send() call; it has no option to coalesce them."
+	case strings.Contains(d, "scylla-rust"):
+		if strings.TrimPrefix(version, "v") == "0.3.0" {
+			return "scylla 0.3.0 writes each request straight to the socket; 0.3.1 and later buffer them: upgrade."
+		}
+		return "The scylla Rust driver flushes what is queued when its writer wakes; with few worker threads that is often one request."
+	}
+	return "Buffer writes in the driver: coalesce the frames that are ready into one write."
 }
 
 func fps(w *dirStats) float64 {

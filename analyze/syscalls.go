@@ -166,6 +166,9 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 				msg += fmt.Sprintf("; on the wire Linux TCP autocorking merged some into shared segments (%.2f frames per segment)", s.w.FramesPerSegment)
 			}
 			msg += "."
+			if s.name == "client" {
+				msg += " " + bufferingAdvice(r.Driver, r.DriverVersion)
+			}
 			out = append(out, Diagnosis{Code: s.code, Client: r.Client, Server: r.Server, Mechanism: m, Message: msg})
 		}
 		if rpf := s.sys.RecvsPerFrame; rpf != nil && *rpf > 1 {
