@@ -94,27 +94,39 @@ func TestSyntheticVerdicts(t *testing.T) {
 
 // TestPipelineNoAllocs: the steady state allocates nothing per packet.
 func TestPipelineNoAllocs(t *testing.T) {
-	cfg := synth.Config{Connections: 4, Requests: 20000, InFlight: 32, ClientBatch: 1, ServerBatch: 8,
-		WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 50 * time.Microsecond, Mix: synth.MixMixed, Seed: 3}
-	data, _ := genCapture(t, cfg)
-	src, err := capture.NewReaderSource(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
-	// Warm up: connections, statements, histograms and buffers get made.
-	if err := p.Run(context.Background(), 20000); err != nil {
-		t.Fatal(err)
-	}
-	limit := uint64(20000)
-	allocs := testing.AllocsPerRun(5, func() {
-		limit += 5000
-		if err := p.Run(context.Background(), limit); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if perPacket := allocs / 5000; perPacket > 0.001 {
-		t.Fatalf("%.1f allocations per 5000 packets", allocs)
+	for _, c := range []struct {
+		name        string
+		protocol    int
+		compression string
+	}{
+		{"v4", 4, ""}, {"v4 lz4", 4, "lz4"}, {"v4 snappy", 4, "snappy"},
+		{"v5", 5, ""}, {"v5 lz4", 5, "lz4"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := synth.Config{Connections: 4, Requests: 20000, InFlight: 32, ClientBatch: 1, ServerBatch: 8,
+				WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 50 * time.Microsecond,
+				Mix: synth.MixMixed, Seed: 3, Protocol: c.protocol, Compression: c.compression}
+			data, _ := genCapture(t, cfg)
+			src, err := capture.NewReaderSource(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
+			// Warm up: connections, statements, histograms and buffers get made.
+			if err := p.Run(context.Background(), 20000); err != nil {
+				t.Fatal(err)
+			}
+			limit := uint64(20000)
+			allocs := testing.AllocsPerRun(5, func() {
+				limit += 5000
+				if err := p.Run(context.Background(), limit); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if perPacket := allocs / 5000; perPacket > 0.001 {
+				t.Fatalf("%.1f allocations per 5000 packets", allocs)
+			}
+		})
 	}
 }
 
