@@ -71,3 +71,39 @@ func firstDiff(want, got string) string {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestGoldenText checks the human report of a few captures the same way
+// (testdata/golden/NAME.txt; -update regenerates): the layout people read
+// at 3 a.m. is a contract too.
+func TestGoldenText(t *testing.T) {
+	for _, name := range []string{
+		"gocql-1.7.0-v4-unbuffered-c64",                     // the headline diagnosis
+		"python-3.30.1-v5-nagle-c32",                        // Nagle, protocol v5
+		"cassandra-gocql-driver-2.1.2-v5-lz4-coalesced-c64", // v5 lz4, nothing to say
+		"nodejs-4.10.0-threshold1-c64",                      // a refused protocol probe: errors
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := filepath.Join("..", "..", "pcaps", name+".pcap")
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), []string{"-r", f, "--report", "text"}, nil, &out, &errb); err != nil {
+				t.Fatalf("%v\n%s", err, errb.String())
+			}
+			// The first line names the file as given; make it the base name.
+			got := strings.Replace(out.String(), f, name+".pcap", 1)
+			golden := filepath.Join("testdata", "golden", name+".txt")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("text report differs from %s; run `go test ./cmd/cqlsniff -run Golden -update` and review the diff.\n%s", golden, firstDiff(string(want), got))
+			}
+		})
+	}
+}
