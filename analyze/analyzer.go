@@ -56,7 +56,7 @@ func DefaultConfig() Config {
 		MaxStatements: 5000,
 		MaxPrepared:   100000,
 		MaxPending:    32768,
-		MaxClosed:     100000,
+		MaxClosed:     5000,
 	}
 }
 

@@ -60,6 +60,8 @@ type conn struct {
 	inflSum    uint64
 	inflMax    int
 	hist       *hdrhistogram.Histogram
+	few        [32]int64 // the first latencies (µs) until hist is needed
+	nfew       uint8
 	latMax     int64
 	latSum     int64 // summed latency, ns
 }
@@ -543,10 +545,21 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	}
 	c.answered++
 	a.totals.responses++
-	if c.hist == nil {
+	switch {
+	case c.hist != nil:
+		_ = c.hist.RecordValue(us)
+	case int(c.nfew) < len(c.few):
+		// The first answers go to a small array: most connections (drivers'
+		// control connections, short-lived ones) never need a histogram.
+		c.few[c.nfew] = us
+		c.nfew++
+	default:
 		c.hist = a.newHist()
+		for _, v := range c.few {
+			_ = c.hist.RecordValue(v)
+		}
+		_ = c.hist.RecordValue(us)
 	}
-	_ = c.hist.RecordValue(us)
 	c.latSum += lat
 	if lat > c.latMax {
 		c.latMax = lat

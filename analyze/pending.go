@@ -94,10 +94,9 @@ func (t *pendingTable) del(stream int16) {
 
 func (t *pendingTable) grow() {
 	old := t.slots
-	size := 2 * len(old)
-	if size < 64 {
-		size = 64
-	}
+	// 8 slots hold 4 requests in flight: many connections need no more, and
+	// a capture may hold tens of thousands of them.
+	size := max(2*len(old), 8)
 	t.slots = make([]pendingSlot, size)
 	t.n = 0
 	for i := range old {

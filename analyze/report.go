@@ -307,7 +307,7 @@ func (c *conn) report() *ConnReport {
 		ErrorsByCode:        c.errorsByCode(),
 		EventsByType:        c.eventsByType(),
 		StreamReuse:         c.reused,
-		Latency:             summarize(c.hist, c.latMax, c.latSum),
+		Latency:             c.latency(),
 		ClientWrites:        writes(&c.w[cdir]),
 		ServerWrites:        writes(&c.w[cdir.Other()]),
 		Start:               rfc3339(c.first),
@@ -516,4 +516,19 @@ func (c *conn) eventsByType() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// latency summarizes the connection's latencies, from its histogram or, for
+// the few answers kept before it needs one, from a pooled one made for the
+// occasion.
+func (c *conn) latency() Latency {
+	h := c.hist
+	if h == nil && c.nfew > 0 {
+		h = c.a.newHist()
+		defer c.a.freeHist(h)
+		for _, v := range c.few[:c.nfew] {
+			_ = h.RecordValue(v)
+		}
+	}
+	return summarize(h, c.latMax, c.latSum)
 }
