@@ -338,7 +338,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// The terminal UI when a person is watching: stdout is a terminal and
 	// no report format was asked for.
 	if !o.reportSet && o.logPath != "-" && isTerminal(stdout) {
-		return runTUI(ctx, src, cfg, acfg, name, o, tracer, metricsLn, stderr)
+		err := runTUI(ctx, src, cfg, acfg, name, o, tracer, metricsLn, stderr)
+		if live != nil {
+			live.Close() // writes the dump's last buffered frames
+		}
+		if dump != nil {
+			if derr := dump.Close(); derr != nil && err == nil {
+				err = inputErr(fmt.Errorf("writing %s: %w", o.write, derr))
+			}
+		}
+		return err
 	}
 	p := analyze.NewPipeline(src, cfg, acfg)
 	p.Name = name
