@@ -58,7 +58,7 @@ type CaptureCounters struct {
 	Gaps            uint64 `json:"gaps"`
 	GapBytes        uint64 `json:"gap_bytes"`
 	SkippedBytes    uint64 `json:"skipped_bytes"`
-	Resyncs         uint64 `json:"resyncs"`
+	Resyncs         uint64 `json:"resyncs"` // frame boundaries found again after losing them (a direction's first is not counted)
 	Desyncs         uint64 `json:"desyncs"`
 	Oversized       uint64 `json:"oversized_bodies"`
 	DecompressErr   uint64 `json:"decompress_errors"`
@@ -476,7 +476,9 @@ func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
 	dst.Frames += s.Frames
 	dst.FrameBytes += s.FrameBytes
 	dst.SkippedBytes += s.SkippedBytes
-	dst.Syncs += s.Syncs
+	// The first boundary a direction finds is its start, not a resync:
+	// the report's resyncs count only the later ones.
+	dst.Syncs += max(s.Syncs, 1) - 1
 	dst.Desyncs += s.Desyncs
 	dst.Gaps += s.Gaps
 	dst.Oversized += s.Oversized
