@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 )
@@ -27,7 +28,10 @@ type Pipeline struct {
 	BeforeReport func()
 
 	pkt         capture.Packet
-	first, last int64
+	first, last int64 // the first packet's time; the latest time of the current span
+	spanStart   int64 // where the current span of a monotonic clock began
+	elapsed     int64 // the lengths of the spans before it
+	clockJumps  uint64
 	truncated   bool
 	count       uint64
 }
@@ -97,12 +101,7 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 			return err
 		}
 		p.count++
-		if p.first == 0 || p.pkt.TS < p.first {
-			p.first = p.pkt.TS
-		}
-		if p.pkt.TS > p.last {
-			p.last = p.pkt.TS
-		}
+		p.clock(p.pkt.TS)
 		p.Asm.Add(&p.pkt)
 	}
 }
@@ -122,6 +121,27 @@ func (p *Pipeline) Report(name string) *Report {
 	return p.An.Report(SourceStats{
 		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,
 		NotTCP: s.NotTCP, Fragments: s.Fragments, Malformed: s.Malformed, Unsupported: s.UnsupportedLink,
-		Truncated: p.truncated, First: p.first, Last: p.last,
+		Truncated: p.truncated, First: p.first, Last: p.last, Elapsed: p.elapsed + p.last - p.spanStart, ClockJumps: p.clockJumps,
 	}, p.Asm.Stats())
+}
+
+// maxClockStep is how far packet times may step back (reordering between
+// interfaces, a capture's own jitter) before the clock is taken to have
+// jumped: files spliced from captures with other clocks.
+const maxClockStep = int64(time.Second)
+
+// clock follows the capture's time. The duration is the sum of the spans
+// in which time ran forward, so a spliced file (one part from 2015, the next
+// from a clock 69 s after boot) does not last 45 years.
+func (p *Pipeline) clock(ts int64) {
+	switch {
+	case p.first == 0:
+		p.first, p.last, p.spanStart = ts, ts, ts
+	case ts < p.last-maxClockStep:
+		p.elapsed += p.last - p.spanStart
+		p.spanStart, p.last = ts, ts
+		p.clockJumps++
+	case ts > p.last:
+		p.last = ts
+	}
 }

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -359,7 +360,9 @@ type SourceStats struct {
 	Malformed   uint64
 	Unsupported uint64
 	Truncated   bool
-	First, Last int64
+	First, Last int64 // the first packet's time and the latest
+	Elapsed     int64 // the capture's duration: the spans its clock ran forward
+	ClockJumps  uint64
 }
 
 // Report builds the report of everything seen so far. Connections still
@@ -373,8 +376,11 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		Start:   rfc3339(src.First),
 		End:     rfc3339(src.Last),
 	}
-	if src.Last > src.First {
-		r.DurationS = float64(src.Last-src.First) / 1e9
+	if src.Elapsed > 0 {
+		r.DurationS = float64(src.Elapsed) / 1e9
+	}
+	if src.ClockJumps > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("packet times jumped back %d times (captures with different clocks spliced together?): the duration counts only the spans where time ran forward", src.ClockJumps))
 	}
 	conns := make([]*ConnReport, 0, len(a.closed)+len(a.live))
 	for _, cr := range a.closed {
