@@ -75,6 +75,10 @@ type Analyzer struct {
 	stmtList []*stmt
 	other    [256]*stmt
 	prepared map[string]*stmt // prepared id → EXECUTE statement
+	// scyllaNodes is what each ScyllaDB node (by address) said in SUPPORTED
+	// on any connection: a connection whose own OPTIONS was not captured
+	// still gets its node's shard count.
+	scyllaNodes map[[16]byte]decode.ScyllaInfo
 
 	totals totals
 

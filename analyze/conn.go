@@ -601,6 +601,12 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 			if decode.ParseScyllaSupported(r.Supported, &info) == nil && (info.NrShards >= 0 || info.Shard >= 0) {
 				c.scylla = info
 				c.scyllaSeen = true
+				if _, server := c.key.Endpoints(c.cdir); len(a.scyllaNodes) < a.cfg.MaxPrepared {
+					if a.scyllaNodes == nil {
+						a.scyllaNodes = make(map[[16]byte]decode.ScyllaInfo)
+					}
+					a.scyllaNodes[server.IP] = info
+				}
 				r.RateLimitCode = info.RateLimitErrorCode
 				c.rateLimit = info.RateLimitErrorCode
 			}

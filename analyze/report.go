@@ -180,6 +180,9 @@ type ScyllaConn struct {
 	ShardingAlgorithm  string `json:"sharding_algorithm,omitempty"`
 	ShardAwarePort     bool   `json:"shard_aware_port"`     // the client chose its shard by source port (19042/19142)
 	TabletRoutingHints uint64 `json:"tablet_routing_hints"` // responses telling the driver it hit a non-owning node or shard
+	// FromNode: this connection's OPTIONS/SUPPORTED was not captured; the
+	// figures are what the node said on another connection.
+	FromNode bool `json:"from_node,omitempty"`
 }
 
 // StmtReport describes one statement fingerprint.
@@ -325,9 +328,18 @@ func (c *conn) report() *ConnReport {
 	if c.closed {
 		r.Closed = c.closeReason.String()
 	}
-	if c.scyllaSeen {
-		sc := &ScyllaConn{Shard: c.scylla.Shard, Shards: c.scylla.NrShards, ShardingAlgorithm: string(c.scylla.ShardingAlgorithm), TabletRoutingHints: c.tabletHints}
-		if server.Port == 19042 || server.Port == 19142 || (c.scylla.ShardAwarePort > 0 && int(server.Port) == c.scylla.ShardAwarePort) {
+	info, seen := c.scylla, c.scyllaSeen
+	fromNode := false
+	if node, ok := c.a.scyllaNodes[server.IP]; !seen && ok && c.rolesKnown {
+		// Its own SUPPORTED was not captured; another connection's to the
+		// same node was. The shard itself is only known on a shard-aware port.
+		info, seen, fromNode = node, true, true
+		info.Shard = -1
+	}
+	if seen {
+		sc := &ScyllaConn{Shard: info.Shard, Shards: info.NrShards, ShardingAlgorithm: string(info.ShardingAlgorithm),
+			TabletRoutingHints: c.tabletHints, FromNode: fromNode}
+		if server.Port == 19042 || server.Port == 19142 || (info.ShardAwarePort > 0 && int(server.Port) == info.ShardAwarePort) {
 			// The shard-aware port routes by the client's source port.
 			sc.ShardAwarePort = true
 			if sc.Shards > 0 {

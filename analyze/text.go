@@ -140,6 +140,37 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 		tw.Flush()
 	}
 
+	var scylla []*ConnReport
+	for _, cr := range r.Connections {
+		if cr.Scylla != nil {
+			scylla = append(scylla, cr)
+		}
+	}
+	if len(scylla) > 0 {
+		fmt.Fprintf(ew, "\nScyllaDB shards\n")
+		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "client\t server\t shard\t shards\t chosen by\t algorithm\t tablet hints\t\n")
+		for _, cr := range scylla {
+			sc := cr.Scylla
+			shard, by := "?", "the node"
+			if sc.Shard >= 0 {
+				shard = fmt.Sprint(sc.Shard)
+			}
+			if sc.ShardAwarePort {
+				by = "source port"
+			}
+			if sc.FromNode {
+				by += " (node info from another connection)"
+			}
+			alg := sc.ShardingAlgorithm
+			if alg == "" {
+				alg = "-"
+			}
+			fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %s\t %d\t\n", cr.Client, cr.Server, shard, sc.Shards, by, alg, sc.TabletRoutingHints)
+		}
+		tw.Flush()
+	}
+
 	fmt.Fprintf(ew, "\nTop statements by total time\n")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "total ms\tcount\tp50 µs\tp99 µs\terrors\topcode\tstatement\n")
@@ -148,7 +179,11 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 			fmt.Fprintf(tw, "\t\t\t\t\t\t(%d more)\n", len(r.Statements)-topN)
 			break
 		}
-		fmt.Fprintf(tw, "%.1f\t%d\t%.0f\t%.0f\t%d\t%s\t%s\n", s.TotalMS, s.Count, s.Latency.P50, s.Latency.P99, s.Errors, s.Opcode, clip(s.Statement, 100))
+		text := clip(s.Statement, 100)
+		if s.LWT {
+			text = "[LWT] " + text
+		}
+		fmt.Fprintf(tw, "%.1f\t%d\t%.0f\t%.0f\t%d\t%s\t%s\n", s.TotalMS, s.Count, s.Latency.P50, s.Latency.P99, s.Errors, s.Opcode, text)
 	}
 	tw.Flush()
 

@@ -53,6 +53,31 @@ func TestScyllaAndErrorDetails(t *testing.T) {
 	if sc := r.Connections[0].Scylla; sc.Shards != 12 || sc.Shard != 4 || !sc.ShardAwarePort || sc.ShardingAlgorithm != "biased-token-round-robin" {
 		t.Errorf("scylla %+v", sc)
 	}
+	// A second connection to the node, begun before the capture: no
+	// OPTIONS/SUPPORTED of its own. It gets the node's shard count, and its
+	// shard from its source port on the shard-aware port.
+	second := tcpPcapClient(40007, 19042, frame(0x04, 0, 1, 0x07, qBody), frame(0x84, 0, 1, 0x08, []byte{0, 0, 0, 1}))
+	both := filepath.Join(dir, "scylla2.pcap")
+	os.WriteFile(both, append(append([]byte(nil), data...), second[24:]...), 0o644)
+	r2 := report(t, mustRead(t, both))
+	if len(r2.Connections) != 2 {
+		t.Fatalf("%d connections", len(r2.Connections))
+	}
+	for _, c := range r2.Connections {
+		if c.Client == "10.0.0.1:40007" {
+			if sc := c.Scylla; sc == nil || sc.Shards != 12 || sc.Shard != 40007%12 || !sc.FromNode || !sc.ShardAwarePort {
+				t.Errorf("second connection's scylla %+v", sc)
+			}
+		}
+	}
+	var text strings.Builder
+	if err := run(t.Context(), []string{"-r", both, "--report", "text"}, nil, &text, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "ScyllaDB shards") || !strings.Contains(text.String(), "node info from another connection") {
+		t.Errorf("the text report lacks the shards:\n%s", text.String())
+	}
+
 	logPath := filepath.Join(dir, "log.jsonl")
 	var out, errb strings.Builder
 	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {

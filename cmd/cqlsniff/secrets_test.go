@@ -16,6 +16,11 @@ import (
 func tcpPcap(payloads ...[]byte) []byte { return tcpPcapPort(9042, payloads...) }
 
 func tcpPcapPort(server uint16, payloads ...[]byte) []byte {
+	return tcpPcapClient(40000, server, payloads...)
+}
+
+// tcpPcapClient is tcpPcapPort from the client port given.
+func tcpPcapClient(client, server uint16, payloads ...[]byte) []byte {
 	var b []byte
 	b = binary.LittleEndian.AppendUint32(b, 0xA1B2C3D4)
 	b = binary.LittleEndian.AppendUint16(b, 2)
@@ -33,7 +38,7 @@ func tcpPcapPort(server uint16, payloads ...[]byte) []byte {
 		binary.BigEndian.PutUint16(ip[2:], uint16(40+len(pl)))
 		ip[8], ip[9] = 64, 6
 		src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
-		sport, dport := uint16(40000), server
+		sport, dport := client, server
 		if dir == 1 {
 			src, dst, sport, dport = dst, src, dport, sport
 		}
