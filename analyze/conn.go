@@ -171,9 +171,13 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	}
 	st := &c.streams[d]
 	c.dataSegs++
-	if !st.Synced() && c.dataSegs <= 2 && len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04 {
-		c.tls = true
+	if !st.Synced() && (c.dataSegs <= 2 && len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04 ||
+		c.dataSegs <= 8 && tlsRecords(b)) {
 		c.notCQL = true
+		if c.guess {
+			return // TLS on a port that is not a CQL port: not ours at all
+		}
+		c.tls = true
 		w.segments++
 		w.bytes += uint64(len(b))
 		return
@@ -703,4 +707,26 @@ func eventKind(t []byte) int {
 		return eventSchema
 	}
 	return eventOther
+}
+
+// tlsRecords reports whether b starts with TLS records chained to its end
+// (or past it): how a TLS connection caught after its handshake looks. No
+// CQL header starts with a content type byte (0x14-0x17) and a 0x03 version.
+func tlsRecords(b []byte) bool {
+	n := 0
+	for len(b) >= 5 {
+		if b[0] < 0x14 || b[0] > 0x17 || b[1] != 0x03 || b[2] > 0x04 {
+			return false
+		}
+		l := int(b[3])<<8 | int(b[4])
+		if l == 0 || l > 1<<14+2048 {
+			return false
+		}
+		n++
+		if 5+l >= len(b) {
+			return true // the last record ends here or in a later segment
+		}
+		b = b[5+l:]
+	}
+	return n > 0 && len(b) == 0
 }

@@ -214,6 +214,28 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// TestTLSMidStream: a TLS connection caught after its handshake (only
+// application-data records) is still an encrypted connection, not noise.
+func TestTLSMidStream(t *testing.T) {
+	rec := func(n int) []byte { return append([]byte{0x17, 0x03, 0x03, byte(n >> 8), byte(n)}, make([]byte, n)...) }
+	data := tcpPcap(append(rec(40), rec(30)...), rec(120), rec(33))
+	path := filepath.Join(t.TempDir(), "tls-mid.pcap")
+	os.WriteFile(path, data, 0o644)
+	r := report(t, mustRead(t, path))
+	if r.Totals.Encrypted != 1 || len(r.Connections) != 1 || !r.Connections[0].Encrypted || r.Totals.NotCQL != 0 {
+		t.Errorf("totals %+v connections %+v", r.Totals, r.Connections)
+	}
+	// The same on a port that is not a CQL port (HTTPS): not listed at all.
+	hello := append([]byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03}, make([]byte, 64)...)
+	for _, d := range [][]byte{tcpPcapPort(443, append(rec(40), rec(30)...), rec(120)), tcpPcapPort(443, hello, rec(50))} {
+		os.WriteFile(path, d, 0o644)
+		r := report(t, mustRead(t, path))
+		if r.Totals.Encrypted != 0 || len(r.Connections) != 0 || r.Totals.NotCQL != 1 {
+			t.Errorf("TLS on 443: totals %+v connections %+v", r.Totals, r.Connections)
+		}
+	}
+}
+
 // TestTLS: a TLS connection on a CQL port is listed as encrypted, with
 // TCP-level figures only.
 func TestTLS(t *testing.T) {
