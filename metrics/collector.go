@@ -37,6 +37,15 @@ const (
 
 	maxStatementLabel = 256 // bytes of statement text in a label value
 	maxDriverLabel    = 96  // bytes of a driver name or version
+	maxCodeLabel      = 64  // bytes of an ERROR code name
+
+	// ERROR codes: decode names 22 codes, and reports add "unreadable"
+	// (a body that could not be read); codes decode has no name for
+	// ("ERROR_0x…", a server newer than decode or a corrupt frame) may
+	// take maxUnnamedErrorCodes of the maxErrorCodes values, so that they
+	// cannot crowd the named ones out. The rest share "other".
+	maxErrorCodes        = 32
+	maxUnnamedErrorCodes = 8
 
 	// reclaimAfter is how long a client, server or driver label value must
 	// have been idle (no change in its counters, no open or recent
@@ -101,6 +110,7 @@ type Collector struct {
 
 	clients, servers, drivers *labelSet
 	unknownDriver             *slot
+	codes                     codeSet
 	groups                    map[groupKey]*group
 	maxGroups                 int
 
@@ -138,6 +148,7 @@ func NewCollector(cfg Config, snapshots interface {
 		others:     make(map[string]*series),
 	}
 	c.unknownDriver = c.drivers.add("", "unknown")
+	c.codes.index = make(map[string]int)
 	return c
 }
 
@@ -172,11 +183,23 @@ func (c *Collector) metrics(r *analyze.Report) []prometheus.Metric {
 // connCounters are the cumulative figures of one connection that feed
 // counters.
 type connCounters struct {
-	requests, responses, errors uint64
-	lat                         [nLat]uint64
-	latSumUS                    float64 // mean × count: rounded, so kept from going down
-	writes                      [2]writeHist
+	requests, responses uint64
+	errors              []uint64 // by ERROR code (index in Collector.codes); nil while there are none
+	lat                 [nLat]uint64
+	latSumUS            float64 // mean × count: rounded, so kept from going down
+	writes              [2]writeHist
+	sys                 [2]sysCounts // the kernel's counts of the client's and the server's socket calls
+	sysSeen             [2]bool      // sys[s] measured (in this report, for cur; ever, for a connection's last)
 }
+
+// sysCounts are one end's socket calls that moved data, and their bytes.
+type sysCounts struct {
+	sends, recvs, sendBytes, recvBytes uint64
+}
+
+// Values of the side label of the socket call counters (index in
+// connCounters.sys).
+var sides = [2]string{"client", "server"}
 
 type writeHist struct {
 	buckets [6]uint64 // segments carrying 0, 1, 2-3, 4-7, 8-15, 16+ frame starts
@@ -185,13 +208,45 @@ type writeHist struct {
 
 var distKeys = [6]string{"0", "1", "2-3", "4-7", "8-15", "16+"}
 
-func (k *connCounters) fill(cr *analyze.ConnReport) {
-	k.requests, k.responses, k.errors = cr.Requests, cr.Responses, cr.Errors
+func (k *connCounters) fill(cr *analyze.ConnReport, codes *codeSet) {
+	k.requests, k.responses = cr.Requests, cr.Responses
+	k.errors = k.errors[:0]
+	if cr.Errors > 0 || len(cr.ErrorsByCode) > 0 {
+		codes.learn(cr.ErrorsByCode)
+		var sum uint64
+		for name, n := range cr.ErrorsByCode {
+			i := codes.get(name)
+			k.errors = grow(k.errors, i+1)
+			k.errors[i] += n
+			sum += n
+		}
+		if cr.Errors > sum {
+			// Not broken down (a report from before errors_by_code).
+			i := codes.get(unknownCode)
+			k.errors = grow(k.errors, i+1)
+			k.errors[i] += cr.Errors - sum
+		}
+	}
 	k.lat = [nLat]uint64{}
 	fillBars(&k.lat, cr.Latency.Histogram)
 	k.latSumUS = cr.Latency.Mean * float64(cr.Latency.Count)
 	fillWrites(&k.writes[0], &cr.ClientWrites)
 	fillWrites(&k.writes[1], &cr.ServerWrites)
+	for s, sr := range [2]*analyze.SyscallReport{cr.ClientSyscalls, cr.ServerSyscalls} {
+		k.sysSeen[s] = sr != nil
+		k.sys[s] = sysCounts{}
+		if sr != nil {
+			k.sys[s] = sysCounts{sr.Sends, sr.Recvs, sr.SendBytes, sr.RecvBytes}
+		}
+	}
+}
+
+// grow returns s extended with zeros to at least n elements.
+func grow(s []uint64, n int) []uint64 {
+	for len(s) < n {
+		s = append(s, 0)
+	}
+	return s
 }
 
 func fillBars(dst *[nLat]uint64, bars []analyze.Bar) {
@@ -220,7 +275,10 @@ func fillWrites(w *writeHist, src *analyze.Writes) {
 
 // advance puts into d what grew from k to cur, makes k cur and reports
 // whether anything grew. A figure that went down (it cannot, for one
-// connection) adds nothing.
+// connection, except the kernel's counts of a socket that was closed and
+// whose address pair was used again) adds nothing. A side whose kernel
+// counts are missing from cur (no longer in the kernel's table) keeps its
+// last figures, so that they are not counted twice if they come back.
 func (k *connCounters) advance(cur, d *connCounters) bool {
 	grew := false
 	step := func(last *uint64, now uint64, out *uint64) {
@@ -233,7 +291,28 @@ func (k *connCounters) advance(cur, d *connCounters) bool {
 	}
 	step(&k.requests, cur.requests, &d.requests)
 	step(&k.responses, cur.responses, &d.responses)
-	step(&k.errors, cur.errors, &d.errors)
+	k.errors = grow(k.errors, len(cur.errors))
+	d.errors = grow(d.errors[:0], len(cur.errors))
+	clear(d.errors)
+	for i, n := range cur.errors {
+		step(&k.errors[i], n, &d.errors[i])
+	}
+	for s := range k.sys {
+		d.sysSeen[s] = cur.sysSeen[s]
+		if !cur.sysSeen[s] {
+			d.sys[s] = sysCounts{}
+			continue
+		}
+		if !k.sysSeen[s] {
+			k.sysSeen[s] = true
+			grew = true // the series appear, even at zero
+		}
+		l, c, o := &k.sys[s], &cur.sys[s], &d.sys[s]
+		step(&l.sends, c.sends, &o.sends)
+		step(&l.recvs, c.recvs, &o.recvs)
+		step(&l.sendBytes, c.sendBytes, &o.sendBytes)
+		step(&l.recvBytes, c.recvBytes, &o.recvBytes)
+	}
 	for i := range k.lat {
 		step(&k.lat[i], cur.lat[i], &d.lat[i])
 	}
@@ -277,9 +356,12 @@ type group struct {
 	dead     bool // a label value was reclaimed: the group is gone
 	overflow bool // some label is "other": its connections look for a label of their own at each build
 
-	requests, responses, errors uint64
-	lat                         latHist
-	writes                      [2]writeHist
+	requests, responses uint64
+	errors              []uint64 // by ERROR code (index in Collector.codes)
+	lat                 latHist
+	writes              [2]writeHist
+	sys                 [2]sysCounts
+	sysSeen             [2]bool // some connection's side was measured: its series exist
 
 	// Gauges, valid when gaugeBuild is the current build.
 	gaugeBuild   uint64
@@ -304,7 +386,22 @@ func (g *group) touch(now time.Time) {
 func (g *group) add(d *connCounters) {
 	g.requests += d.requests
 	g.responses += d.responses
-	g.errors += d.errors
+	if len(d.errors) > 0 {
+		g.errors = grow(g.errors, len(d.errors))
+		for i, n := range d.errors {
+			g.errors[i] += n
+		}
+	}
+	for s := range g.sys {
+		if d.sysSeen[s] {
+			g.sysSeen[s] = true
+			a, b := &g.sys[s], &d.sys[s]
+			a.sends += b.sends
+			a.recvs += b.recvs
+			a.sendBytes += b.sendBytes
+			a.recvBytes += b.recvBytes
+		}
+	}
 	for i, n := range d.lat {
 		g.lat.counts[i] += n
 	}
@@ -423,7 +520,7 @@ func (c *Collector) updateConn(st *connState, cr *analyze.ConnReport, now time.T
 	st.prev = cr
 	var g *group
 	if !st.retired() {
-		c.cur.fill(cr)
+		c.cur.fill(cr, &c.codes)
 		if st.last.advance(&c.cur, &c.delta) || st.lastChange.IsZero() {
 			st.lastChange = now
 			g = c.group(st, cr, now)

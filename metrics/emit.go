@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,11 +17,21 @@ var (
 	groupLabels     = []string{"client", "server", "driver", "driver_version"}
 	writeLabels     = []string{"client", "server", "driver", "driver_version", "direction"}
 	diagnosisLabels = []string{"client", "server", "driver", "driver_version", "code"}
+	errorLabels     = diagnosisLabels
+	sideLabels      = []string{"client", "server", "driver", "driver_version", "side"}
 	stmtLabels      = []string{"opcode", "statement"}
 )
 
 // Values of the direction label of cqlsniff_frames_per_write.
 var directions = [2]string{"client_to_server", "server_to_client"}
+
+// diagnosisCodes are the values of the code label of
+// cqlsniff_diagnosis_active: every diagnosis analyze makes
+// (TestDiagnosisCodes checks the list against analyze's constants).
+var diagnosisCodes = []string{
+	analyze.CodeClientUnbuffered, analyze.CodeServerUnbuffered, analyze.CodeClientNagle,
+	analyze.CodeClientUnbufferedReads, analyze.CodeServerUnbufferedReads,
+}
 
 type descs struct {
 	requests, responses, errors *prometheus.Desc
@@ -28,6 +40,8 @@ type descs struct {
 	openConns                   *prometheus.Desc
 	inFlightMean, inFlightMax   *prometheus.Desc
 	diagnosis                   *prometheus.Desc
+	sendCalls, recvCalls        *prometheus.Desc
+	sendBytes, recvBytes        *prometheus.Desc
 	stmtRequests, stmtErrors    *prometheus.Desc
 	stmtDuration                *prometheus.Desc
 	packets, bytes, dropped     *prometheus.Desc
@@ -44,7 +58,9 @@ func newDescs() descs {
 		responses: d("responses_total",
 			"CQL responses paired with their request, by client IP, server address and driver.", groupLabels),
 		errors: d("errors_total",
-			"ERROR responses, by client IP, server address and driver (reports do not break errors down by code).", groupLabels),
+			"ERROR responses, by client IP, server address, driver and ERROR code (the protocol's name, e.g. READ_TIMEOUT; "+
+				"unreadable: a body that could not be read; other: beyond the cap of "+strconv.Itoa(maxErrorCodes)+" codes). "+
+				"A code's series appears at its first error.", errorLabels),
 		duration: d("request_duration_seconds",
 			"Time from the packet that completed a request to the packet that completed its response, seen where the capture runs. "+
 				"Classic buckets are the report's power-of-two microsecond bars; the native histogram (schema 0) puts the bar up to 2^k µs "+
@@ -62,7 +78,17 @@ func newDescs() descs {
 				"open or active in the last 5 minutes.", groupLabels),
 		diagnosis: d("diagnosis_active",
 			"1 while a connection of this client, server and driver that is open or was active in the last 5 minutes carries "+
-				"the diagnosis (code: client-unbuffered-writes, server-unbuffered-writes, client-nagle).", diagnosisLabels),
+				"the diagnosis (code: "+strings.Join(diagnosisCodes, ", ")+").", diagnosisLabels),
+		sendCalls: d("socket_send_calls_total",
+			"Socket send calls that moved data, made by this side of the connections (client or server), by client IP, server address "+
+				"and driver: the kernel's count, present only where it was measured (a live capture on the host of that side, with --syscalls, "+
+				"the default, and the capabilities it needs).", sideLabels),
+		recvCalls: d("socket_recv_calls_total",
+			"Socket receive calls that moved data, made by this side of the connections, as cqlsniff_socket_send_calls_total.", sideLabels),
+		sendBytes: d("socket_send_bytes_total",
+			"Bytes this side of the connections sent in the calls of cqlsniff_socket_send_calls_total.", sideLabels),
+		recvBytes: d("socket_recv_bytes_total",
+			"Bytes this side of the connections received in the calls of cqlsniff_socket_recv_calls_total.", sideLabels),
 		stmtRequests: d("statement_requests_total",
 			"Answered requests by statement fingerprint (literals replaced by ?, EXECUTE by the prepared text). The statements "+
 				"with the most total time have a label value of their own, the others share statement=\"other\".", stmtLabels),
@@ -83,8 +109,8 @@ func newDescs() descs {
 
 func (d *descs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.requests, d.responses, d.errors, d.duration, d.framesPerWrite, d.openConns,
-		d.inFlightMean, d.inFlightMax, d.diagnosis, d.stmtRequests, d.stmtErrors, d.stmtDuration,
-		d.packets, d.bytes, d.dropped, d.lastPacket}
+		d.inFlightMean, d.inFlightMax, d.diagnosis, d.sendCalls, d.recvCalls, d.sendBytes, d.recvBytes,
+		d.stmtRequests, d.stmtErrors, d.stmtDuration, d.packets, d.bytes, d.dropped, d.lastPacket}
 }
 
 // Classic bucket bounds, shared by every histogram (read only).
@@ -208,10 +234,23 @@ func (c *Collector) emit(r *analyze.Report, out []prometheus.Metric) []prometheu
 		l := g.labels
 		e.counter(d.requests, g.requests, g.created, l...)
 		e.counter(d.responses, g.responses, g.created, l...)
-		e.counter(d.errors, g.errors, g.created, l...)
+		for i, n := range g.errors {
+			if n > 0 {
+				e.counter(d.errors, n, g.created, l[0], l[1], l[2], l[3], c.codes.labels[i])
+			}
+		}
 		e.latency(d.duration, &g.lat, g.created, l...)
 		for s, dir := range directions {
 			e.frames(d.framesPerWrite, &g.writes[s], g.created, l[0], l[1], l[2], l[3], dir)
+		}
+		for s, side := range sides {
+			if g.sysSeen[s] {
+				n := &g.sys[s]
+				e.counter(d.sendCalls, n.sends, g.created, l[0], l[1], l[2], l[3], side)
+				e.counter(d.recvCalls, n.recvs, g.created, l[0], l[1], l[2], l[3], side)
+				e.counter(d.sendBytes, n.sendBytes, g.created, l[0], l[1], l[2], l[3], side)
+				e.counter(d.recvBytes, n.recvBytes, g.created, l[0], l[1], l[2], l[3], side)
+			}
 		}
 		open := 0
 		if g.gaugeBuild == c.build {

@@ -8,19 +8,50 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden.prom")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const goldenCapture = "gocql-1.7.0-v4-unbuffered-c64.pcap"
 
+// goldens are the captures whose expositions are pinned: the golden
+// capture replayed from its file, as cqlsniff -r sees it (no kernel
+// counts), and a Node.js capture with the kernel's counts of its client
+// joined, as a live capture with --syscalls on the client's host sees it
+// (one ERROR, PROTOCOL_ERROR, from the driver's protocol negotiation).
+var goldens = []struct {
+	capture, file string
+	syscalls      bool
+}{
+	{goldenCapture, "golden.prom", false},
+	{"nodejs-4.10.0-default-c64.pcap", "golden-syscalls.prom", true},
+}
+
+// goldenReport is the report of a golden capture.
+func goldenReport(tb testing.TB, capture string, syscalls bool) *analyze.Report {
+	if !syscalls {
+		return reportOf(tb, pcap(capture))
+	}
+	return reportWithKernelCounts(tb, pcap(capture))
+}
+
 // TestGolden pins the exposition (names, types, help, labels and values)
-// of a real capture: gocql 1.7.0 without write coalescing, 64 requests in
-// flight, against Cassandra 5.0. The Go runtime and process metrics vary
-// from run to run and are left out. go test ./metrics -run Golden -update
-// rewrites the file after an intended change.
+// of real captures (goldens): gocql 1.7.0 without write coalescing, 64
+// requests in flight, against Cassandra 5.0; the Node.js driver with the
+// kernel's counts. The Go runtime and process metrics vary from run to run
+// and are left out. go test ./metrics -run Golden -update rewrites the
+// files after an intended change.
 func TestGolden(t *testing.T) {
-	r := reportOf(t, pcap(goldenCapture))
+	for _, g := range goldens {
+		t.Run(g.file, func(t *testing.T) {
+			golden(t, goldenReport(t, g.capture, g.syscalls), g.file)
+		})
+	}
+}
+
+func golden(t *testing.T, r *analyze.Report, file string) {
 	text, hdr := scrape(t, Handler(NewCollector(Config{}, fixed{r})), "")
 	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type %q, want the text format", ct)
@@ -31,7 +62,7 @@ func TestGolden(t *testing.T) {
 		}
 	}
 	got := ownMetrics(text)
-	path := filepath.Join("testdata", "golden.prom")
+	path := filepath.Join("testdata", file)
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -60,14 +91,30 @@ func TestGolden(t *testing.T) {
 
 // TestPromtool runs promtool check metrics (the Prometheus linter: naming
 // conventions, units, _total on counters, help on every family) over the
-// whole exposition of the golden capture, Go and process metrics included.
+// whole expositions of the golden captures, Go and process metrics
+// included.
 func TestPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
+	if _, err := exec.LookPath("promtool"); err != nil {
 		t.Skip("promtool not installed (Debian: apt-get install prometheus)")
 	}
-	r := reportOf(t, pcap(goldenCapture))
-	text, _ := scrape(t, Handler(NewCollector(Config{}, fixed{r})), "")
+	for _, g := range goldens {
+		t.Run(g.file, func(t *testing.T) {
+			r := goldenReport(t, g.capture, g.syscalls)
+			text, _ := scrape(t, Handler(NewCollector(Config{}, fixed{r})), "")
+			promtoolCheck(t, text)
+		})
+	}
+}
+
+// promtoolCheck fails t if promtool check metrics finds anything to say
+// about text (a text exposition).
+func promtoolCheck(t *testing.T, text string) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool not installed: exposition not linted")
+		return
+	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	var out bytes.Buffer

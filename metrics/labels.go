@@ -164,3 +164,78 @@ func clientIP(addr string) string {
 	}
 	return addr
 }
+
+// unknownCode is the code label of errors a report counts without
+// breaking them down by code.
+const unknownCode = "unknown"
+
+// codeSet gives ERROR code names label values: each its own, up to
+// maxErrorCodes (of which at most maxUnnamedErrorCodes for the codes decode
+// has no name for), then "other". Codes are few and never reclaimed: once
+// a code has a label value it keeps it, and one beyond the cap never gets
+// one, so a connection's errors of one code always count in the same
+// series.
+type codeSet struct {
+	index   map[string]int // raw name → index in labels (names beyond the cap are not kept)
+	labels  []string
+	own     int      // label values of their own (all but "other")
+	unnamed int      // of which for codes decode has no name for
+	fresh   []string // scratch for learn
+}
+
+// learn gives the names of m that have none yet their label values, in
+// sorted order so that which ones share "other" under a full cap does not
+// depend on map order.
+func (s *codeSet) learn(m map[string]uint64) {
+	fresh := s.fresh[:0]
+	for name := range m {
+		if _, ok := s.index[name]; !ok {
+			fresh = append(fresh, name)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	slices.Sort(fresh)
+	for _, name := range fresh {
+		s.get(name)
+	}
+	clear(fresh)
+	s.fresh = fresh[:0]
+}
+
+// get returns the index of name's label value, giving it one if it has none.
+func (s *codeSet) get(name string) int {
+	if i, ok := s.index[name]; ok {
+		return i
+	}
+	l := labelValue(name, maxCodeLabel)
+	unnamed := strings.HasPrefix(name, "ERROR_0x") || l != name
+	var i int
+	switch {
+	case l == otherLabel:
+		i = s.other()
+	case s.own >= maxErrorCodes, unnamed && s.unnamed >= maxUnnamedErrorCodes:
+		// Not remembered: the names beyond the cap are unbounded.
+		return s.other()
+	default:
+		if unnamed {
+			s.unnamed++
+		}
+		s.own++
+		i = len(s.labels)
+		s.labels = append(s.labels, l)
+	}
+	s.index[name] = i
+	return i
+}
+
+// other returns the index of "other" (outside the cap).
+func (s *codeSet) other() int {
+	if i, ok := s.index[otherLabel]; ok && s.labels[i] == otherLabel {
+		return i
+	}
+	s.labels = append(s.labels, otherLabel)
+	s.index[otherLabel] = len(s.labels) - 1
+	return len(s.labels) - 1
+}
