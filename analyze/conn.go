@@ -303,6 +303,14 @@ func (c *conn) frame(d capture.Dir, f *decode.Frame) {
 			c.streams[d.Other()].Compression = comp
 		}
 	}
+	if st := &c.streams[d]; c.compression == decode.CompressionUnknown && st.V5() {
+		// v5 caught mid-stream: the segment layout found says which.
+		c.compression = decode.CompressionNone
+		if st.SegmentsLZ4() {
+			c.compression = decode.CompressionLZ4
+		}
+		c.compInferred = true
+	}
 	if f.Header.Response {
 		c.response(d, f)
 	} else {

@@ -160,6 +160,10 @@ func (s *Stream) Init(cfg StreamConfig, response, dirKnown bool) {
 // V5 reports whether the stream carries protocol v5 segments.
 func (s *Stream) V5() bool { return s.seg != 0 }
 
+// SegmentsLZ4 reports whether the v5 segments are in the lz4 layout (as
+// STARTUP said, or as found when the capture began mid-stream).
+func (s *Stream) SegmentsLZ4() bool { return s.seg == segLZ4 }
+
 // SegmentsStarted returns how many v5 segments began in the last Feed.
 func (s *Stream) SegmentsStarted() int { return s.segStarted }
 

@@ -106,3 +106,33 @@ func report(t *testing.T, data []byte) *analyze.Report {
 	}
 	return &rep
 }
+
+// TestMidStreamV5Compression: a v5 capture that starts after STARTUP still
+// says whether its segments are lz4, from the layout the decoder locked on.
+func TestMidStreamV5Compression(t *testing.T) {
+	for file, want := range map[string]string{
+		"python-3.30.1-v5-lz4-nodelay-c32": "lz4",
+		"python-3.30.1-v5-nodelay-c32":     "none",
+	} {
+		data := mustRead(t, filepath.Join("..", "..", "pcaps", file+".pcap"))
+		// Keep the pcap header and the records from the 300th on.
+		off := 24
+		for i := 0; i < 300 && off+16 <= len(data); i++ {
+			off += 16 + int(binary.LittleEndian.Uint32(data[off+8:]))
+		}
+		r := report(t, append(append([]byte(nil), data[:24]...), data[off:]...))
+		busy := 0
+		for _, c := range r.Connections {
+			if c.Requests < 1000 {
+				continue
+			}
+			busy++
+			if c.ProtocolVersion != 5 || c.Compression != want || !c.CompressionInferred {
+				t.Errorf("%s from record 300: %s v%d compression %q (inferred %v), want v5 %q", file, c.Client, c.ProtocolVersion, c.Compression, c.CompressionInferred, want)
+			}
+		}
+		if busy != 1 {
+			t.Errorf("%s: %d busy connections", file, busy)
+		}
+	}
+}
