@@ -356,11 +356,17 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 			c.streams[d].SwitchToSegments(c.compression == decode.CompressionLZ4)
 		}
 		p.st = a.statement(h.Opcode, []byte("STARTUP"))
-	case decode.OpQuery:
-		p.st = a.textStatement(h.Opcode, r.Query, err)
-	case decode.OpPrepare:
-		p.st = a.textStatement(h.Opcode, r.Query, err)
-		if err == nil {
+	case decode.OpQuery, decode.OpPrepare:
+		q := r.Query
+		if err != nil && f.Partial && len(f.Body) > 4 && !f.BadCompression {
+			// A statement longer than the body prefix kept (64 KiB): name it
+			// by the text it starts with.
+			q, err = f.Body[4:], nil
+			p.st = a.textStatement(h.Opcode, q, err, true)
+		} else {
+			p.st = a.textStatement(h.Opcode, q, err, false)
+		}
+		if h.Opcode == decode.OpPrepare && err == nil {
 			p.prepare = a.statement(decode.OpExecute, a.fp)
 		}
 	case decode.OpExecute:
@@ -369,8 +375,17 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 			p.idLen = uint8(copy(p.id[:], r.PreparedID))
 		}
 	case decode.OpBatch:
-		p.st = a.batchStatement(r, err)
-		if err == nil {
+		announced := -1
+		if f.Partial && len(f.Body) >= 3 && !f.BadCompression {
+			// A batch longer than the body prefix kept: its header still
+			// says how many statements it holds.
+			announced = int(binary.BigEndian.Uint16(f.Body[1:3]))
+		}
+		p.st = a.batchStatement(r, err, announced)
+		switch {
+		case announced >= 0:
+			p.children = uint16(announced)
+		case err == nil:
 			p.children = uint16(min(len(r.Children), 65535))
 		}
 	default:
@@ -405,11 +420,19 @@ var errNoBody = decode.ErrTruncated
 
 // textStatement names a QUERY or PREPARE by its fingerprint, which it
 // leaves in a.fp.
-func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error) *stmt {
+func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error, cut bool) *stmt {
 	if err != nil {
 		return a.statement(op, []byte("(undecodable)"))
 	}
+	if cut {
+		// The fingerprint of a cut text ends wherever the cut fell: keep
+		// a stable prefix so that the executions of one statement group.
+		q = q[:min(len(q), 1024)]
+	}
 	a.fp = Fingerprint(a.fp[:0], q)
+	if cut {
+		a.fp = append(a.fp, " … (over 64 KiB)"...)
+	}
 	return a.statement(op, a.fp)
 }
 
@@ -449,7 +472,15 @@ func (a *Analyzer) executeStatement(id []byte, err error) *stmt {
 	return a.statement(decode.OpExecute, a.fp)
 }
 
-func (a *Analyzer) batchStatement(r *decode.Request, err error) *stmt {
+// batchStatement names a BATCH by its children. announced >= 0 is the
+// count its header gives when only a prefix of the body was kept: the name
+// then uses the first child and that count, which do not depend on where
+// the prefix ended.
+func (a *Analyzer) batchStatement(r *decode.Request, err error, announced int) *stmt {
+	if announced >= 0 && len(r.Children) > 0 {
+		r.Children = r.Children[:1]
+		err = nil
+	}
 	if err != nil {
 		return a.statement(decode.OpBatch, []byte("(undecodable)"))
 	}
@@ -501,6 +532,11 @@ func (a *Analyzer) batchStatement(r *decode.Request, err error) *stmt {
 		run = 1
 	}
 	flush()
+	if announced >= 0 {
+		a.fp = append(a.fp, " … ("...)
+		a.fp = strconv.AppendInt(a.fp, int64(announced), 10)
+		a.fp = append(a.fp, " statements, over 64 KiB)"...)
+	}
 	return a.statement(decode.OpBatch, a.fp)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -77,4 +78,52 @@ func cat(parts ...[]byte) []byte {
 		b = append(b, p...)
 	}
 	return b
+}
+
+// TestLargeStatements: a QUERY or BATCH longer than the 64 KiB body prefix
+// kept is still named (by the text it starts with; by its first statement
+// and the count its header gives), not "(undecodable)", and the same
+// statement keeps the same name however long its values.
+func TestLargeStatements(t *testing.T) {
+	big := "SELECT * FROM ks.t WHERE k IN (" + strings.Repeat("1, ", 30000) + "2)"
+	query := binary.BigEndian.AppendUint32(nil, uint32(len(big)))
+	query = append(append(query, big...), 0x00, 0x01, 0x00)
+	batch := []byte{1, 0x07, 0xD0} // UNLOGGED, 2000 statements
+	for i := range 2000 {
+		q := fmt.Sprintf("INSERT INTO ks.kv (k, v) VALUES (%d, 'value number %d')", i, i)
+		batch = append(binary.BigEndian.AppendUint32(append(batch, 0), uint32(len(q))), q...)
+		batch = append(batch, 0, 0)
+	}
+	batch = append(batch, 0x00, 0x01, 0x00)
+	var payloads [][]byte
+	for _, req := range [][]byte{frame(0x04, 0, 1, 0x07, query), frame(0x04, 0, 2, 0x0D, batch)} {
+		for len(req) > 0 { // client segments of 60000 bytes; the server only acknowledges
+			n := min(len(req), 60000)
+			payloads = append(payloads, req[:n], nil)
+			req = req[n:]
+		}
+	}
+	payloads = append(payloads, nil, cat(frame(0x84, 0, 1, 0x08, []byte{0, 0, 0, 1}), frame(0x84, 0, 2, 0x08, []byte{0, 0, 0, 1})))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "large.pcap")
+	os.WriteFile(path, tcpPcap(payloads...), 0o644)
+	logPath := filepath.Join(dir, "log.jsonl")
+	var out, errb strings.Builder
+	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	log := string(mustRead(t, logPath))
+	for _, want := range []string{
+		`"statement":"SELECT * FROM ks.t WHERE k IN (?+`,
+		`… (over 64 KiB)"`,
+		`"statement":"BATCH UNLOGGED: INSERT INTO ks.kv (k, v) VALUES (?+) … (2000 statements, over 64 KiB)"`,
+		`"batch_children":2000`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %s:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "undecodable") {
+		t.Errorf("a large statement was not named:\n%s", log)
+	}
 }
