@@ -101,6 +101,10 @@ type Assembler struct {
 	bufAll  int
 	free    [][]byte             // recycled out-of-order buffers
 	cache   [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
+	// The flows from least to most recently active (by arrival of their
+	// packets): eviction takes the first without scanning the table, which
+	// cost a pass over all MaxFlows flows per new flow once it was full.
+	oldest, newest *flow
 }
 
 func (a *Assembler) slot(k FlowKey) **flow {
@@ -129,11 +133,12 @@ type half struct {
 }
 
 type flow struct {
-	key  FlowKey
-	h    FlowHandler
-	dirs [2]half
-	last int64
-	rst  bool
+	key        FlowKey
+	h          FlowHandler
+	dirs       [2]half
+	last       int64
+	rst        bool
+	prev, next *flow // in the Assembler's activity order
 }
 
 // NewAssembler returns an assembler that hands each new flow to f.
@@ -184,6 +189,10 @@ func (a *Assembler) Add(p *Packet) {
 	}
 	f.last = p.TS
 	*slot = f
+	if f != a.newest {
+		a.unlink(f)
+		a.push(f)
+	}
 	a.segment(f, d, p)
 	if f.rst || (f.dirs[0].fin && f.dirs[1].fin) {
 		reason := CloseFIN
@@ -217,8 +226,35 @@ func (a *Assembler) newFlow(k FlowKey, d Dir, p *Packet) *flow {
 	}
 	f := &flow{key: k, h: h}
 	a.flows[k] = f
+	a.push(f)
 	a.stats.Flows++
 	return f
+}
+
+// push makes f the most recently active flow.
+func (a *Assembler) push(f *flow) {
+	f.prev, f.next = a.newest, nil
+	if a.newest != nil {
+		a.newest.next = f
+	} else {
+		a.oldest = f
+	}
+	a.newest = f
+}
+
+// unlink takes f out of the activity order.
+func (a *Assembler) unlink(f *flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if a.oldest == f {
+		a.oldest = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else if a.newest == f {
+		a.newest = f.prev
+	}
+	f.prev, f.next = nil, nil
 }
 
 func (a *Assembler) segment(f *flow, d Dir, p *Packet) {
@@ -316,8 +352,17 @@ func (a *Assembler) deliver(f *flow, d Dir, seq uint32, b []byte, missing int, t
 func (a *Assembler) buffer(f *flow, d Dir, seq uint32, b []byte, missing int, ts int64) {
 	hd := &f.dirs[d]
 	ackedPast := hd.acked && int32(hd.peerAck-seq) > 0
-	if ackedPast || missing > 0 || hd.oooLen+len(b) > a.cfg.MaxBufferedFlow || a.bufAll+len(b) > a.cfg.MaxBufferedAll {
-		if missing == 0 && !ackedPast {
+	var buf []byte
+	full := false
+	if !ackedPast && missing == 0 {
+		buf = a.alloc(len(b))
+		c := charge(buf)
+		if full = hd.oooLen+c > a.cfg.MaxBufferedFlow || a.bufAll+c > a.cfg.MaxBufferedAll; full {
+			a.release(buf)
+		}
+	}
+	if ackedPast || missing > 0 || full {
+		if full {
 			a.stats.BufferOverflow++
 		}
 		a.skipHole(f, d)
@@ -336,14 +381,19 @@ func (a *Assembler) buffer(f *flow, d Dir, seq uint32, b []byte, missing int, ts
 		a.drain(f, d)
 		return
 	}
-	buf := a.alloc(len(b))
 	copy(buf, b)
 	if len(hd.ooo) == 0 {
 		hd.holeTS = ts
 	}
-	i := 0
-	for i < len(hd.ooo) && int32(hd.ooo[i].seq-seq) < 0 {
-		i++
+	// The first buffered segment not before seq (the list is sorted, and
+	// all of it lies within 2^31 after hd.next).
+	i, j := 0, len(hd.ooo)
+	for i < j {
+		if m := int(uint(i+j) >> 1); int32(hd.ooo[m].seq-seq) < 0 {
+			i = m + 1
+		} else {
+			j = m
+		}
 	}
 	if i < len(hd.ooo) && hd.ooo[i].seq == seq {
 		// Duplicate of a buffered segment: keep the longer one.
@@ -352,8 +402,8 @@ func (a *Assembler) buffer(f *flow, d Dir, seq uint32, b []byte, missing int, ts
 			a.stats.Retransmits++
 			return
 		}
-		hd.oooLen -= len(hd.ooo[i].data)
-		a.bufAll -= len(hd.ooo[i].data)
+		hd.oooLen -= charge(hd.ooo[i].data)
+		a.bufAll -= charge(hd.ooo[i].data)
 		a.release(hd.ooo[i].data)
 		hd.ooo[i] = pendingSeg{seq, ts, buf}
 	} else {
@@ -361,9 +411,25 @@ func (a *Assembler) buffer(f *flow, d Dir, seq uint32, b []byte, missing int, ts
 		copy(hd.ooo[i+1:], hd.ooo[i:])
 		hd.ooo[i] = pendingSeg{seq, ts, buf}
 	}
-	hd.oooLen += len(buf)
-	a.bufAll += len(buf)
+	hd.oooLen += charge(buf)
+	a.bufAll += charge(buf)
 }
+
+// Buffered segments are charged to MaxBufferedFlow and MaxBufferedAll by
+// the memory they hold, not their length: the capacity of their buffer
+// (at least minSegBuffer) and segOverhead for their entry in the list.
+// Charged by length, a flow of 1-byte segments after a hole held 2 KiB per
+// byte of the limits (2 GiB per flow), and its list grew long enough to
+// make each insertion a long copy.
+const (
+	minSegBuffer = 2048
+	segOverhead  = 64
+	// maxRecycled is the largest buffer kept for reuse: the free list
+	// holds at most 256 of them.
+	maxRecycled = 16 << 10
+)
+
+func charge(b []byte) int { return cap(b) + segOverhead }
 
 // drain delivers buffered segments that have become in order.
 func (a *Assembler) drain(f *flow, d Dir) {
@@ -387,10 +453,11 @@ func (a *Assembler) drain(f *flow, d Dir) {
 
 func (a *Assembler) pop(hd *half) {
 	s := hd.ooo[0]
-	hd.oooLen -= len(s.data)
-	a.bufAll -= len(s.data)
-	copy(hd.ooo, hd.ooo[1:])
-	hd.ooo = hd.ooo[:len(hd.ooo)-1]
+	hd.oooLen -= charge(s.data)
+	a.bufAll -= charge(s.data)
+	// Sliced off, not shifted down: draining n segments costs O(n).
+	hd.ooo[0] = pendingSeg{}
+	hd.ooo = hd.ooo[1:]
 	if len(hd.ooo) > 0 {
 		hd.holeTS = hd.ooo[0].ts
 	}
@@ -422,14 +489,14 @@ func (a *Assembler) alloc(n int) []byte {
 			return b
 		}
 	}
-	if n < 2048 {
-		return make([]byte, n, 2048)
+	if n < minSegBuffer {
+		return make([]byte, n, minSegBuffer)
 	}
 	return make([]byte, n)
 }
 
 func (a *Assembler) release(b []byte) {
-	if len(a.free) < 256 {
+	if len(a.free) < 256 && cap(b) <= maxRecycled {
 		a.free = append(a.free, b[:0])
 	}
 }
@@ -443,19 +510,14 @@ func (a *Assembler) close(f *flow, reason CloseReason) {
 	}
 	f.h.Close(reason, a.now)
 	delete(a.flows, f.key)
+	a.unlink(f)
 	if slot := a.slot(f.key); *slot == f {
 		*slot = nil
 	}
 }
 
 func (a *Assembler) evictOldest() {
-	var oldest *flow
-	for _, f := range a.flows {
-		if oldest == nil || f.last < oldest.last {
-			oldest = f
-		}
-	}
-	if oldest != nil {
+	if oldest := a.oldest; oldest != nil {
 		a.stats.Evicted++
 		a.close(oldest, CloseEvicted)
 	}

@@ -134,11 +134,11 @@ func TestAssemblerSnaplenTruncation(t *testing.T) {
 
 func TestAssemblerBufferBound(t *testing.T) {
 	cfg := DefaultAssemblerConfig()
-	cfg.MaxBufferedFlow = 4
+	cfg.MaxBufferedFlow = minSegBuffer + segOverhead // one small segment
 	r := run(t, cfg,
 		seg(true, 100, 0, 1, "a"),
-		seg(true, 105, 0, 2, "xyz"), // buffered (3 bytes)
-		seg(true, 110, 0, 3, "uvw"), // would exceed 4: the first hole is declared lost
+		seg(true, 105, 0, 2, "xyz"), // buffered
+		seg(true, 110, 0, 3, "uvw"), // would exceed the limit: the first hole is declared lost
 	)
 	want := "data0@1:a pkt0:2 pkt0:2 gap0:4 data0@2:xyz gap0:2 data0@3:uvw close:end"
 	if got := strings.Join(r.events, " "); got != want {
