@@ -23,18 +23,11 @@ const (
 // that does not match the claim exactly, or bytes left over, is ErrMalformed.
 // On error dst[:0] is returned.
 func DecompressLZ4(dst, src []byte, max int) ([]byte, error) {
-	if len(src) < 4 {
-		return dst[:0], ErrMalformed
+	n, err := lz4Claim(src, max)
+	if err != nil {
+		return dst[:0], err
 	}
-	claim := uint64(binary.BigEndian.Uint32(src))
 	block := src[4:]
-	if claim > uint64(max) {
-		return dst[:0], ErrTooLarge
-	}
-	if claim > lz4MaxRatio*uint64(len(block))+lz4MaxRatio {
-		return dst[:0], ErrMalformed
-	}
-	n := int(claim)
 	if n == 0 {
 		// Drivers send an empty block, or a single zero token, for an empty body.
 		if len(block) == 0 || (len(block) == 1 && block[0] == 0) {
@@ -58,15 +51,9 @@ func DecompressLZ4(dst, src []byte, max int) ([]byte, error) {
 // which starts with its uncompressed length as a varint. Same contract as
 // DecompressLZ4.
 func DecompressSnappy(dst, src []byte, max int) ([]byte, error) {
-	claim, err := snappy.DecodedLen(src)
-	if err != nil || claim < 0 {
-		return dst[:0], ErrMalformed
-	}
-	if claim > max {
-		return dst[:0], ErrTooLarge
-	}
-	if uint64(claim) > snappyMaxRatio*uint64(len(src)) {
-		return dst[:0], ErrMalformed
+	claim, err := snappyClaim(src, max)
+	if err != nil {
+		return dst[:0], err
 	}
 	out := dst[:0]
 	if cap(out) < claim {
@@ -78,4 +65,36 @@ func DecompressSnappy(dst, src []byte, max int) ([]byte, error) {
 		return dst[:0], ErrMalformed
 	}
 	return got, nil
+}
+
+// lz4Claim returns the size a v1–v4 lz4 body says it decompresses to, or
+// why that cannot be: over max (ErrTooLarge), or more than its compressed
+// bytes can expand to (ErrMalformed). It allocates nothing.
+func lz4Claim(src []byte, max int) (int, error) {
+	if len(src) < 4 {
+		return 0, ErrMalformed
+	}
+	claim := uint64(binary.BigEndian.Uint32(src))
+	if claim > uint64(max) {
+		return 0, ErrTooLarge
+	}
+	if claim > lz4MaxRatio*uint64(len(src)-4)+lz4MaxRatio {
+		return 0, ErrMalformed
+	}
+	return int(claim), nil
+}
+
+// snappyClaim is lz4Claim for a snappy body.
+func snappyClaim(src []byte, max int) (int, error) {
+	claim, err := snappy.DecodedLen(src)
+	if err != nil || claim < 0 {
+		return 0, ErrMalformed
+	}
+	if claim > max {
+		return 0, ErrTooLarge
+	}
+	if uint64(claim) > snappyMaxRatio*uint64(len(src)) {
+		return 0, ErrMalformed
+	}
+	return claim, nil
 }

@@ -119,7 +119,11 @@ type Stream struct {
 	start  int64
 	segs   int
 	body   []byte
-	out    []byte // decompression output
+	// A decompressed body goes to out when it fits (smallKept), else to a
+	// buffer lentOut lent until the next call (see bufpool.go); the same
+	// for a v5 lz4 segment payload with segOut and lentSeg.
+	out     []byte
+	lentOut *[]byte
 
 	emitLost bool // Gap completed a frame: Next returns it first
 
@@ -132,10 +136,11 @@ type Stream struct {
 	sh         SegmentHeader
 	shBuf      [8]byte
 	shN        int
-	segNeed    int    // payload + trailer bytes of the current segment
-	segBuf     []byte // the current segment when it spans TCP segments
-	segOut     []byte // decompressed lz4 payload
-	segStarted int    // v5 segments begun in the last Feed
+	segNeed    int     // payload + trailer bytes of the current segment
+	segBuf     []byte  // the current segment when it spans TCP segments
+	segOut     []byte  // a decompressed lz4 payload of up to smallKept bytes
+	lentSeg    *[]byte // a larger one, lent
+	segStarted int     // v5 segments begun in the last Feed
 
 	stats StreamStats
 }
@@ -153,7 +158,9 @@ func NewStream(cfg StreamConfig) *Stream {
 
 // Init resets s for a new connection, keeping its buffers.
 func (s *Stream) Init(cfg StreamConfig, response, dirKnown bool) {
-	body, out, sb, so := s.body[:0], s.out[:0], s.segBuf[:0], s.segOut[:0]
+	giveBack(s.lentOut)
+	giveBack(s.lentSeg)
+	body, out, sb, so := s.body[:0], s.out[:0], s.segBuf[:0], s.segOut
 	*s = Stream{cfg: cfg, Response: response, DirKnown: dirKnown, body: body, out: out, segBuf: sb, segOut: so}
 }
 
@@ -198,6 +205,7 @@ func (s *Stream) Started() int { return s.started }
 // Feed hands the stream the new bytes of one TCP segment, captured at ts.
 // Call Next until it returns false before the next Feed.
 func (s *Stream) Feed(b []byte, ts int64) {
+	s.giveBack()
 	s.inLen = len(b)
 	s.ts = ts
 	s.started = 0
@@ -218,6 +226,7 @@ func (s *Stream) Feed(b []byte, ts int64) {
 func (s *Stream) Gap(n int) {
 	s.stats.Gaps++
 	s.in = nil
+	s.giveBack()
 	if s.seg != 0 {
 		// Segment boundaries are lost with the bytes: hunt for the next
 		// header whose CRC24 checks.
@@ -247,7 +256,32 @@ func (s *Stream) unsync() {
 	s.inBody = false
 	s.hdrN = 0
 	s.lost = false
-	s.body = s.body[:0]
+	s.trimBody()
+}
+
+// trimBody empties the body buffer, and lets it go when a compressed body
+// (up to MaxCompressed) made it larger than a body prefix needs, rather
+// than keep it for as long as the connection lives.
+func (s *Stream) trimBody() {
+	if cap(s.body) > 2*s.cfg.MaxPrefix {
+		s.body = nil
+	} else {
+		s.body = s.body[:0]
+	}
+}
+
+// giveBack returns the lent buffers nothing refers to any more: the last
+// frame's is no longer valid once the stream is called again, and the
+// segment payload once the envelope layer has read all of it.
+func (s *Stream) giveBack() {
+	if s.lentOut != nil {
+		giveBack(s.lentOut)
+		s.lentOut = nil
+	}
+	if s.lentSeg != nil && len(s.in) == 0 {
+		giveBack(s.lentSeg)
+		s.lentSeg = nil
+	}
 }
 
 // dropFrame abandons a partly read frame.
@@ -256,16 +290,20 @@ func (s *Stream) dropFrame() {
 		s.stats.LostFrames++
 	}
 	s.inBody, s.hdrN, s.lost = false, 0, false
-	s.body = s.body[:0]
+	s.trimBody()
 }
 
 // Next returns the next frame completed by the fed bytes.
 func (s *Stream) Next(f *Frame) bool {
+	s.giveBack()
 	for {
 		if s.envelope(f) {
 			return true
 		}
 		if s.seg == 0 || !s.nextSegment() {
+			// All fed bytes are read: nothing lent is needed until the
+			// next Feed.
+			s.giveBack()
 			return false
 		}
 	}
@@ -403,7 +441,7 @@ func (s *Stream) begin() {
 	s.inBody = true
 	s.need = int(s.h.Length)
 	s.lost = false
-	s.body = s.body[:0]
+	s.trimBody()
 	if s.compressed() {
 		s.keep = s.cfg.MaxCompressed
 	} else {
@@ -441,9 +479,11 @@ func (s *Stream) finish(f *Frame, b []byte) {
 		if f.Partial {
 			f.BadCompression = true
 			f.Body = nil
+			s.trimBody()
 			return
 		}
 		out, ok := s.decompress(b)
+		s.trimBody() // b was the compressed body: f.Body is out
 		if !ok {
 			s.stats.DecompressErr++
 			f.BadCompression = true
@@ -456,24 +496,47 @@ func (s *Stream) finish(f *Frame, b []byte) {
 }
 
 func (s *Stream) decompress(b []byte) ([]byte, bool) {
+	// A buffer for the largest output the body can claim under the
+	// algorithms in question; none when no claim is possible (the
+	// decompressors then fail without writing).
+	limit, need := s.cfg.MaxDecompressed, 0
+	if s.Compression != CompressionSnappy {
+		if n, err := lz4Claim(b, limit); err == nil {
+			need = n
+		}
+	}
+	if s.Compression != CompressionLZ4 {
+		if n, err := snappyClaim(b, limit); err == nil {
+			need = max(need, n)
+		}
+	}
+	var dst []byte
+	switch {
+	case need == 0:
+	case need <= smallKept:
+		if s.out == nil {
+			s.out = make([]byte, 0, smallKept)
+		}
+		dst = s.out[:0]
+	default:
+		s.lentOut = lend(need)
+		dst = (*s.lentOut)[:0]
+	}
 	var out []byte
 	var err error
 	switch s.Compression {
 	case CompressionLZ4:
-		out, err = DecompressLZ4(s.out[:0], b, s.cfg.MaxDecompressed)
+		out, err = DecompressLZ4(dst, b, limit)
 	case CompressionSnappy:
-		out, err = DecompressSnappy(s.out[:0], b, s.cfg.MaxDecompressed)
+		out, err = DecompressSnappy(dst, b, limit)
 	default:
 		// Not negotiated in the capture: try lz4, then snappy, and pin the
 		// first that decodes this body exactly.
-		if out, err = DecompressLZ4(s.out[:0], b, s.cfg.MaxDecompressed); err == nil {
+		if out, err = DecompressLZ4(dst, b, limit); err == nil {
 			s.Compression = CompressionLZ4
-		} else if out, err = DecompressSnappy(s.out[:0], b, s.cfg.MaxDecompressed); err == nil {
+		} else if out, err = DecompressSnappy(dst, b, limit); err == nil {
 			s.Compression = CompressionSnappy
 		}
-	}
-	if cap(out) > cap(s.out) {
-		s.out = out[:0]
 	}
 	return out, err == nil
 }
@@ -662,17 +725,28 @@ func (s *Stream) nextSegment() bool {
 			continue
 		}
 		if lz && s.sh.Uncompressed > 0 {
-			if cap(s.segOut) < s.sh.Uncompressed {
-				s.segOut = make([]byte, MaxSegmentPayload)
+			if s.lentSeg != nil && len(s.in) == 0 { // the previous payload is all read
+				giveBack(s.lentSeg)
+				s.lentSeg = nil
 			}
-			n, err := lz4.UncompressBlock(payload, s.segOut[:s.sh.Uncompressed])
+			var out []byte
+			if n := s.sh.Uncompressed; n <= smallKept {
+				if s.segOut == nil {
+					s.segOut = make([]byte, smallKept)
+				}
+				out = s.segOut[:n]
+			} else {
+				s.lentSeg = lend(n)
+				out = (*s.lentSeg)[:n]
+			}
+			n, err := lz4.UncompressBlock(payload, out)
 			if err != nil || n != s.sh.Uncompressed {
 				s.stats.DecompressErr++
 				s.dropFrame()
 				s.synced = false
 				continue
 			}
-			payload = s.segOut[:n]
+			payload = out[:n]
 		}
 		s.stats.Segments++
 		if s.sh.SelfContained {
