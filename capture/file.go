@@ -55,7 +55,22 @@ const (
 	// record is skipped without being read into memory and counted as
 	// Malformed, whatever snap length the file header declares.
 	MaxRecordLen = 262144
+	// skipBudget bounds the work of one call to Next that finds no TCP
+	// packet: records and blocks it skips cost one unit each and one more
+	// per 4 KiB (skipCost). Once they cost this much, Next returns
+	// ErrTimeout, so that its caller can check for cancellation (and call
+	// again) during a long or endless run of other traffic: reading UDP
+	// from a pipe ignored Ctrl-C.
+	skipBudget = 1 << 16
 )
+
+// skipCost is what skipping a record or block of n bytes costs.
+func skipCost(n uint64) int { return 1 + int(min(n>>12, skipBudget)) }
+
+// errPause is what ngFilter returns, at a block boundary, once the blocks
+// it skipped or passed without a packet exceed skipBudget. pcapgo hands it
+// on from the start of a block, where it can read on at the next call.
+var errPause = errors.New("capture: pause")
 
 // File magic numbers, read little endian from the first four bytes.
 const (
@@ -83,6 +98,7 @@ type FileSource struct {
 	gz        *gzip.Reader
 	closer    io.Closer // the file we opened, nil for stdin and caller readers
 	err       error     // sticky error once reading failed
+	skipped   int       // cost of the records skipped in this call to Next
 	stats     SourceStats
 }
 
@@ -217,19 +233,24 @@ func (s *FileSource) Close() error {
 // Next decodes the next TCP packet into p, skipping (and counting) others. It
 // returns io.EOF at the end, an error wrapping ErrTruncated when the input
 // ends inside a record, or another error when the file is corrupt beyond
-// resynchronising. Errors are sticky. p.Payload aliases the reader's buffer
-// and is valid until the next call. Next allocates nothing per packet.
+// resynchronising. Errors are sticky, except ErrTimeout: Next returns it
+// when it skipped a great many records (or bytes) without finding a TCP
+// packet, and reads on at the next call. p.Payload aliases the reader's
+// buffer and is valid until the next call. Next allocates nothing per
+// packet.
 func (s *FileSource) Next(p *Packet) error {
 	if s.err != nil {
 		return s.err
 	}
+	s.skipped = 0
 	var err error
 	if s.pcap != nil {
 		err = s.nextPcap(p)
 	} else {
+		s.ngFilter.cost = 0
 		err = s.nextNg(p)
 	}
-	if err != nil {
+	if err != nil && err != ErrTimeout {
 		s.err = err
 	}
 	return err
@@ -283,6 +304,9 @@ func (s *FileSource) nextPcap(p *Packet) error {
 			if err := discard(s.br, 16+uint64(capLen)); err != nil {
 				return s.readErr(err)
 			}
+			if s.skipped += skipCost(16 + uint64(capLen)); s.skipped >= skipBudget {
+				return ErrTimeout
+			}
 			continue
 		}
 		// pcapgo parsed and checked the file header; the records are read
@@ -313,6 +337,9 @@ func (s *FileSource) nextPcap(p *Packet) error {
 		if s.count(DecodePacket(s.link, data, int(wireLen), ts, p)) {
 			return nil
 		}
+		if s.skipped += skipCost(uint64(n)); s.skipped >= skipBudget {
+			return ErrTimeout
+		}
 	}
 }
 
@@ -328,6 +355,9 @@ func (s *FileSource) nextNg(p *Packet) error {
 			if err == io.EOF { // only ever at a block boundary
 				return io.EOF
 			}
+			if err == errPause {
+				return ErrTimeout
+			}
 			return s.readErr(err)
 		}
 		s.stats.Records++
@@ -338,10 +368,11 @@ func (s *FileSource) nextNg(p *Packet) error {
 		}
 		if !ok {
 			s.stats.UnsupportedLink++
-			continue
-		}
-		if s.count(DecodePacket(link, data, ci.Length, ci.Timestamp.UnixNano(), p)) {
+		} else if s.count(DecodePacket(link, data, ci.Length, ci.Timestamp.UnixNano(), p)) {
 			return nil
+		}
+		if s.skipped += skipCost(uint64(len(data))); s.skipped >= skipBudget {
+			return ErrTimeout
 		}
 	}
 }

@@ -96,6 +96,7 @@ type ngFilter struct {
 	dropped uint64    // packet blocks left out
 	ifaces  uint32    // interface blocks passed on in the current section
 	snap0   uint32    // snap length of the section's first interface
+	cost    int       // of the blocks skipped or passed without a packet (see skipBudget)
 }
 
 // Read hands out the kept blocks. It does not wait for more input once it
@@ -142,6 +143,13 @@ func (f *ngFilter) Read(p []byte) (int, error) {
 			continue
 		case f.err != nil:
 			return n, f.errAfter(n)
+		case f.cost >= skipBudget:
+			// At a block boundary: once the caller took the bytes handed
+			// out, pcapgo stops at the start of the next block.
+			if n > 0 {
+				return n, nil
+			}
+			return 0, errPause
 		case n > 0 && f.r.Buffered() < ngPacketBlockMin:
 			return n, nil
 		}
@@ -195,6 +203,12 @@ func (f *ngFilter) nextBlock() error {
 			// ends, past this filter's framing.
 			return f.corrupt("a block of type 0x%x claims %d bytes, less than its header", typ, length)
 		}
+		switch typ {
+		case ngBlockEnhancedPacket, ngBlockPacket, ngBlockSimplePacket:
+			// Counted by the FileSource when passed on.
+		default:
+			f.cost += skipCost(uint64(length))
+		}
 		switch {
 		case typ == ngBlockSectionHeader:
 			return f.sectionHeader(length, b)
@@ -204,11 +218,18 @@ func (f *ngFilter) nextBlock() error {
 			if err := f.skipBlock(length); err != nil {
 				return err
 			}
+			if f.cost >= skipBudget {
+				return nil // Read pauses
+			}
 			continue
 		case !f.packetBlockFits(typ, length, b):
 			f.dropped++
+			f.cost += skipCost(uint64(length))
 			if err := f.skipBlock(length); err != nil {
 				return err
+			}
+			if f.cost >= skipBudget {
+				return nil // Read pauses
 			}
 			continue
 		}
