@@ -378,7 +378,6 @@ func ratio(n, d uint64) float64 {
 	return float64(n) / float64(d)
 }
 
-
 // fmtUS formats microseconds with a unit, in at most 6 cells.
 func fmtUS(us float64) string {
 	switch {

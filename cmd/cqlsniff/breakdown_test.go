@@ -52,12 +52,7 @@ func TestErrorsAndEventsBreakdown(t *testing.T) {
 		t.Errorf("errors %d by code %v, want 5 %v", c.Errors, c.ErrorsByCode, want)
 	}
 	// The log carries each code's fields.
-	logPath := filepath.Join(dir, "log.jsonl")
-	var out, errb strings.Builder
-	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	log := string(mustRead(t, logPath))
+	log := exchangeLog(t, path)
 	for _, want := range []string{
 		`"error_code":"READ_TIMEOUT","error_message":"Operation timed out","error_consistency":"ONE","received":0,"block_for":1,"data_present":false`,
 		`"keyspace":"ks","table":"kv"`,
@@ -107,12 +102,7 @@ func TestLargeStatements(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "large.pcap")
 	os.WriteFile(path, tcpPcap(payloads...), 0o644)
-	logPath := filepath.Join(dir, "log.jsonl")
-	var out, errb strings.Builder
-	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	log := string(mustRead(t, logPath))
+	log := exchangeLog(t, path)
 	for _, want := range []string{
 		`"statement":"SELECT * FROM ks.t WHERE k IN (?+`,
 		`… (over 64 KiB)"`,
@@ -126,4 +116,15 @@ func TestLargeStatements(t *testing.T) {
 	if strings.Contains(log, "undecodable") {
 		t.Errorf("a large statement was not named:\n%s", log)
 	}
+}
+
+// exchangeLog runs cqlsniff -r path --log and returns the log.
+func exchangeLog(t *testing.T, path string) string {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "log.jsonl")
+	var out, errb strings.Builder
+	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	return string(mustRead(t, logPath))
 }
