@@ -2,12 +2,10 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +17,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/internal/labcounts"
 )
 
 // reportWithKernelCounts runs the pipeline over a lab capture with the
@@ -28,38 +26,9 @@ import (
 // --syscalls on the client's host would.
 func reportWithKernelCounts(tb testing.TB, path string) *analyze.Report {
 	tb.Helper()
-	b, err := os.ReadFile(strings.TrimSuffix(path, ".pcap") + ".json")
+	counts, err := labcounts.Read(path)
 	if err != nil {
 		tb.Fatal(err)
-	}
-	var lab struct {
-		ClientPID uint32 `json:"client_pid"`
-		Kernel    struct {
-			PerLocalPort map[string]struct {
-				SendCalls uint64 `json:"send_calls"`
-				SendBytes uint64 `json:"send_bytes"`
-				RecvCalls uint64 `json:"recv_calls"`
-				RecvBytes uint64 `json:"recv_bytes"`
-			} `json:"per_local_port"`
-		} `json:"kernel"`
-	}
-	if err := json.Unmarshal(b, &lab); err != nil {
-		tb.Fatal(err)
-	}
-	if len(lab.Kernel.PerLocalPort) == 0 {
-		tb.Fatalf("%s: no kernel counts", path)
-	}
-	lo := capture.Endpoint{IP: netip.MustParseAddr("::ffff:127.0.0.1").As16()}
-	counts := map[syscalls.Key]syscalls.Counts{}
-	for port, c := range lab.Kernel.PerLocalPort {
-		n, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		local, remote := lo, lo
-		local.Port, remote.Port = uint16(n), 9042
-		counts[syscalls.Key{Local: local, Remote: remote}] = syscalls.Counts{Sends: c.SendCalls, Recvs: c.RecvCalls,
-			SendBytes: c.SendBytes, RecvBytes: c.RecvBytes, PID: lab.ClientPID, Comm: "client"}
 	}
 	src, err := capture.OpenFile(path)
 	if err != nil {

@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/internal/labcounts"
 	"github.com/cqlsniff/cqlsniff/syscalls"
 )
 
@@ -21,31 +17,9 @@ import (
 // lab recorded with bpftrace beside each capture (pcaps/*.json).
 func kernelCounts(t *testing.T, pcap string) map[syscalls.Key]syscalls.Counts {
 	t.Helper()
-	b, err := os.ReadFile(strings.TrimSuffix(pcap, ".pcap") + ".json")
+	m, err := labcounts.Read(pcap)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var side struct {
-		ClientPID uint32 `json:"client_pid"`
-		Kernel    struct {
-			PerLocalPort map[string]struct {
-				SendCalls uint64 `json:"send_calls"`
-				SendBytes uint64 `json:"send_bytes"`
-				RecvCalls uint64 `json:"recv_calls"`
-				RecvBytes uint64 `json:"recv_bytes"`
-			} `json:"per_local_port"`
-		} `json:"kernel"`
-	}
-	if err := json.Unmarshal(b, &side); err != nil {
-		t.Fatal(err)
-	}
-	lo := netip.MustParseAddr("127.0.0.1").As16()
-	lo[10], lo[11] = 0xff, 0xff
-	m := map[syscalls.Key]syscalls.Counts{}
-	for port, c := range side.Kernel.PerLocalPort {
-		n, _ := strconv.Atoi(port)
-		k := syscalls.Key{Local: capture.Endpoint{IP: lo, Port: uint16(n)}, Remote: capture.Endpoint{IP: lo, Port: 9042}}
-		m[k] = syscalls.Counts{Sends: c.SendCalls, Recvs: c.RecvCalls, SendBytes: c.SendBytes, RecvBytes: c.RecvBytes, PID: side.ClientPID, Comm: "client"}
 	}
 	return m
 }
