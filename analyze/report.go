@@ -158,6 +158,10 @@ type ConnReport struct {
 	// on the host of that end).
 	ClientSyscalls *SyscallReport `json:"client_syscalls,omitempty"`
 	ServerSyscalls *SyscallReport `json:"server_syscalls,omitempty"`
+	// ClientProcess and ServerProcess are the CPU of the process at each
+	// end while the capture ran (live, with the kernel's counts naming it).
+	ClientProcess *ProcessReport `json:"client_process,omitempty"`
+	ServerProcess *ProcessReport `json:"server_process,omitempty"`
 	// Scylla is what a ScyllaDB server said of this connection (SUPPORTED),
 	// absent for Cassandra or when not captured.
 	Scylla         *ScyllaConn `json:"scylla,omitempty"`
@@ -407,6 +411,7 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		}
 	}
 	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
+	a.withProcesses(conns)
 	r.Connections = conns
 	r.Diagnoses = []Diagnosis{}
 	for _, c := range conns {
