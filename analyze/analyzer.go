@@ -96,7 +96,7 @@ type Analyzer struct {
 	closedStream decode.StreamStats // stream counters of closed connections
 
 	sys   map[syscalls.Key]syscalls.Counts // the kernel's counts, when measured
-	procs map[uint32]*procState             // the processes at the ends, when measured
+	procs map[uint32]*procState            // the processes at the ends, when measured
 }
 
 type totals struct {

@@ -36,10 +36,10 @@ type ProcessCPU struct {
 type ProcessReport struct {
 	PID         uint32  `json:"pid"`
 	Comm        string  `json:"comm"`
-	WindowS     float64 `json:"window_s"`      // the span measured
-	CPUS        float64 `json:"cpu_s"`         // CPU time used in it (user + system, all threads)
-	Cores       float64 `json:"cores"`         // cpu_s / window_s
-	Requests    uint64  `json:"requests"`      // requests of its CQL connections in the window
+	WindowS     float64 `json:"window_s"` // the span measured
+	CPUS        float64 `json:"cpu_s"`    // CPU time used in it (user + system, all threads)
+	Cores       float64 `json:"cores"`    // cpu_s / window_s
+	Requests    uint64  `json:"requests"` // requests of its CQL connections in the window
 	CPUPerReqUS float64 `json:"cpu_us_per_request,omitempty"`
 	// BusiestThreadShare is the busiest thread's CPU time over the window:
 	// near 1 means that thread was never idle (one core's worth, the most a
