@@ -64,6 +64,7 @@ type conn struct {
 	nfew       uint8
 	latMax     int64
 	latSum     int64 // summed latency, ns
+	tm         timing
 }
 
 type idCache struct {
@@ -410,6 +411,7 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 	c.requests++
 	a.totals.requests++
 	n := c.pending.len()
+	c.tm.request(f.End, n, c.requests)
 	c.inflSum += uint64(n)
 	if n > c.inflMax {
 		c.inflMax = n
@@ -569,6 +571,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 		return
 	}
 	c.pending.del(h.Stream)
+	c.tm.response(f.End, c.pending.len())
 	w := &c.w[d]
 	if w.candidate && !w.checked && f.Segments == 1 {
 		// Server side: the request this segment answers had arrived before

@@ -67,6 +67,10 @@ func (c *conn) diagnose(cr *ConnReport) []Diagnosis {
 	if msg, mech, ok := unbuffered(sw, "server", cr.Server, inflMean, c.a.cfg.BackToBack); ok {
 		out = append(out, mk(CodeServerUnbuffered, mech, msg))
 	}
+	if d := clientBound(cr, wireEvidence); d != nil {
+		d.Message += clientBoundAdvice
+		out = append(out, *d)
+	}
 	return out
 }
 
@@ -95,7 +99,7 @@ func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg
 		what, answer = "response", "the request it answers had already arrived"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s sends each %s in its own write: ", side, who, what)
+	fmt.Fprintf(&b, "%s %s sends %s: ", side, who, ownWrite(what, fps(w)))
 	if side == "client" {
 		fmt.Fprintf(&b, "with %.1f requests in flight on average, ", inflMean)
 	}
@@ -135,12 +139,28 @@ func bufferingAdvice(driver, version string) string {
 	case strings.Contains(d, "python"):
 		return "The Python driver sends every request with its own send() call; it has no option to coalesce them."
 	case strings.Contains(d, "scylla-rust"):
-		if strings.TrimPrefix(version, "v") == "0.3.0" {
-			return "scylla 0.3.0 writes each request straight to the socket; 0.3.1 and later buffer them: upgrade."
+		const v030 = "scylla 0.3.0 and earlier have no write buffer at all: each request is its own write_all on the socket (0.3.1 added a BufWriter and BufReader: upgrade)"
+		const v031 = "0.3.1 and later flush what is queued when the writer task wakes, which with few worker threads is often one request"
+		switch v := strings.TrimPrefix(version, "v"); {
+		case v == "":
+			// Its STARTUP carries no version: say what each line does.
+			return "The scylla Rust driver does not say its version: " + v030 + "; " + v031 + "."
+		case v == "0.3.0" || strings.HasPrefix(v, "0.2.") || strings.HasPrefix(v, "0.1."):
+			return strings.ToUpper(v030[:1]) + v030[1:] + "."
 		}
-		return "The scylla Rust driver flushes what is queued when its writer wakes; with few worker threads that is often one request."
+		return "The scylla Rust driver " + v031 + "."
 	}
 	return "Buffer writes in the driver: coalesce the frames that are ready into one write."
+}
+
+// ownWrite is "each request in its own write", or "most requests in
+// their own write" when some did share one (at least 1.1 frames per
+// write): the claim should not overstate what was measured.
+func ownWrite(what string, framesPerWrite float64) string {
+	if framesPerWrite >= 1.1 {
+		return "most " + what + "s in their own write"
+	}
+	return "each " + what + " in its own write"
 }
 
 func fps(w *dirStats) float64 {

@@ -198,7 +198,3 @@ func processList(conns []*ConnReport) []*ProcessReport {
 	sort.Slice(out, func(i, j int) bool { return out[i].CPUS > out[j].CPUS })
 	return out
 }
-
-// processDiagnoses revisits a connection's diagnoses with its ends'
-// measured CPU.
-func processDiagnoses(r *ConnReport, ds []Diagnosis) []Diagnosis { return ds }

@@ -150,9 +150,12 @@ type ConnReport struct {
 	EventsByType map[string]uint64 `json:"events_by_type,omitempty"`
 	StreamReuse  uint64            `json:"stream_reuse"`
 	InFlight     InFlight          `json:"in_flight"`
-	Latency      Latency           `json:"latency_us"`
-	ClientWrites Writes            `json:"client_writes"`
-	ServerWrites Writes            `json:"server_writes"`
+	// Timing is where the connection's time went: requests outstanding over
+	// time, the spans with none, the client's reaction to responses.
+	Timing       *Timing `json:"timing,omitempty"`
+	Latency      Latency `json:"latency_us"`
+	ClientWrites Writes  `json:"client_writes"`
+	ServerWrites Writes  `json:"server_writes"`
 	// ClientSyscalls and ServerSyscalls are the kernel's counts of each
 	// end's socket calls, present only when measured (live, with --syscalls,
 	// on the host of that end).
@@ -355,6 +358,7 @@ func (c *conn) report() *ConnReport {
 	if c.requests > 0 {
 		r.InFlight = InFlight{Mean: round2(float64(c.inflSum) / float64(c.requests)), Max: c.inflMax}
 	}
+	r.Timing = c.tm.report(c.answered, r.Latency.Mean)
 	if r.DurationS > 0 {
 		r.RequestsPerSec = round2(float64(c.requests) / r.DurationS)
 	}

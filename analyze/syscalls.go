@@ -157,8 +157,8 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 		}
 		if fps := s.sys.FramesPerSend; fps != nil && *fps < maxUnbufferedFramesPerSend && s.w.Frames >= minExactFrames {
 			m := mech(s.w, s.nagle)
-			msg := fmt.Sprintf("%s %s sends each %s in its own write: the kernel counted %d send calls for %d frames (%.2f frames per send) with %.1f requests in flight on average",
-				s.name, s.who, map[string]string{"client": "request", "server": "response"}[s.name], s.sys.Sends, s.w.Frames, *fps, r.InFlight.Mean)
+			msg := fmt.Sprintf("%s %s sends %s: the kernel counted %d send calls for %d frames (%.2f frames per send) with %.1f requests in flight on average",
+				s.name, s.who, ownWrite(map[string]string{"client": "request", "server": "response"}[s.name], *fps), s.sys.Sends, s.w.Frames, *fps, r.InFlight.Mean)
 			switch m {
 			case "nagle":
 				msg += fmt.Sprintf("; on the wire Nagle's algorithm merged them into %d segments (%.2f frames each), which hid it", s.w.Segments, s.w.FramesPerSegment)

@@ -46,7 +46,7 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 
 	fmt.Fprintf(ew, "\nDiagnoses\n")
 	if len(r.Diagnoses) == 0 {
-		fmt.Fprintf(ew, "  none: no side sent frames one write at a time while it had several to send\n")
+		fmt.Fprintf(ew, "  %s\n", r.noDiagnosis())
 	}
 	// A pool of connections from one client usually shares its fate: show
 	// the first connection's message and list the others.
@@ -111,6 +111,7 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 			cr.Latency.P50, cr.Latency.P99, cr.Latency.Max, cr.Errors, diag)
 	}
 	tw.Flush()
+	r.writeTime(ew)
 
 	var sys []*ConnReport
 	for _, cr := range r.Connections {
@@ -195,6 +196,24 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 	}
 	tw.Flush()
 	return ew.err
+}
+
+// noDiagnosis says what was checked when nothing was found: only
+// connections whose CQL could be read were.
+func (r *Report) noDiagnosis() string {
+	t := r.Totals
+	plain := t.Connections - t.Encrypted
+	switch {
+	case plain == 0 && t.Encrypted > 0:
+		return fmt.Sprintf("none made: the %d connections are encrypted (TLS), so only their TCP figures are known", t.Encrypted)
+	case plain == 0:
+		return "none: no CQL connection"
+	}
+	s := "none: on the CQL connections no side sent frames one write at a time while it had several to send, and no client left its server waiting"
+	if t.Encrypted > 0 {
+		s += fmt.Sprintf("; the %d encrypted (TLS) connections could not be examined", t.Encrypted)
+	}
+	return s
 }
 
 type errWriter struct {
