@@ -46,6 +46,7 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	}
 	b.WriteString("\n\n")
 	latencyBlock(&b, c.Latency, barW)
+	timeBlock(&b, c, 2*barW)
 
 	b.WriteString("\n[::b]Frames per write[::B] (CQL frames per data-bearing TCP segment)\n")
 	writesTable(&b, c.ClientWrites, c.ServerWrites)

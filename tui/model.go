@@ -272,6 +272,7 @@ var badgeOf = map[string]badge{
 	analyze.CodeServerUnbuffered:      {"⚠ SRV-UNBUF", "fuchsia"},
 	analyze.CodeClientUnbufferedReads: {"⚠ SMALL-READS", "yellow"},
 	analyze.CodeServerUnbufferedReads: {"⚠ SRV-SMALL-READS", "yellow"},
+	analyze.CodeClientBound:           {"⚠ CLIENT-BOUND", "purple"},
 }
 
 // perCall is an end's frames per send call (sends) or receive calls per
