@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Ground-truth counts for a lab capture, independent of cqlsniff.
 
-Reads a libpcap file of CQL traffic (Ethernet/loopback, IPv4, TCP), reassembles each direction of each
-connection in sequence order, walks the CQL envelopes (v3/v4 frames; v5 segments with the frames inside
-them; lz4-compressed v5 segments only if the lz4 module is importable) and reports per connection and in total:
+Reads a libpcap file (gzipped or not) of CQL traffic (Ethernet/loopback, IPv4, TCP), reassembles each
+direction of each connection in sequence order, walks the CQL envelopes (v3/v4 frames; v5 segments with
+the frames inside them; lz4-compressed v5 segments only if the lz4 module is importable) and reports per
+connection and in total:
 
   - TCP data segments per direction,
   - CQL frames per direction and request opcodes,
-  - for client->server: how many frames start in each data segment (the batching the analyzer measures).
+  - for client->server: how many frames start in each data segment (the batching the analyzer measures),
+  - segments captured out of order (held by sequence number until the gap before them filled: tcpdump on
+    a 2-CPU loopback records some segments late), duplicates (retransmitted bytes already delivered,
+    dropped) and gaps never filled (bytes missing from the capture: frames are not walked past one).
 
-Usage: pcapstats.py FILE.pcap [--port 9042]   -> JSON on stdout. Standard library, plus lz4
+Usage: pcapstats.py FILE.pcap[.gz] [--port 9042]   -> JSON on stdout. Standard library, plus lz4
 if present.
 """
 import argparse
 import bisect
 import collections
+import gzip
 import json
 import struct
 import sys
@@ -23,6 +28,9 @@ try:  # optional: lets the walker open lz4-compressed v5 segments (the lab venv 
     import lz4.block as lz4_block
 except ImportError:
     lz4_block = None
+
+# Out-of-order bytes held per direction before a gap is declared lost (the capture dropped them).
+MAX_HELD_BYTES = 64 << 20
 
 OPCODES = {
     0x00: "ERROR", 0x01: "STARTUP", 0x02: "READY", 0x03: "AUTHENTICATE", 0x05: "OPTIONS",
@@ -34,7 +42,9 @@ OPCODES = {
 
 def read_pcap(path):
     """Yield (ts, frame bytes) for each packet of a classic pcap file; return the linktype first."""
-    with open(path, "rb") as f:
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
         gh = f.read(24)
         magic = gh[:4]
         if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
@@ -93,6 +103,11 @@ class Direction:
     def __init__(self):
         self.next_seq = None
         self.gap = False
+        self.held = {}  # seq -> payload of segments ahead of next_seq
+        self.held_bytes = 0
+        self.out_of_order = 0  # segments that arrived ahead of a gap (delivered once it filled)
+        self.duplicates = 0  # segments whose bytes had all been delivered already
+        self.lost_gaps = 0  # gaps never filled (bytes missing from the capture)
         self.segments = 0
         self.seg_starts = []  # stream offset of each data segment's first byte
         self.stream_len = 0
@@ -113,6 +128,9 @@ class Direction:
         self.startup_compression = None
 
     def feed(self, seq, flags, payload):
+        """Take one TCP segment in capture order. Bytes ahead of the stream are held by sequence number
+        until the gap before them fills (tcpdump on a 2-CPU loopback records some segments out of
+        order); bytes already delivered are dropped (retransmissions, duplicates)."""
         if flags & 0x02:  # SYN
             self.next_seq = (seq + 1) & 0xFFFFFFFF
             return
@@ -122,16 +140,26 @@ class Direction:
             self.next_seq = seq
             self.gap = True  # did not see the handshake: start mid-stream
         delta = (seq - self.next_seq) & 0xFFFFFFFF
-        if delta >= 0x80000000:  # retransmission of bytes already seen
-            overlap = (self.next_seq - seq) & 0xFFFFFFFF
+        if 0 < delta < 0x80000000:  # ahead of the stream: hold until the gap fills
+            self.out_of_order += 1
+            prev = self.held.get(seq)
+            if prev is None or len(payload) > len(prev):
+                self.held_bytes += len(payload) - (len(prev) if prev else 0)
+                self.held[seq] = payload
+            while self.held_bytes > MAX_HELD_BYTES:
+                self.skip_gap()  # the missing bytes are not coming: real loss
+            return
+        self.deliver(seq, payload)
+        self.drain()
+
+    def deliver(self, seq, payload):
+        """Append a segment that starts at or before next_seq, minus the bytes already delivered."""
+        overlap = (self.next_seq - seq) & 0xFFFFFFFF
+        if overlap:
             if overlap >= len(payload):
+                self.duplicates += 1
                 return
             payload = payload[overlap:]
-        elif delta > 0:
-            self.gap = True  # lost bytes: cannot walk frames any further
-            self.next_seq = seq
-            self.buf.clear()
-            self.mode = "lost"
         self.segments += 1
         self.seg_starts.append(self.stream_len)
         self.stream_len += len(payload)
@@ -139,6 +167,33 @@ class Direction:
         if self.mode != "lost":
             self.buf += payload
             self.walk()
+
+    def drain(self):
+        """Deliver held segments that the stream has reached."""
+        while self.held:
+            ready = [s for s in self.held if (s - self.next_seq) & 0xFFFFFFFF == 0
+                     or (s - self.next_seq) & 0xFFFFFFFF >= 0x80000000]
+            if not ready:
+                return
+            for s in ready:
+                payload = self.held.pop(s)
+                self.held_bytes -= len(payload)
+                self.deliver(s, payload)
+
+    def skip_gap(self):
+        """Give up on the bytes before the earliest held segment: lost, so frames cannot be walked on."""
+        first = min(self.held, key=lambda s: (s - self.next_seq) & 0xFFFFFFFF)
+        self.lost_gaps += 1
+        self.gap = True
+        self.next_seq = first
+        self.buf.clear()
+        self.mode = "lost"
+        self.drain()
+
+    def finish(self):
+        """End of capture: whatever is still held sits after bytes that were never captured."""
+        while self.held:
+            self.skip_gap()
 
     def consume(self, n):
         del self.buf[:n]
@@ -261,6 +316,10 @@ def analyze(path, port):
             c["c2s"].compressed_v5 = c["s2c"].compressed_v5 = True
         d.feed(seq, flags, payload)
 
+    for c in conns.values():
+        c["c2s"].finish()
+        c["s2c"].finish()
+
     out_conns = []
     hist = collections.Counter()
     totals = collections.Counter()
@@ -278,6 +337,9 @@ def analyze(path, port):
         totals["server_bytes"] += down.stream_len
         totals["client_v5_segments"] += up.v5_segments
         totals["client_v5_segments_not_opened"] += up.v5_unparsed
+        totals["out_of_order_segments"] += up.out_of_order + down.out_of_order
+        totals["duplicate_segments"] += up.duplicates + down.duplicates
+        totals["lost_gaps"] += up.lost_gaps + down.lost_gaps
         out_conns.append({
             "client": f"{ip}:{cport}",
             "versions": sorted(up.versions),
@@ -291,6 +353,9 @@ def analyze(path, port):
             "server_frames": down.frames,
             "max_frames_in_one_segment": max(fps) if fps else 0,
             "mid_stream_start_or_gap": up.gap or down.gap,
+            "out_of_order_segments": up.out_of_order + down.out_of_order,
+            "duplicate_segments": up.duplicates + down.duplicates,
+            "lost_gaps": up.lost_gaps + down.lost_gaps,
         })
     segs = totals["client_data_segments"]
     return {
