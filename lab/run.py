@@ -2,6 +2,7 @@
 """Capture one lab client run: pcap of its CQL traffic plus kernel ground truth in a JSON sidecar.
 
   lab/run.py --name gocql-1.7.0-v4-unbuffered-c64 [--out pcaps] [--note TEXT] -- CLIENT ARGS...
+  lab/run.py --name NAME --gzip -- ...  the same, then gzip the pcap to NAME.pcap.gz
   lab/run.py --restat pcaps/*.json     recompute the pcap-derived fields of existing sidecars
 
 Runs, as root, in this order:
@@ -11,17 +12,22 @@ Runs, as root, in this order:
   2. tcpdump -i lo -s 0 -w OUT.pcap 'tcp port 9042';
   3. the client command (it must print one JSON summary line on stdout, last line);
 then stops tcpdump and bpftrace, counts client->server TCP data segments with tshark, walks the CQL
-frames with pcapstats.py, and writes OUT.json beside OUT.pcap.
+frames with pcapstats.py, and writes OUT.json beside OUT.pcap. The client's own CPU time (user and
+system, from the rusage wait4 returns for it and every descendant it waited for) goes into the sidecar
+as "client_cpu", and the load averages before and after the run as "host".
 
 Only the client's own process id is kept from the bpftrace maps, so other programs talking to 9042 at
 the same time do not leak into its counts (their packets would still be in the pcap: keep the lab quiet).
 """
 import argparse
+import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -140,6 +146,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "pcaps"))
     ap.add_argument("--port", type=int, default=9042)
     ap.add_argument("--note", default="", help="free text stored in the sidecar")
+    ap.add_argument("--gzip", action="store_true", help="store the pcap as NAME.pcap.gz (cqlsniff reads it)")
+    ap.add_argument("--timeout", type=float, default=600, help="kill the client after this many seconds")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- client command and arguments")
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -171,12 +179,21 @@ def main():
     wait_for(td_err, b"listening on", 30, td)
     time.sleep(0.3)
 
+    load_before = os.getloadavg()
     t0 = time.time()
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "client.err"), "w"),
                               text=True)
     client_pid = client.pid
-    stdout, _ = client.communicate(timeout=600)
+    # Reap the client with wait4 ourselves: its rusage is the CPU the client (and the children it
+    # waited for) used, measured by the kernel, whatever the client reports about itself.
+    killer = threading.Timer(args.timeout, client.kill)
+    killer.start()
+    stdout = client.stdout.read()
+    _pid, status, rusage = os.wait4(client_pid, 0)
+    killer.cancel()
+    client.returncode = os.waitstatus_to_exitcode(status)
     wall = time.time() - t0
+    load_after = os.getloadavg()
     # tcpdump reads the kernel ring in blocks; give it time to drain before SIGINT, which drops
     # whatever it has not read yet (a pcap cut short by ~1 s otherwise).
     time.sleep(2.0)
@@ -190,6 +207,16 @@ def main():
         print(stdout, file=sys.stderr)
         raise SystemExit(f"client exited {client.returncode}: see {work}/client.err")
     summary = json.loads(stdout.strip().splitlines()[-1])
+    requests = summary.get("requests") or 0
+    client_cpu = {
+        "user_s": round(rusage.ru_utime, 6),
+        "sys_s": round(rusage.ru_stime, 6),
+        "cpu_us_per_request": round((rusage.ru_utime + rusage.ru_stime) * 1e6 / requests, 3) if requests else None,
+        "max_rss_kib": rusage.ru_maxrss,
+        "voluntary_ctx_switches": rusage.ru_nvcsw,
+        "involuntary_ctx_switches": rusage.ru_nivcsw,
+        "source": "wait4 rusage of the client process (whole process life: start, connect, schema, requests)",
+    }
 
     maps = parse_bpftrace(bt_out)
 
@@ -228,6 +255,9 @@ def main():
         "client_ops_per_s": round(summary.get("ops_per_s", 0), 1),
         "wall_s": round(wall, 3),
         "client_pid": client_pid,
+        "client_cpu": client_cpu,
+        "host": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
+                 "loadavg_after": [round(x, 2) for x in load_after]},
         "kernel": {
             "source": "bpftrace tracepoints sock:sock_send_length / sock:sock_recv_length, client pid only, "
                       f"sockets whose remote port is {args.port} (all of the client's CQL connections)",
@@ -251,6 +281,15 @@ def main():
         "note": args.note,
         "cqlsniff_says": None,
     }
+    if not args.gzip and os.path.exists(pcap + ".gz"):
+        os.remove(pcap + ".gz")  # left by an earlier run stored gzipped
+    if args.gzip:
+        with open(pcap, "rb") as src, gzip.open(pcap + ".gz", "wb", compresslevel=9) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.remove(pcap)
+        out["pcap"] = os.path.basename(pcap) + ".gz"
+        out["pcap_bytes_uncompressed"] = out["pcap_bytes"]
+        out["pcap_bytes"] = os.path.getsize(pcap + ".gz")
     with open(sidecar, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
@@ -258,7 +297,9 @@ def main():
                      | {"send_syscalls": sends, "recv_syscalls": out["kernel"]["recv_syscalls"],
                         "client_frames": frames, "client_data_segments": stats["client_data_segments"],
                         "tshark_client_data_segments": tshark_client_segments,
-                        "frames_per_send": out["client_frames_per_send_syscall"]}))
+                        "frames_per_send": out["client_frames_per_send_syscall"],
+                        "ops_per_s": out["client_ops_per_s"], "client_cpu_us_per_request": client_cpu["cpu_us_per_request"],
+                        "loadavg_after": out["host"]["loadavg_after"]}))
 
 
 if __name__ == "__main__":
