@@ -233,8 +233,12 @@ type Timing struct {
 	// IdleShare is the share of the span with nothing outstanding: the
 	// server had nothing to do for this connection and the next move was
 	// the client's.
-	IdleShare float64  `json:"idle_share"`
-	IdleGaps  GapStats `json:"idle_gaps"`
+	IdleShare float64 `json:"idle_share"`
+	// IdleS and OutstandingRequestS are the running sums behind IdleShare
+	// and OutstandingMean (seconds; request-seconds), for counters.
+	IdleS               float64  `json:"idle_s"`
+	OutstandingRequestS float64  `json:"outstanding_request_s"`
+	IdleGaps            GapStats `json:"idle_gaps"`
 	// ServerTimeUS is the mean time from a request to its response (the
 	// latency); ClientReaction the time from a response reaching the
 	// capture point to the client's next request.
@@ -285,11 +289,13 @@ func (t *timing) report(answered uint64, latMeanUS float64) *Timing {
 	}
 	span := t.last - t.t0
 	r := &Timing{
-		SpanS:           round3(float64(span) / 1e9),
-		OutstandingPeak: t.peak,
-		IdleGaps:        gapStats(&t.gaps, t.gapSum, t.gapMax),
-		ServerTimeUS:    latMeanUS,
-		ClientReaction:  gapStats(&t.react, t.reactSum, t.reactMax),
+		SpanS:               round3(float64(span) / 1e9),
+		OutstandingPeak:     t.peak,
+		IdleGaps:            gapStats(&t.gaps, t.gapSum, t.gapMax),
+		IdleS:               float64(t.idle) / 1e9,
+		OutstandingRequestS: t.area / 1e9,
+		ServerTimeUS:        latMeanUS,
+		ClientReaction:      gapStats(&t.react, t.reactSum, t.reactMax),
 	}
 	if span > 0 {
 		r.OutstandingMean = round2(t.area / float64(span))

@@ -190,6 +190,9 @@ type connCounters struct {
 	writes              [2]writeHist
 	sys                 [2]sysCounts // the kernel's counts of the client's and the server's socket calls
 	sysSeen             [2]bool      // sys[s] measured (in this report, for cur; ever, for a connection's last)
+	// Time attribution, in µs: the connection's span, its time with nothing
+	// outstanding, and outstanding requests × time.
+	spanUS, idleUS, outstandingUS uint64
 }
 
 // sysCounts are one end's socket calls that moved data, and their bytes.
@@ -230,6 +233,10 @@ func (k *connCounters) fill(cr *analyze.ConnReport, codes *codeSet) {
 	k.lat = [nLat]uint64{}
 	fillBars(&k.lat, cr.Latency.Histogram)
 	k.latSumUS = cr.Latency.Mean * float64(cr.Latency.Count)
+	k.spanUS, k.idleUS, k.outstandingUS = 0, 0, 0
+	if t := cr.Timing; t != nil {
+		k.spanUS, k.idleUS, k.outstandingUS = uint64(t.SpanS*1e6), uint64(t.IdleS*1e6), uint64(t.OutstandingRequestS*1e6)
+	}
 	fillWrites(&k.writes[0], &cr.ClientWrites)
 	fillWrites(&k.writes[1], &cr.ServerWrites)
 	for s, sr := range [2]*analyze.SyscallReport{cr.ClientSyscalls, cr.ServerSyscalls} {
@@ -291,6 +298,9 @@ func (k *connCounters) advance(cur, d *connCounters) bool {
 	}
 	step(&k.requests, cur.requests, &d.requests)
 	step(&k.responses, cur.responses, &d.responses)
+	step(&k.spanUS, cur.spanUS, &d.spanUS)
+	step(&k.idleUS, cur.idleUS, &d.idleUS)
+	step(&k.outstandingUS, cur.outstandingUS, &d.outstandingUS)
 	k.errors = grow(k.errors, len(cur.errors))
 	d.errors = grow(d.errors[:0], len(cur.errors))
 	clear(d.errors)
@@ -362,6 +372,8 @@ type group struct {
 	writes              [2]writeHist
 	sys                 [2]sysCounts
 	sysSeen             [2]bool // some connection's side was measured: its series exist
+	// Time attribution summed over the group's connections, µs.
+	spanUS, idleUS, outstandingUS uint64
 
 	// Gauges, valid when gaugeBuild is the current build.
 	gaugeBuild   uint64
@@ -386,6 +398,9 @@ func (g *group) touch(now time.Time) {
 func (g *group) add(d *connCounters) {
 	g.requests += d.requests
 	g.responses += d.responses
+	g.spanUS += d.spanUS
+	g.idleUS += d.idleUS
+	g.outstandingUS += d.outstandingUS
 	if len(d.errors) > 0 {
 		g.errors = grow(g.errors, len(d.errors))
 		for i, n := range d.errors {

@@ -30,7 +30,7 @@ var directions = [2]string{"client_to_server", "server_to_client"}
 // (TestDiagnosisCodes checks the list against analyze's constants).
 var diagnosisCodes = []string{
 	analyze.CodeClientUnbuffered, analyze.CodeServerUnbuffered, analyze.CodeClientNagle,
-	analyze.CodeClientUnbufferedReads, analyze.CodeServerUnbufferedReads,
+	analyze.CodeClientUnbufferedReads, analyze.CodeServerUnbufferedReads, analyze.CodeClientBound,
 }
 
 type descs struct {
@@ -39,6 +39,8 @@ type descs struct {
 	framesPerWrite              *prometheus.Desc
 	openConns                   *prometheus.Desc
 	inFlightMean, inFlightMax   *prometheus.Desc
+	activeTime, idleTime        *prometheus.Desc
+	outstanding                 *prometheus.Desc
 	diagnosis                   *prometheus.Desc
 	sendCalls, recvCalls        *prometheus.Desc
 	sendBytes, recvBytes        *prometheus.Desc
@@ -76,6 +78,16 @@ func newDescs() descs {
 		inFlightMax: d("in_flight_requests_max",
 			"Requests outstanding on a connection when each request completed (itself included): maximum over the connections "+
 				"open or active in the last 5 minutes.", groupLabels),
+		activeTime: d("connection_active_seconds_total",
+			"Time the connections of this client, server and driver were followed, each from its first request seen to its latest "+
+				"exchange, summed over the connections (packet time).", groupLabels),
+		idleTime: d("connection_idle_seconds_total",
+			"Of cqlsniff_connection_active_seconds_total, the time with no request outstanding: the server had nothing to do for the "+
+				"connection and the next move was the client's. Its rate over that of active seconds is the idle share; a large idle share "+
+				"on connections that also keep many requests outstanding marks a client that cannot keep up (client-bound).", groupLabels),
+		outstanding: d("outstanding_request_seconds_total",
+			"Requests outstanding (sent, not yet answered) integrated over time, summed over the connections: its rate is the "+
+				"time-weighted mean of requests outstanding (Little's law: request rate × mean latency).", groupLabels),
 		diagnosis: d("diagnosis_active",
 			"1 while a connection of this client, server and driver that is open or was active in the last 5 minutes carries "+
 				"the diagnosis (code: "+strings.Join(diagnosisCodes, ", ")+").", diagnosisLabels),
@@ -109,7 +121,7 @@ func newDescs() descs {
 
 func (d *descs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.requests, d.responses, d.errors, d.duration, d.framesPerWrite, d.openConns,
-		d.inFlightMean, d.inFlightMax, d.diagnosis, d.sendCalls, d.recvCalls, d.sendBytes, d.recvBytes,
+		d.inFlightMean, d.inFlightMax, d.activeTime, d.idleTime, d.outstanding, d.diagnosis, d.sendCalls, d.recvCalls, d.sendBytes, d.recvBytes,
 		d.stmtRequests, d.stmtErrors, d.stmtDuration, d.packets, d.bytes, d.dropped, d.lastPacket}
 }
 
@@ -147,6 +159,12 @@ func (e *emitter) counter(desc *prometheus.Desc, v uint64, created time.Time, la
 		return
 	}
 	m, err := prometheus.NewConstMetricWithCreatedTimestamp(desc, prometheus.CounterValue, float64(v), created, labels...)
+	e.add(desc, m, err)
+}
+
+// seconds emits a counter kept in µs.
+func (e *emitter) seconds(desc *prometheus.Desc, us uint64, created time.Time, labels ...string) {
+	m, err := prometheus.NewConstMetricWithCreatedTimestamp(desc, prometheus.CounterValue, float64(us)/1e6, created, labels...)
 	e.add(desc, m, err)
 }
 
@@ -240,6 +258,9 @@ func (c *Collector) emit(r *analyze.Report, out []prometheus.Metric) []prometheu
 			}
 		}
 		e.latency(d.duration, &g.lat, g.created, l...)
+		e.seconds(d.activeTime, g.spanUS, g.created, l...)
+		e.seconds(d.idleTime, g.idleUS, g.created, l...)
+		e.seconds(d.outstanding, g.outstandingUS, g.created, l...)
 		for s, dir := range directions {
 			e.frames(d.framesPerWrite, &g.writes[s], g.created, l[0], l[1], l[2], l[3], dir)
 		}
