@@ -14,7 +14,8 @@ Runs, as root, in this order:
 then stops tcpdump and bpftrace, counts client->server TCP data segments with tshark, walks the CQL
 frames with pcapstats.py, and writes OUT.json beside OUT.pcap. The client's own CPU time (user and
 system, from the rusage wait4 returns for it and every descendant it waited for) goes into the sidecar
-as "client_cpu", and the load averages before and after the run as "host".
+as "client_cpu"; the server's (pid file of the lab Cassandra) over the same span, with any cgroup CPU
+cap it runs under, as "server_cpu"; the load averages before and after the run as "host".
 
 Only the client's own process id is kept from the bpftrace maps, so other programs talking to 9042 at
 the same time do not leak into its counts (their packets would still be in the pcap: keep the lab quiet).
@@ -107,6 +108,45 @@ def parse_bpftrace(path):
     return maps
 
 
+def proc_cpu(pid):
+    """(user, sys) CPU seconds of a live process from /proc/PID/stat, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime (fields 14, 15 of stat)
+
+
+def cpu_quota(pid):
+    """The CPU cap of the cgroup pid is in ("30% of one core"), or None when it has none."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, ctrls, path = line.split(":", 2)
+        try:
+            if ctrls == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # cgroup v2
+                with open(f"/sys/fs/cgroup{path}/cpu.max") as f:
+                    quota, period = f.read().split()
+                if quota != "max":
+                    return f"{100 * int(quota) / int(period):g}% of one core (cgroup v2 {path} cpu.max)"
+            elif "cpu" in ctrls.split(","):
+                base = f"/sys/fs/cgroup/{ctrls}{path}"
+                with open(base + "/cpu.cfs_quota_us") as f:
+                    quota = int(f.read())
+                with open(base + "/cpu.cfs_period_us") as f:
+                    period = int(f.read())
+                if quota > 0:
+                    return f"{100 * quota / period:g}% of one core (cgroup v1 cpu:{path} cfs quota)"
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def tshark_count(pcap, display_filter):
     try:
         r = subprocess.run(["tshark", "-n", "-r", pcap, "-Y", display_filter, "-T", "fields", "-e", "frame.number"],
@@ -148,6 +188,9 @@ def main():
     ap.add_argument("--note", default="", help="free text stored in the sidecar")
     ap.add_argument("--gzip", action="store_true", help="store the pcap as NAME.pcap.gz (cqlsniff reads it)")
     ap.add_argument("--timeout", type=float, default=600, help="kill the client after this many seconds")
+    ap.add_argument("--server-pid-file", default=os.path.join(os.environ.get("CASSANDRA_RUN_DIR", "/tmp/cqlsniff-cassandra"),
+                                                               "cassandra.pid"),
+                    help="pid file of the server whose CPU over the client's run goes into the sidecar")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- client command and arguments")
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -179,6 +222,12 @@ def main():
     wait_for(td_err, b"listening on", 30, td)
     time.sleep(0.3)
 
+    try:
+        with open(args.server_pid_file) as f:
+            server_pid = int(f.read().strip())
+    except (OSError, ValueError):
+        server_pid = None
+    server_cpu0 = proc_cpu(server_pid) if server_pid else None
     load_before = os.getloadavg()
     t0 = time.time()
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(work, "client.err"), "w"),
@@ -194,6 +243,7 @@ def main():
     client.returncode = os.waitstatus_to_exitcode(status)
     wall = time.time() - t0
     load_after = os.getloadavg()
+    server_cpu1 = proc_cpu(server_pid) if server_cpu0 else None
     # tcpdump reads the kernel ring in blocks; give it time to drain before SIGINT, which drops
     # whatever it has not read yet (a pcap cut short by ~1 s otherwise).
     time.sleep(2.0)
@@ -217,6 +267,18 @@ def main():
         "involuntary_ctx_switches": rusage.ru_nivcsw,
         "source": "wait4 rusage of the client process (whole process life: start, connect, schema, requests)",
     }
+    server_cpu = None
+    if server_cpu0 and server_cpu1:
+        su, ss = server_cpu1[0] - server_cpu0[0], server_cpu1[1] - server_cpu0[1]
+        server_cpu = {
+            "pid": server_pid,
+            "user_s": round(su, 3),
+            "sys_s": round(ss, 3),
+            "cpu_us_per_request": round((su + ss) * 1e6 / requests, 3) if requests else None,
+            "cores_busy": round((su + ss) / wall, 3) if wall else None,
+            "cpu_quota": cpu_quota(server_pid),
+            "source": "/proc/PID/stat utime+stime of the server, before and after the client's run (clock ticks)",
+        }
 
     maps = parse_bpftrace(bt_out)
 
@@ -256,6 +318,7 @@ def main():
         "wall_s": round(wall, 3),
         "client_pid": client_pid,
         "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
         "host": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
                  "loadavg_after": [round(x, 2) for x in load_after]},
         "kernel": {
@@ -299,6 +362,7 @@ def main():
                         "tshark_client_data_segments": tshark_client_segments,
                         "frames_per_send": out["client_frames_per_send_syscall"],
                         "ops_per_s": out["client_ops_per_s"], "client_cpu_us_per_request": client_cpu["cpu_us_per_request"],
+                        "server_cpu_us_per_request": (server_cpu or {}).get("cpu_us_per_request"),
                         "loadavg_after": out["host"]["loadavg_after"]}))
 
 
