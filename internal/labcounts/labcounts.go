@@ -20,7 +20,7 @@ import (
 // Read returns the counts recorded for the capture at pcapPath (its .json
 // sidecar), one entry per client connection.
 func Read(pcapPath string) (map[syscalls.Key]syscalls.Counts, error) {
-	b, err := os.ReadFile(strings.TrimSuffix(pcapPath, ".pcap") + ".json")
+	b, err := os.ReadFile(strings.TrimSuffix(strings.TrimSuffix(pcapPath, ".gz"), ".pcap") + ".json")
 	if err != nil {
 		return nil, err
 	}
