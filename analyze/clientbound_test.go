@@ -1,0 +1,124 @@
+package analyze
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+)
+
+// analyseFile runs a capture file through the whole pipeline.
+func analyseFile(tb testing.TB, path string) *Report {
+	tb.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer src.Close()
+	p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
+	if err := p.Run(context.Background(), 0); err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Finish(); err != nil {
+		tb.Fatal(err)
+	}
+	return p.Report(filepath.Base(path))
+}
+
+// labSidecar is the ground truth lab/run.py recorded beside a capture: the
+// client's own throughput and CPU time, measured by the kernel (wait4).
+type labSidecar struct {
+	Requests  uint64  `json:"requests"`
+	OpsPerS   float64 `json:"client_ops_per_s"`
+	Duration  float64 `json:"client_duration_s"`
+	ClientCPU *struct {
+		UserS    float64 `json:"user_s"`
+		SysS     float64 `json:"sys_s"`
+		USPerReq float64 `json:"cpu_us_per_request"`
+	} `json:"client_cpu"`
+}
+
+func readSidecar(tb testing.TB, pcap string) labSidecar {
+	tb.Helper()
+	b, err := os.ReadFile(strings.TrimSuffix(strings.TrimSuffix(pcap, ".gz"), ".pcap") + ".json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var s labSidecar
+	if err := json.Unmarshal(b, &s); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// busiest is the connection with the most requests.
+func busiest(r *Report) *ConnReport {
+	var b *ConnReport
+	for _, c := range r.Connections {
+		if b == nil || c.Requests > b.Requests {
+			b = c
+		}
+	}
+	return b
+}
+
+// TestClientBoundFuturesUnordered is the story's second root cause,
+// reproduced by lab/clients/rust-futures: scylla 0.3.1 with every
+// in-flight request in one FuturesUnordered, polled from one task. With
+// futures 0.3.18 each poll walks the whole ready list; 0.3.19 caps it. At
+// 4096 in flight the broken client is the bottleneck — its own CPU per
+// request (wait4, in the sidecar) is several times its twin's and its
+// throughput far lower — and from the capture alone it must be flagged,
+// its twin not. At 64 in flight the two behave alike: neither is.
+func TestClientBoundFuturesUnordered(t *testing.T) {
+	dir := filepath.Join("..", "pcaps")
+	name := func(v, c string) string { return filepath.Join(dir, "scylla-rust-0.3.1-futures-"+v+"-"+c+".pcap.gz") }
+
+	broken, fixed := readSidecar(t, name("0.3.18", "c4096")), readSidecar(t, name("0.3.19", "c4096"))
+	if broken.ClientCPU == nil || fixed.ClientCPU == nil {
+		t.Fatal("the c4096 sidecars have no client CPU: the ground truth is missing")
+	}
+	// The ground truth, measured by the kernel on the client, not on the wire.
+	if broken.ClientCPU.USPerReq < 2*fixed.ClientCPU.USPerReq || broken.OpsPerS > 0.75*fixed.OpsPerS {
+		t.Fatalf("sidecars: 0.3.18 %.1f µs/request at %.0f ops/s, 0.3.19 %.1f at %.0f: the capture pair does not show the bug",
+			broken.ClientCPU.USPerReq, broken.OpsPerS, fixed.ClientCPU.USPerReq, fixed.OpsPerS)
+	}
+	for _, c := range []struct {
+		version, conc string
+		want          bool
+	}{
+		{"0.3.18", "c4096", true},
+		{"0.3.19", "c4096", false},
+		{"0.3.18", "c64", false},
+		{"0.3.19", "c64", false},
+	} {
+		t.Run(c.version+"-"+c.conc, func(t *testing.T) {
+			r := analyseFile(t, name(c.version, c.conc))
+			b := busiest(r)
+			got := slices.Contains(b.DiagnosisCodes, CodeClientBound)
+			tm := b.Timing
+			if got != c.want {
+				t.Errorf("client-bound %v, want %v (outstanding %.1f of peak %d, idle %.0f%%, 8+ outstanding %.0f%% of the time)",
+					got, c.want, tm.OutstandingMean, tm.OutstandingPeak, 100*tm.IdleShare, 100*tm.atLeast8)
+			}
+			if c.want {
+				var msg string
+				for _, d := range r.Diagnoses {
+					if d.Code == CodeClientBound {
+						msg = d.Message
+					}
+				}
+				for _, w := range []string{"not its server, limits this connection", "nothing to do for it", "FuturesUnordered"} {
+					if !strings.Contains(msg, w) {
+						t.Errorf("message lacks %q: %s", w, msg)
+					}
+				}
+			}
+		})
+	}
+}
