@@ -152,7 +152,7 @@ func (s *Sampler) sample(pid uint32, at int64, boot uint64) (analyze.ProcessCPU,
 		}
 	}
 	if err != nil {
-		if !exited(pid, err) {
+		if err = exited(pid, err); err != nil {
 			s.fail(err)
 			return analyze.ProcessCPU{}, false
 		}
@@ -206,14 +206,17 @@ func (s *Sampler) gone(p *proc) (analyze.ProcessCPU, bool) {
 	return p.last, true
 }
 
-// exited tells a process that has exited from one that exists but cannot be
-// read: /proc mounted with hidepid gives "no such file" for other users'
-// processes, but the kernel still knows their pid.
-func exited(pid uint32, err error) bool {
+// exited returns nil when the process has exited, and otherwise why it
+// could not be read. /proc mounted with hidepid says "no such file" of other
+// users' processes, but the kernel still knows their pid.
+func exited(pid uint32, err error) error {
 	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ESRCH) {
-		return false
+		return err
 	}
-	return syscall.Kill(int(pid), 0) == syscall.ESRCH
+	if syscall.Kill(int(pid), 0) == syscall.ESRCH {
+		return nil
+	}
+	return fmt.Errorf("pid %d runs but /proc does not show it (mounted with hidepid?)", pid)
 }
 
 // threads reads the process's threads and returns the CPU ticks, in the

@@ -37,10 +37,10 @@ func rusageCPU(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestSampleSelf measures the test's own process while a thread burns CPU,
+// TestProcessSelf measures the test's own process while a thread burns CPU,
 // against what the kernel says through getrusage over the same window: CPU
 // time against CPU time, no wall clock.
-func TestSampleSelf(t *testing.T) {
+func TestProcessSelf(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +95,9 @@ func TestSampleSelf(t *testing.T) {
 	}
 }
 
-// TestSampleNewThread: a thread created after the first reading ran all
+// TestProcessNewThread: a thread created after the first reading ran all
 // its CPU in the window, though the sampler first sees it later.
-func TestSampleNewThread(t *testing.T) {
+func TestProcessNewThread(t *testing.T) {
 	pid := uint32(os.Getpid())
 	s := NewSampler()
 	if len(s.Sample(nil, []uint32{pid}, time.Now())) != 1 {
@@ -157,9 +157,9 @@ func execSleep(tb testing.TB) *exec.Cmd {
 	return cmd
 }
 
-// TestSampleGone: a process that exits keeps its last reading, marked
+// TestProcessGone: a process that exits keeps its last reading, marked
 // gone; one never seen is left out; a pid that cannot exist is too.
-func TestSampleGone(t *testing.T) {
+func TestProcessGone(t *testing.T) {
 	cmd := execSleep(t)
 	pid := uint32(cmd.Process.Pid)
 	s := NewSampler()

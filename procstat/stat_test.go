@@ -6,7 +6,7 @@ import "testing"
 // pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14)
 // stime(15) cutime cstime priority nice num_threads(20) itrealvalue
 // starttime(22) vsize ...
-func TestParseStat(t *testing.T) {
+func TestProcessStatLine(t *testing.T) {
 	cases := []struct {
 		name, line string
 		want       stat
@@ -48,7 +48,7 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func FuzzParseStat(f *testing.F) {
+func FuzzProcessStatLine(f *testing.F) {
 	f.Add([]byte("4242 (cassandra) S 1 4242 4242 0 -1 4194560 123 0 4 0 1500 250 7 3 20 0 87 0 9876543 4096\n"))
 	f.Add([]byte("99 (a) S 1 2 (x)) S 1 99 99 0 -1 0 0 0 0 0 7 8 0 0 20 0 1 0 42 0"))
 	f.Fuzz(func(t *testing.T, b []byte) {
