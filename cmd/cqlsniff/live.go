@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/metrics"
+	"github.com/cqlsniff/cqlsniff/procstat"
 	"github.com/cqlsniff/cqlsniff/syscalls"
 	"github.com/cqlsniff/cqlsniff/tui"
 	"golang.org/x/term"
@@ -138,12 +140,23 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 // pipeline goroutine, at the report cadence: no per-packet cost). A read
 // that fails (e.g. permission lost after dropping privileges) is said once
 // and counting stops; the wire analysis goes on.
+//
+// The counts name the process at each end of a connection: those
+// processes' CPU time is read from /proc at the same cadence (procstat).
+// One that cannot be read is left out; when none can be, for
+// procUnavailableReports reports in a row, one line says so.
 func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 	if tr == nil {
 		return
 	}
 	m := make(map[syscalls.Key]syscalls.Counts)
 	failed := false
+	sampler := procstat.NewSampler()
+	var (
+		pids       []uint32
+		procs      []analyze.ProcessCPU
+		unreadable int
+	)
 	p.BeforeReport = func() {
 		if failed {
 			return
@@ -154,12 +167,31 @@ func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 			return
 		}
 		cp := make(map[syscalls.Key]syscalls.Counts, len(m))
+		pids = pids[:0]
 		for k, v := range m {
 			cp[k] = v
+			if v.PID != 0 {
+				pids = append(pids, v.PID)
+			}
 		}
 		p.An.SetSyscalls(cp)
+		slices.Sort(pids)
+		pids = slices.Compact(pids)
+		procs = sampler.Sample(procs[:0], pids, time.Now())
+		p.An.SetProcesses(procs)
+		if err := sampler.Err(); len(procs) == 0 && err != nil {
+			if unreadable++; unreadable == procUnavailableReports {
+				fmt.Fprintf(stderr, "cqlsniff: process CPU unavailable: %v\n", err)
+			}
+		} else if unreadable < procUnavailableReports {
+			unreadable = 0
+		}
 	}
 }
+
+// procUnavailableReports is how many reports in a row must fail to read any
+// process (permission, /proc mounted with hidepid) before that is said, once.
+const procUnavailableReports = 3
 
 // serveMetrics serves /metrics from the pipeline's snapshots until stop is
 // called. Scrapes ask the pipeline for a fresh report; nothing touches the

@@ -156,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (live capture)")
 	fs.StringVar(&o.write, "w", "", "also write the captured packets to `FILE` (pcap; pcapng if it ends in .pcapng)")
 	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
-	fs.BoolVar(&o.syscalls, "syscalls", true, "live capture: count each connection's send and receive calls in the kernel with eBPF (needs root or CAP_BPF+CAP_PERFMON; --syscalls=false turns it off)")
+	fs.BoolVar(&o.syscalls, "syscalls", true, "live capture: count each connection's send and receive calls in the kernel with eBPF, and measure the CPU time of the process at each end (needs root or CAP_BPF+CAP_PERFMON; --syscalls=false turns it off)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. :9464), path /metrics, while the capture runs")
 	fs.IntVar(&o.metricsCfg.MaxStatements, "metrics-max-statements", metrics.DefaultMaxStatements, "statements with their own label in the metrics (the rest: other)")
 	fs.IntVar(&o.metricsCfg.MaxClients, "metrics-max-clients", metrics.DefaultMaxClients, "client addresses with their own label in the metrics (the rest: other)")
