@@ -24,10 +24,17 @@ const CodeClientBound = "client-bound"
 //   - it kept on average at most maxBoundKept of its peak outstanding;
 //   - and it carried enough requests over a long enough span.
 //
-// With the client's process measured (live), the finding also needs that
-// process to be busy — its busiest thread at least minBoundThread of a core,
-// or at least minBoundCores cores in all — and is dropped when the process
-// was mostly idle: then the client was not slow, it had nothing more to do.
+// With the client's process measured (live), the CPU it used and the CPU
+// it waited for (its demand: on a loaded host a client starved of CPU uses
+// little but wants much) sharpen the finding both ways:
+//   - a process that wanted less than maxIdleDemand of a core in all and in
+//     its busiest thread was not slow: it had nothing more to ask, and the
+//     wire's finding is withdrawn;
+//   - a process whose busiest thread wanted at least minSaturatedThread of
+//     a core (one event loop, or one task holding every future, can never
+//     use more than one core) is saturated, and then weaker wire evidence
+//     suffices: some idle time (minBoundIdleCPU) and a mean outstanding at
+//     most maxBoundKeptCPU of the peak.
 const (
 	minBoundConcurrent = 0.10
 	minBoundIdle       = 0.20
@@ -35,15 +42,10 @@ const (
 	maxBoundKept       = 0.50
 	minBoundRequests   = 500
 	minBoundSpan       = 0.2 // s
-	minBoundThread     = 0.70
-	minBoundCores      = 0.70
-	// With the client's process saturated (its busiest thread at least
-	// minSaturatedThread of a core, or minSaturatedCores in all), the wire
-	// evidence may be weaker.
+	maxIdleDemand      = 0.25
 	minSaturatedThread = 0.90
-	minSaturatedCores  = 0.90
 	minBoundIdleCPU    = 0.05
-	maxBoundKeptCPU    = 0.80
+	maxBoundKeptCPU    = 0.50
 )
 
 // How much of the wire's evidence clientBound asks for.
@@ -84,15 +86,12 @@ func clientBound(r *ConnReport, level int) *Diagnosis {
 const clientBoundAdvice = " Raising its concurrency will not help: look at the client — its CPU (one busy thread or event loop), how it waits on " +
 	"many requests (a futures::FuturesUnordered polled from one task walked its whole ready list on every poll up to futures 0.3.18), a limit or pacing of its own."
 
-// busyProcess reports whether a measured client process was busy enough to
-// be the bottleneck.
-func busyProcess(p *ProcessReport) bool {
-	return p.BusiestThreadShare >= minBoundThread || p.Cores >= minBoundCores
+// idleProcess reports whether a measured client process was mostly idle.
+func idleProcess(p *ProcessReport) bool {
+	return p.Demand < maxIdleDemand && p.BusiestThreadDemand < maxIdleDemand
 }
 
-func saturated(p *ProcessReport) bool {
-	return p.BusiestThreadShare >= minSaturatedThread || p.Cores >= minSaturatedCores
-}
+func saturated(p *ProcessReport) bool { return p.BusiestThreadDemand >= minSaturatedThread }
 
 // processDiagnoses revisits a connection's diagnoses with its ends'
 // measured CPU: a client-bound finding gets the client's CPU as evidence,
@@ -115,7 +114,7 @@ func processDiagnoses(r *ConnReport, ds []Diagnosis) []Diagnosis {
 			found = true
 		}
 	}
-	if !found && busyProcess(p) {
+	if !found && !idleProcess(p) {
 		if d := clientBound(r, wireEvidence); d != nil {
 			out = append(out, withCPU(*d, p))
 		}

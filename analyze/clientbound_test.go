@@ -122,3 +122,53 @@ func TestClientBoundFuturesUnordered(t *testing.T) {
 		})
 	}
 }
+
+// TestClientBoundWithCPU: the client's measured process sharpens the
+// wire's finding both ways.
+func TestClientBoundWithCPU(t *testing.T) {
+	conn := func(idle, kept float64) *ConnReport {
+		return &ConnReport{Client: "10.0.0.1:5000", Server: "10.0.0.2:9042", Requests: 10000,
+			Timing: &Timing{SpanS: 5, OutstandingPeak: 1000, OutstandingMean: kept * 1000, IdleShare: idle, atLeast8: 0.5}}
+	}
+	proc := func(demand, thread float64) *ProcessReport {
+		return &ProcessReport{PID: 42, Comm: "client", WindowS: 5, Cores: demand, Demand: demand,
+			BusiestThread: "worker", BusiestThreadShare: thread, BusiestThreadDemand: thread, CPUPerReqUS: 30}
+	}
+	for _, c := range []struct {
+		name       string
+		idle, kept float64
+		p          *ProcessReport
+		want       bool
+	}{
+		{"wire alone", 0.35, 0.05, nil, true},
+		{"wire alone, little idle", 0.08, 0.05, nil, false},
+		{"busy client confirms", 0.35, 0.05, proc(0.6, 0.5), true},
+		{"idle client withdraws", 0.35, 0.05, proc(0.1, 0.08), false},
+		{"saturated thread, little idle", 0.08, 0.05, proc(1.1, 0.97), true},
+		{"saturated thread, server keeps up", 0.08, 0.9, proc(1.1, 0.97), false},
+		{"saturated thread, never idle", 0.01, 0.05, proc(1.1, 0.97), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := conn(c.idle, c.kept)
+			var ds []Diagnosis
+			if d := clientBound(r, wireEvidence); d != nil {
+				d.Message += clientBoundAdvice
+				ds = append(ds, *d)
+			}
+			if c.p != nil {
+				r.ClientProcess = c.p
+				ds = processDiagnoses(r, ds)
+			}
+			got := len(ds) == 1 && ds[0].Code == CodeClientBound
+			if got != c.want || len(ds) > 1 {
+				t.Fatalf("diagnoses %+v, want client-bound %v", ds, c.want)
+			}
+			if got && c.p != nil && (!strings.Contains(ds[0].Message, "client (pid 42)") || ds[0].Mechanism != "cpu") {
+				t.Errorf("the message does not give the process's CPU: %s", ds[0].Message)
+			}
+			if got && strings.Count(ds[0].Message, "Raising its concurrency") != 1 {
+				t.Errorf("advice given %d times: %s", strings.Count(ds[0].Message, "Raising its concurrency"), ds[0].Message)
+			}
+		})
+	}
+}

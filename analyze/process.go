@@ -21,7 +21,11 @@ type ProcessCPU struct {
 	// the most of it, and BusiestThreadName that thread's name.
 	BusiestThread     int64
 	BusiestThreadName string
-	Threads           int
+	// Wait is the time its threads were runnable but waiting for a CPU in
+	// the window (schedstat): CPU it wanted and did not get, on a loaded
+	// host. BusiestThreadWait is the busiest thread's.
+	Wait, BusiestThreadWait int64
+	Threads                 int
 	// Sockets counts the process's open sockets at this reading (all kinds,
 	// not only CQL connections): more than its CQL connections means it
 	// also talks to something else, and its CPU is not all CQL work.
@@ -46,8 +50,15 @@ type ProcessReport struct {
 	// single event loop or one task can get).
 	BusiestThreadShare float64 `json:"busiest_thread_share"`
 	BusiestThread      string  `json:"busiest_thread"`
-	Threads            int     `json:"threads"`
-	CQLConnections     int     `json:"cql_connections"`
+	// RunQueueWaitS is the time its threads were ready to run but waited
+	// for a CPU; Demand (cores) and BusiestThreadDemand add it to the CPU
+	// time: what the process would have used on an idle host. A client
+	// starved of CPU by its neighbours shows little CPU but a high demand.
+	RunQueueWaitS       float64 `json:"runqueue_wait_s"`
+	Demand              float64 `json:"demand_cores"`
+	BusiestThreadDemand float64 `json:"busiest_thread_demand"`
+	Threads             int     `json:"threads"`
+	CQLConnections      int     `json:"cql_connections"`
 	// OtherSockets counts open sockets beyond its CQL connections: when
 	// there are any, its CPU time is not all spent on CQL.
 	OtherSockets int  `json:"other_sockets"`
@@ -116,7 +127,9 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 	}
 	for _, c := range conns {
 		add(c.ClientSyscalls, c.Requests)
-		add(c.ServerSyscalls, c.Requests)
+		if c.ClientSyscalls == nil || c.ServerSyscalls == nil || c.ServerSyscalls.PID != c.ClientSyscalls.PID {
+			add(c.ServerSyscalls, c.Requests) // (a process at both ends counts its requests once)
+		}
 	}
 	reports := make(map[uint32]*ProcessReport, len(by))
 	for pid, g := range by {
@@ -152,12 +165,15 @@ func (s *procState) report(reqs uint64, conns int) *ProcessReport {
 	win := p.At - p.Since
 	r.WindowS = round3(float64(win) / 1e9)
 	r.CPUS = round3(float64(p.CPU) / 1e9)
+	r.RunQueueWaitS = round3(float64(p.Wait) / 1e9)
 	if int64(reqs) > s.baseReq {
 		r.Requests = reqs - uint64(s.baseReq)
 	}
 	if win >= minProcWindow {
 		r.Cores = round2(float64(p.CPU) / float64(win))
 		r.BusiestThreadShare = round2(float64(p.BusiestThread) / float64(win))
+		r.Demand = round2(float64(p.CPU+p.Wait) / float64(win))
+		r.BusiestThreadDemand = round2(float64(p.BusiestThread+p.BusiestThreadWait) / float64(win))
 		if r.Requests > 0 {
 			r.CPUPerReqUS = round2(float64(p.CPU) / 1e3 / float64(r.Requests))
 		}
@@ -174,6 +190,9 @@ func (r *ProcessReport) describe() string {
 		s += fmt.Sprintf(", %.1f µs of CPU per request", r.CPUPerReqUS)
 	}
 	s += fmt.Sprintf(", its busiest thread %s %.0f%% of one core", r.BusiestThread, 100*r.BusiestThreadShare)
+	if r.RunQueueWaitS > 0.1*r.WindowS {
+		s += fmt.Sprintf("; its threads also waited %.1f s for a CPU (%.2f cores wanted in all)", r.RunQueueWaitS, r.Demand)
+	}
 	if r.OtherSockets > 0 {
 		s += fmt.Sprintf(" (it has %d other sockets open: not all of that CPU is CQL work)", r.OtherSockets)
 	}

@@ -58,6 +58,7 @@ type proc struct {
 	// the window still counts for the busiest.
 	exited     uint64
 	exitedName string
+	exitedWait uint64 // the run-queue wait, in the window, of the threads that exited (ns)
 	last       analyze.ProcessCPU
 	asked      uint64 // the latest sample that asked for it
 	goneAt     uint64 // the sample that found it gone (0: alive)
@@ -68,8 +69,11 @@ type thread struct {
 	// base is its CPU ticks when the window began: its reading at first
 	// sight, or 0 if it was created after the process's first reading.
 	base, ticks uint64
-	seen        uint64 // the latest sample that read it
-	name        string
+	// waitBase and wait are its time runnable but waiting for a CPU
+	// (schedstat, ns), like base and ticks.
+	waitBase, wait uint64
+	seen           uint64 // the latest sample that read it
+	name           string
 }
 
 // NewSampler returns a Sampler that follows no process yet.
@@ -181,11 +185,12 @@ func (s *Sampler) sample(pid uint32, at int64, boot uint64) (analyze.ProcessCPU,
 		p.comm = string(st.comm)
 	}
 	cpu := st.ticks - min(p.base, st.ticks)
-	busiest, name := s.threads(dir, p, first)
+	busiest, name, wait, busiestWait := s.threads(dir, p, first)
 	p.last = analyze.ProcessCPU{
 		PID: pid, Comm: p.comm, Since: p.since, At: at,
 		CPU:           s.ns(cpu),
 		BusiestThread: s.ns(min(busiest, cpu)), BusiestThreadName: name,
+		Wait: int64(wait), BusiestThreadWait: int64(busiestWait),
 		Threads: st.threads,
 		Sockets: s.sockets(dir),
 	}
@@ -220,24 +225,27 @@ func exited(pid uint32, err error) error {
 }
 
 // threads reads the process's threads and returns the CPU ticks, in the
-// window, of the one that used the most, and its name. A thread first seen
-// after the first reading ran entirely in the window if it was created
-// after that reading (starttime, in ticks of the boot clock); otherwise it
-// was missed then (over maxThreads) and only counts from when it is first
-// seen.
-func (s *Sampler) threads(dir string, p *proc, first bool) (uint64, string) {
-	busiest, name := p.exited, p.exitedName
+// window, of the one that used the most, and its name; and the time, in ns,
+// that all the threads and that one were runnable but waiting for a CPU
+// (the second field of schedstat; 0 where the kernel keeps no such
+// figures). A thread first seen after the first reading ran entirely in the
+// window if it was created after that reading (starttime, in ticks of the
+// boot clock); otherwise it was missed then (over maxThreads) and only
+// counts from when it is first seen.
+func (s *Sampler) threads(dir string, p *proc, first bool) (busiest uint64, name string, wait, busiestWait uint64) {
+	busiest, name, wait = p.exited, p.exitedName, p.exitedWait
 	tdir := dir + "/task"
 	tids, err := readNames(tdir, maxThreads)
 	if err != nil {
 		// It exited between the two reads, or its threads cannot be
 		// listed: the busiest from what was read before.
 		for _, t := range p.threads {
+			wait += t.wait - t.waitBase
 			if d := t.ticks - t.base; d > busiest || name == "" {
-				busiest, name = d, t.name
+				busiest, name, busiestWait = d, t.name, t.wait-t.waitBase
 			}
 		}
-		return busiest, name
+		return busiest, name, wait, busiestWait
 	}
 	for _, tn := range tids {
 		tid, err := strconv.ParseInt(tn, 10, 32)
@@ -252,35 +260,42 @@ func (s *Sampler) threads(dir string, p *proc, first bool) (uint64, string) {
 		if !ok {
 			continue
 		}
+		var waited uint64
+		if line, err := s.read(tdir + "/" + tn + "/schedstat"); err == nil {
+			waited, _ = parseSchedstatWait(line)
+		}
 		t := p.threads[int32(tid)]
 		if t != nil && t.start != st.start {
 			t = nil // the thread id was reused
 		}
 		if t == nil {
-			t = &thread{start: st.start, base: st.ticks}
+			t = &thread{start: st.start, base: st.ticks, waitBase: waited}
 			if !first && st.start >= p.sinceTick {
-				t.base = 0
+				t.base, t.waitBase = 0, 0
 			}
 			p.threads[int32(tid)] = t
 		}
 		t.ticks, t.seen = max(st.ticks, t.base), s.n
+		t.wait = max(waited, t.waitBase)
 		if string(st.comm) != t.name {
 			t.name = string(st.comm)
 		}
 	}
 	for tid, t := range p.threads {
-		d := t.ticks - t.base
+		d, w := t.ticks-t.base, t.wait-t.waitBase
 		if t.seen != s.n {
 			if d > p.exited {
 				p.exited, p.exitedName = d, t.name
 			}
+			p.exitedWait += w
 			delete(p.threads, tid)
 		}
+		wait += w
 		if d > busiest || name == "" {
-			busiest, name = d, t.name
+			busiest, name, busiestWait = d, t.name, w
 		}
 	}
-	return busiest, name
+	return busiest, name, wait, busiestWait
 }
 
 // sockets counts the sockets among the process's first maxFDs open files;

@@ -77,3 +77,21 @@ func atou(b []byte) (uint64, bool) {
 	}
 	return n, true
 }
+
+// parseSchedstatWait reads the second field of a schedstat line ("run_ns
+// wait_ns timeslices"): the time the task was runnable but waiting for a
+// CPU, in ns.
+func parseSchedstatWait(b []byte) (uint64, bool) {
+	i := 0
+	for i < len(b) && b[i] != ' ' {
+		i++
+	}
+	i++
+	var v uint64
+	n := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		v = v*10 + uint64(b[i]-'0')
+		n++
+	}
+	return v, n > 0
+}
