@@ -260,25 +260,33 @@ func (s *Sampler) threads(dir string, p *proc, first bool) (busiest uint64, name
 		if !ok {
 			continue
 		}
-		var waited uint64
-		if line, err := s.read(tdir + "/" + tn + "/schedstat"); err == nil {
-			waited, _ = parseSchedstatWait(line)
-		}
 		t := p.threads[int32(tid)]
 		if t != nil && t.start != st.start {
 			t = nil // the thread id was reused
 		}
+		// A thread met for the first time counts from this reading, unless
+		// it was born after the window began (then from its start: 0).
+		baseNow := false
 		if t == nil {
-			t = &thread{start: st.start, base: st.ticks, waitBase: waited}
-			if !first && st.start >= p.sinceTick {
-				t.base, t.waitBase = 0, 0
+			t = &thread{start: st.start, base: st.ticks}
+			baseNow = first || st.start < p.sinceTick
+			if !baseNow {
+				t.base = 0
 			}
 			p.threads[int32(tid)] = t
 		}
 		t.ticks, t.seen = max(st.ticks, t.base), s.n
-		t.wait = max(waited, t.waitBase)
 		if string(st.comm) != t.name {
 			t.name = string(st.comm)
+		}
+		// (After the name is copied: the read reuses the buffer st points into.)
+		if line, err := s.read(tdir + "/" + tn + "/schedstat"); err == nil {
+			if w, ok := parseSchedstatWait(line); ok {
+				if baseNow {
+					t.waitBase = w
+				}
+				t.wait = max(w, t.waitBase)
+			}
 		}
 	}
 	for tid, t := range p.threads {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +85,22 @@ func TestProcessSelf(t *testing.T) {
 	}
 	if r.Since != first[0].Since || r.At <= r.Since {
 		t.Errorf("window %d..%d, first reading at %d", r.Since, r.At, first[0].Since)
+	}
+	// The name is a thread's comm, as /proc gives it (a regression: the
+	// schedstat read once overwrote the buffer the name was taken from).
+	names := map[string]bool{}
+	if tids, err := os.ReadDir("/proc/self/task"); err == nil {
+		for _, tid := range tids {
+			if b, err := os.ReadFile("/proc/self/task/" + tid.Name() + "/comm"); err == nil {
+				names[strings.TrimSuffix(string(b), "\n")] = true
+			}
+		}
+	}
+	if !names[r.BusiestThreadName] {
+		t.Errorf("busiest thread named %q; the threads are %v", r.BusiestThreadName, names)
+	}
+	if r.Wait < 0 || r.BusiestThreadWait < 0 || r.BusiestThreadWait > r.Wait {
+		t.Errorf("run-queue wait %v, busiest thread's %v", time.Duration(r.Wait), time.Duration(r.BusiestThreadWait))
 	}
 	if r.Threads < 2 || r.Comm == "" {
 		t.Errorf("threads %d comm %q", r.Threads, r.Comm)

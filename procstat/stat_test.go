@@ -61,3 +61,20 @@ func FuzzProcessStatLine(f *testing.F) {
 		}
 	})
 }
+
+func TestProcessSchedstatWait(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want uint64
+		ok   bool
+	}{
+		{"248274865 4561527 366\n", 4561527, true},
+		{"0 0 1\n", 0, true},
+		{"12\n", 0, false},
+		{"", 0, false},
+	} {
+		if got, ok := parseSchedstatWait([]byte(c.line)); got != c.want || ok != c.ok {
+			t.Errorf("%q: %d %v, want %d %v", c.line, got, ok, c.want, c.ok)
+		}
+	}
+}
