@@ -25,6 +25,16 @@ capture() { # capture NAME NOTE -- CMD...
   "$py" "$here/run.py" --name "$name" --out "$out" --note "$note" -- "$@"
 }
 
+capture_gz() { # capture_gz NAME NOTE -- CMD...: the same, stored as NAME.pcap.gz (big captures)
+  local name=$1 note=$2
+  shift 3
+  need "$name" || return 0
+  echo "== $name"
+  "$py" "$here/run.py" --name "$name" --out "$out" --gzip --note "$note" -- "$@"
+}
+
+any_need() { local n; for n; do need "$n" && return 0; done; return 1; }
+
 build_gocql() {
   (cd "$here/clients/gocql" && go build -o gocql-client .)
 }
@@ -129,5 +139,39 @@ if need scylla; then
   capture scylla-rust-0.3.1-v4-c64 "scylla 0.3.1: BufWriter(8 KiB) and the writer drains its queue before one flush" \
     -- "$cache/bin/scylla-client-0.3.1" -n 5000 -c 64
 fi
+
+# --- issue 10, client or server: scylla 0.3.1 + one FuturesUnordered, futures 0.3.18 vs 0.3.19 -------
+if any_need scylla-rust-0.3.1-futures-0.3.18-c64 scylla-rust-0.3.1-futures-0.3.19-c4096; then
+  export CARGO_HOME="$cache/cargo"
+  mkdir -p "$cache/bin"
+  for v in 0.3.18 0.3.19; do
+    (cd "$here/clients/rust-futures/futures-$v" &&
+      CARGO_TARGET_DIR="$cache/rust-target-futures-$v" nice -n 10 cargo build --release --locked -j 2 -q)
+    cp "$cache/rust-target-futures-$v/release/futures-client" "$cache/bin/futures-client-$v"
+  done
+  for c in 4096 64; do
+    n=$([[ $c == 64 ]] && echo 20000 || echo 100000)
+    for v in 0.3.18 0.3.19; do
+      capture_gz scylla-rust-0.3.1-futures-$v-c$c "futures $v: one task keeps $c session.execute futures in one FuturesUnordered" \
+        -- "$cache/bin/futures-client-$v" -n $n -c $c
+    done
+  done
+fi
+
+# --- negative controls for a client-CPU diagnosis --------------------------------------------------
+# The server is the slow side: Cassandra capped at 30% of one core (cgroup CPU quota), the cap removed
+# again whatever happens.
+if any_need gocql-1.7.0-v4-slow-server-c256; then
+  build_gocql
+  trap '"$here/cassandra/throttle.sh" off' EXIT
+  "$here/cassandra/throttle.sh" 30
+  capture_gz gocql-1.7.0-v4-slow-server-c256 "negative control, the SERVER is the slow side: Cassandra capped at 30% of one core (lab/cassandra/throttle.sh 30, cgroup CPU quota); gocql default 200µs coalescing, 256 in flight on one connection" \
+    -- "$here/clients/gocql/gocql-client" -n 12000 -c 256 -conns 1 -coalesce 200us
+  "$here/cassandra/throttle.sh" off
+  trap - EXIT
+fi
+# A client that is CPU-bound in its own interpreter.
+capture_gz python-3.30.1-v4-nodelay-c256 "negative control, a CPU-bound client: the Python driver (one interpreter) at 256 in flight, protocol v4, TCP_NODELAY; its own CPU (client_cpu) is the ground truth" \
+  -- "$py" "$here/clients/python/client.py" -n 20000 -c 256 --proto 4 --nodelay on --compression none
 
 "$py" "$here/pcaps_table.py" "$out"

@@ -2,7 +2,9 @@
 """Write pcaps/README.md from the JSON sidecars next to the captures.
 
 The "cqlsniff says" column is cqlsniff's own verdict on each capture: the script builds cqlsniff from
-this checkout and reads its JSON report. Usage: pcaps_table.py [PCAPS_DIR]
+this checkout's work tree and reads its JSON report; CQLSNIFF=/path/to/cqlsniff uses that binary instead
+(e.g. one built from `git archive HEAD`, when the work tree holds someone's unfinished changes).
+Usage: [CQLSNIFF=BIN] pcaps_table.py [PCAPS_DIR]
 """
 import glob
 import json
@@ -18,8 +20,8 @@ HEADER = """# Sample captures
 Real CQL traffic between lab clients and a single Apache Cassandra 5.0.9 node on 127.0.0.1:9042, each
 capture with a JSON sidecar (same name, `.json`) holding the kernel's view of the client. Made by
 `lab/make-captures.sh` (one `lab/run.py` call per capture; see lab/README.md for the workload and how to
-regenerate). The pcaps are `tcpdump -i lo -s 0 'tcp port 9042'`, classic pcap, Ethernet link type, and
-start before the client connects, so every connection's handshake, STARTUP and PREPAREs are in them.
+regenerate). The pcaps are `tcpdump -i lo -s 0 'tcp port 9042'`, classic pcap (big ones gzipped,
+`.pcap.gz`, which cqlsniff reads as is), Ethernet link type, and start before the client connects, so every connection's handshake, STARTUP and PREPAREs are in them.
 Third-party samples live apart in `public/` (see its README).
 
 Columns:
@@ -41,6 +43,10 @@ Columns:
   write. 1.0 is an unbuffered client; tens is a coalescing one. Data segments can be fewer than sends on
   loopback (TCP autocorking and Nagle merge back-to-back writes), which is why the kernel count is the
   ground truth, not the segment count.
+- **client CPU µs/req**: the client process's user+system CPU time (rusage from `wait4`, whole process
+  life) divided by its requests; **server CPU µs/req**: the lab Cassandra's over the same span
+  (`/proc/PID/stat`), marked "capped" when it ran under a cgroup CPU quota. Only in captures made since
+  run.py records them.
 - **cqlsniff says**: the diagnosis cqlsniff gives each busy connection (100+ requests), with its wire
   frames per segment and mean in-flight requests (`go run ./cmd/cqlsniff -r pcaps/FILE`), filled in by
   `lab/pcaps_table.py` from cqlsniff's JSON report. Checked by `cmd/cqlsniff/verdict_test.go`.
@@ -49,10 +55,12 @@ Columns:
 
 COLUMNS = ["file", "driver", "mode", "protocol", "compression", "connections", "TCP conns", "requests", "in flight",
            "send syscalls", "recv syscalls", "client data segments", "client frames", "frames / send",
-           "cqlsniff says"]
+           "client CPU µs/req", "server CPU µs/req", "cqlsniff says"]
 
 
 def build_cqlsniff(tmp):
+    if os.environ.get("CQLSNIFF"):  # a given binary, e.g. built from a commit rather than the work tree
+        return os.environ["CQLSNIFF"]
     exe = os.path.join(tmp, "cqlsniff")
     subprocess.run(["go", "build", "-o", exe, "./cmd/cqlsniff"], cwd=REPO, check=True)
     return exe
@@ -87,13 +95,19 @@ def main():
         ps, k = d["pcap_stats"], d["kernel"]
         name = d["pcap"]
         fps = d.get("client_frames_per_send_syscall")
+        ccpu = (d.get("client_cpu") or {}).get("cpu_us_per_request")
+        scpu = d.get("server_cpu") or {}
+        scpu_s = f"{scpu['cpu_us_per_request']:.1f}" if scpu.get("cpu_us_per_request") is not None else ""
+        if scpu_s and scpu.get("cpu_quota"):
+            scpu_s += f" (capped: {scpu['cpu_quota'].split(' (')[0]})"
         rows.append([
             f"`{name}`", f"{d['driver']} {d['driver_version']}", d.get("mode") or "", f"v{d['protocol']}",
             d.get("compression") or "none", str(d["connections"]), str(ps["connections"]), str(d["requests"]),
             str(d["concurrency"]),
             str(k["send_syscalls"]), str(k["recv_syscalls"]),
             str(ps.get("tshark_client_data_segments")), str(ps["client_frames"]),
-            f"{fps:.2f}" if fps is not None else "", cqlsniff_says(exe, os.path.join(out_dir, name)),
+            f"{fps:.2f}" if fps is not None else "", f"{ccpu:.1f}" if ccpu is not None else "", scpu_s,
+            cqlsniff_says(exe, os.path.join(out_dir, name)),
         ])
         if d.get("note"):
             notes.append(f"- `{name}`: {d['note']}. `{d['command']}`")
@@ -105,7 +119,8 @@ def main():
             f.write("| " + " | ".join(r) + " |\n")
         f.write("\n## What each capture shows\n\n")
         f.write("\n".join(notes) + "\n")
-    os.remove(exe)
+    if exe.startswith(tmp):
+        os.remove(exe)
     os.rmdir(tmp)
     print(f"wrote {readme} ({len(rows)} captures)")
 
