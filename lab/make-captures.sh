@@ -141,7 +141,7 @@ if need scylla; then
 fi
 
 # --- issue 10, client or server: scylla 0.3.1 + one FuturesUnordered, futures 0.3.18 vs 0.3.19 -------
-if any_need scylla-rust-0.3.1-futures-0.3.18-c64 scylla-rust-0.3.1-futures-0.3.19-c4096; then
+if any_need scylla-rust-0.3.1-futures-0.3.1{8,9}-c{64,4096}; then
   export CARGO_HOME="$cache/cargo"
   mkdir -p "$cache/bin"
   for v in 0.3.18 0.3.19; do
