@@ -5,6 +5,9 @@
   e2e.py check CASE DIR           check one case's figures, print one line per check, append the figures
                                   to the results file
   e2e.py summary WORK CASE...     the cases' figures as a table
+  e2e.py cpucheck CASE DIR WANT   a client-or-server case: cqlsniff's CPU per request of the client process
+                                  against the client's own (getrusage), and the verdict (WANT: client-bound
+                                  or none)
 
 check reads, in DIR: report.json (cqlsniff --report json), bpftrace.json (bpftrace -f json), client.json
 (the gocql lab client's summary line), client.pid, and the environment: E2E_MODE (unbuffered or
@@ -261,12 +264,60 @@ def summary(work, cases):
     return 0
 
 
+CPU_TOLERANCE = 0.30  # cqlsniff's client CPU per request within ±30% of the client's own
+
+
+def cpucheck(case, d, want):
+    """Check a FuturesUnordered case: report.json, client.json (the client's summary, with its own
+    getrusage over the request phase), client.pid."""
+    try:
+        with open(os.path.join(d, "report.json")) as f:
+            report = json.load(f)
+        with open(os.path.join(d, "client.json")) as f:
+            client = json.loads(f.read().strip().splitlines()[-1])
+        with open(os.path.join(d, "client.pid")) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError, IndexError) as e:
+        emit("FAIL", f"{case}: inputs", f"cannot read the run's outputs in {d}: {e}")
+        return 0
+    conns = [c for c in report.get("connections", []) if (c.get("client_process") or {}).get("pid") == pid]
+    busy = max(conns, key=lambda c: c.get("requests", 0), default=None)
+    fig = {"case": case, "requests": client.get("requests"), "ops_per_s": client.get("ops_per_s"),
+           "client_cpu_us_per_request": client.get("cpu_us_per_request")}
+    if busy is None:
+        emit("FAIL", f"{case}: client process", f"no connection of the report has client_process.pid {pid}")
+    else:
+        p, t = busy["client_process"], busy.get("timing") or {}
+        got, own = p.get("cpu_us_per_request") or 0, client.get("cpu_us_per_request") or 0
+        fig.update({"connection": busy["client"], "cqlsniff_cpu_us_per_request": got, "cores": p.get("cores"),
+                    "demand_cores": p.get("demand_cores"), "busiest_thread_demand": p.get("busiest_thread_demand"),
+                    "idle_share": t.get("idle_share"), "outstanding_mean": t.get("outstanding_mean"),
+                    "outstanding_peak": t.get("outstanding_peak"), "diagnoses": busy.get("diagnoses")})
+        ok = own > 0 and abs(got - own) <= CPU_TOLERANCE * own
+        emit("PASS" if ok else "FAIL", f"{case}: client CPU per request",
+             f"cqlsniff {got:.2f} µs (window {p.get('window_s')} s, {p.get('requests')} requests), "
+             f"the client's getrusage {own:.2f} µs ({client.get('requests')} requests)")
+        flagged = "client-bound" in (busy.get("diagnoses") or [])
+        ok = flagged == (want == "client-bound")
+        emit("PASS" if ok else "FAIL", f"{case}: verdict",
+             f"diagnoses {busy.get('diagnoses')}, want {want}: idle {t.get('idle_share')}, outstanding "
+             f"{t.get('outstanding_mean')}/{t.get('outstanding_peak')}, client {p.get('cores')} cores, "
+             f"demand {p.get('demand_cores')}, {client.get('ops_per_s')} ops/s")
+    fig["run"] = os.environ.get("E2E_RUN_ID")
+    if os.environ.get("E2E_RESULTS"):
+        with open(os.environ["E2E_RESULTS"], "a") as f:
+            f.write(json.dumps(fig) + "\n")
+    return 0
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "bpf":
         sys.stdout.write(bpf_program(int(sys.argv[2])))
         return 0
     if len(sys.argv) == 4 and sys.argv[1] == "check":
         return check(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "cpucheck":
+        return cpucheck(sys.argv[2], sys.argv[3], sys.argv[4])
     if len(sys.argv) >= 3 and sys.argv[1] == "summary":
         return summary(sys.argv[2], sys.argv[3:])
     print(__doc__, file=sys.stderr)

@@ -332,4 +332,68 @@ run_case gocql-buffered-c$c buffered 200us gocql-client
 run_case gocql-v2-v5-unbuffered-c$c unbuffered 0 gocql-v2-client
 run_case gocql-v2-v5-buffered-c$c buffered 200us gocql-v2-client
 
+# --- client or server (issue 10) ------------------------------------------------------------------------
+# The lab's FuturesUnordered client (scylla 0.3.1, every request in flight in one FuturesUnordered) with
+# futures 0.3.18, whose poll walks its whole ready list, at 16384 in flight, and with 0.3.19 at 4096,
+# live under cqlsniff with its eBPF counts on: cqlsniff's CPU per request of the client's process must be
+# within 30% of what the client measured of itself (getrusage over its request phase), and the verdict
+# must be client-bound for the first and not for the second.
+futures_case() { # futures_case VERSION CONCURRENCY WANT(client-bound|none)
+  local v=$1 fc=$2 want=$3 name="futures-$1-c$2" d="$work/futures-$1-c$2" t ts
+  mkdir -p "$d"
+  echo
+  echo "== $name: futures-client-$v -c $fc --max-seconds ${E2E_FUTURES_SECONDS:-6}"
+  t=$(date +%s.%N)
+  env -u SUDO_UID -u SUDO_GID -u SUDO_USER \
+    "$bin/cqlsniff" -i lo -p "$port" --report json --interval 500ms >"$d/report.json" 2>"$d/cqlsniff.err" &
+  sniff_pid=$!
+  if ! wait_for "$d/cqlsniff.err" " pkts " 30 "$sniff_pid"; then
+    record FAIL "$name: cqlsniff" "live capture did not start (see ${d#"$repo"/}/cqlsniff.err)"
+    stop_pid "$sniff_pid" INT 5 || true
+    return 0
+  fi
+  ts=$(date +%s.%N)
+  "$bin/futures-client-$v" -n 100000000 -c "$fc" --max-seconds "${E2E_FUTURES_SECONDS:-6}" >"$d/client.json" 2>"$d/client.err" &
+  client_pid=$!
+  echo "$client_pid" >"$d/client.pid"
+  wait_exit "$client_pid" 300
+  client_pid=''
+  local crc=$rc
+  say "client exited $crc after $(since "$ts") s: $(tail -n 1 "$d/client.json" | cut -c1-200)"
+  # Past the next report tick, so that the process's last reading is recent.
+  sleep 1.5
+  kill -INT "$sniff_pid" 2>/dev/null || true
+  wait_exit "$sniff_pid" 60
+  sniff_pid=''
+  if ((crc != 0)); then
+    record FAIL "$name: client" "exited $crc (see ${d#"$repo"/}/client.err)"
+    return 0
+  fi
+  local line
+  while IFS= read -r line; do
+    IFS=$'\t' read -r st nm dt <<<"$line"
+    record "$st" "$nm" "$dt"
+  done < <(E2E_RESULTS=$results E2E_RUN_ID=$run_id python3 "$here/e2e.py" cpucheck "$name" "$d" "$want" ||
+    echo "FAIL	$name: check	e2e.py cpucheck failed")
+  phase_done "$name" "$t"
+}
+if command -v cargo >/dev/null 2>&1; then
+  t=$(date +%s.%N)
+  say "building the FuturesUnordered lab client against futures 0.3.18 and 0.3.19 (crates in lab/.cache/cargo)"
+  built=1
+  for v in 0.3.18 0.3.19; do
+    (cd "$lab/clients/rust-futures/futures-$v" && CARGO_HOME="$lab/.cache/cargo" \
+      CARGO_TARGET_DIR="$lab/.cache/rust-target-futures-$v" nice -n 10 cargo build --release --locked -q &&
+      cp "$lab/.cache/rust-target-futures-$v/release/futures-client" "$bin/futures-client-$v") >>"$work/build.log" 2>&1 ||
+      { tail -n 20 "$work/build.log"; record FAIL "build" "cargo build of the futures $v client failed"; built=0; }
+  done
+  phase_done build-futures "$t"
+  if ((built)); then
+    futures_case 0.3.18 16384 client-bound
+    futures_case 0.3.19 4096 none
+  fi
+else
+  record WARN "futures" "cargo is not installed: the client-or-server cases did not run"
+fi
+
 finish
