@@ -205,6 +205,9 @@ func (r *Report) noDiagnosis() string {
 	plain := t.Connections - t.Encrypted
 	switch {
 	case plain == 0 && t.Encrypted > 0:
+		if t.Encrypted == 1 {
+			return "none made: the connection is encrypted (TLS), so only its TCP figures are known"
+		}
 		return fmt.Sprintf("none made: the %d connections are encrypted (TLS), so only their TCP figures are known", t.Encrypted)
 	case plain == 0:
 		return "none: no CQL connection"

@@ -253,3 +253,19 @@ func TestTLS(t *testing.T) {
 		t.Errorf("TCP figures: client %+v server %+v", c.ClientWrites, c.ServerWrites)
 	}
 }
+
+// TestTLSOnlyText: the text report of a capture with only encrypted
+// connections does not claim that no side sent frames one at a time: it
+// could not look.
+func TestTLSOnlyText(t *testing.T) {
+	hello := append([]byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03}, make([]byte, 64)...)
+	path := filepath.Join(t.TempDir(), "tls.pcap")
+	os.WriteFile(path, tcpPcap(hello, []byte{0x16, 0x03, 0x03, 0x00, 0x10, 0x02}, []byte{0x17, 0x03, 0x03, 0x00, 0x20}), 0o644)
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-r", path, "--report", "text"}, nil, &out, &errb); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	if s := out.String(); !strings.Contains(s, "none made: the connection is encrypted (TLS)") || strings.Contains(s, "no side sent") {
+		t.Errorf("text report:\n%s", s)
+	}
+}
