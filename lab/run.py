@@ -119,6 +119,155 @@ def proc_cpu(pid):
     return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime (fields 14, 15 of stat)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def read_task(base):
+    """(name, cpu_s, wait_s, starttime_s, vol_cs, invol_cs) of one thread dir (/proc/P/task/T), or None."""
+    try:
+        stat = _read(base + "/stat")
+        sched = _read(base + "/schedstat").split()
+        status = _read(base + "/status")
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    f = stat.rsplit(")", 1)[1].split()
+    vol = invol = 0
+    for line in status.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            vol = int(line.split()[1])
+        elif line.startswith("nonvoluntary_ctxt_switches:"):
+            invol = int(line.split()[1])
+    # stat fields 14/15 utime/stime, 22 starttime (ticks since boot); schedstat: run ns, wait ns, slices
+    return name, (int(f[11]) + int(f[12])) / TICK, int(sched[1]) / 1e9, int(f[19]) / TICK, vol, invol
+
+
+def read_proc_cpu(pid):
+    """(state, utime+stime seconds) of a process from /proc/PID/stat, or None."""
+    try:
+        f = _read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return f[0], (int(f[11]) + int(f[12])) / TICK
+
+
+class Sampler(threading.Thread):
+    """Samples the client's /proc every `interval` s while it runs: process utime+stime and, per thread,
+    utime+stime, run-queue wait (schedstat) and context switches; the server's utime+stime alongside.
+    A sample taken once the client is a zombie (or gone) is dropped: the last kept one is from before exit."""
+
+    def __init__(self, pid, server_pid, interval):
+        super().__init__(daemon=True)
+        self.pid, self.server_pid, self.interval = pid, server_pid, interval
+        self.samples = []
+        self.stop = threading.Event()
+        self.own_cpu_s = 0.0
+
+    def sample(self):
+        t = time.monotonic()
+        boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        p = read_proc_cpu(self.pid)
+        if p is None or p[0] in "ZX":
+            return None
+        threads = {}
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return None
+        for tid in tids:
+            r = read_task(f"/proc/{self.pid}/task/{tid}")
+            if r is not None:
+                threads[(int(tid), r[3])] = r  # keyed by tid and start time (a reused tid is another thread)
+        p2 = read_proc_cpu(self.pid)
+        if p2 is None or p2[0] in "ZX":  # exited while we read its threads: not a clean sample
+            return None
+        s = read_proc_cpu(self.server_pid) if self.server_pid else None
+        return {"t": t, "boot": boot, "cpu": p[1], "threads": threads, "server_cpu": s[1] if s else None}
+
+    def run(self):
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            s = self.sample()
+            if s is None:
+                break
+            self.samples.append(s)
+            self.stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
+        self.own_cpu_s = time.thread_time()
+
+
+def phase_figures(samples, t_mark, duration_s, requests, interval):
+    """client_cpu.phase and the server's cores over it: the window is the sample nearest
+    t_mark - duration_s to the sample nearest t_mark (t_mark: when the client's phase-end line arrived)."""
+    if len(samples) < 2 or not duration_s:
+        return None, None
+    target0 = t_mark - duration_s
+    i0 = min(range(len(samples)), key=lambda i: abs(samples[i]["t"] - target0))
+    i1 = min(range(len(samples)), key=lambda i: abs(samples[i]["t"] - t_mark))
+    if i1 <= i0:
+        return None, None
+    a, b = samples[i0], samples[i1]
+    window = b["t"] - a["t"]
+    cpu = b["cpu"] - a["cpu"]
+    # Per thread: its last reading in the window minus its baseline: its reading at the start, or, for
+    # a thread first seen later, 0 when it started after the window's start, else its first reading.
+    per = {}
+    for s in samples[i0:i1 + 1]:
+        for key, r in s["threads"].items():
+            if key not in per:
+                started_late = key not in a["threads"] and r[3] > a["boot"]
+                base = (r[0], 0.0, 0.0, 0, 0) if started_late else (r[0], r[1], r[2], r[4], r[5])
+                per[key] = {"base": base, "last": r}
+            else:
+                per[key]["last"] = r
+    rows = []
+    for (tid, _st), v in per.items():
+        name, c0, w0, v0, n0 = v["base"]
+        r = v["last"]
+        rows.append({"tid": tid, "name": r[0], "cpu": r[1] - c0, "wait": r[2] - w0, "vcs": r[4] - v0, "ics": r[5] - n0})
+    wait = sum(r["wait"] for r in rows)
+    busiest = max(rows, key=lambda r: r["cpu"])
+    hungriest = max(rows, key=lambda r: r["cpu"] + r["wait"])
+    top = sorted(rows, key=lambda r: -(r["cpu"] + r["wait"]))[:5]
+    steps = [samples[i + 1]["t"] - samples[i]["t"] for i in range(len(samples) - 1)]
+    phase = {
+        "window_s": round(window, 4),
+        "start_offset_s": round(a["t"] - target0, 4),
+        "end_offset_s": round(b["t"] - t_mark, 4),
+        "cpu_s": round(cpu, 4),
+        "cores": round(cpu / window, 3),
+        "cpu_us_per_request": round(cpu * 1e6 / requests, 3) if requests else None,
+        "busiest_thread": busiest["name"],
+        "busiest_thread_share": round(busiest["cpu"] / window, 3),
+        "runqueue_wait_s": round(wait, 4),
+        "demand_cores": round((cpu + wait) / window, 3),
+        "busiest_thread_demand": round((hungriest["cpu"] + hungriest["wait"]) / window, 3),
+        "busiest_demand_thread": hungriest["name"],
+        "voluntary_ctx_switches": sum(r["vcs"] for r in rows),
+        "involuntary_ctx_switches": sum(r["ics"] for r in rows),
+        "threads_seen": len(rows),
+        "top_threads": [{"name": r["name"], "cpu_share": round(r["cpu"] / window, 3),
+                         "wait_share": round(r["wait"] / window, 3)} for r in top],
+        "samples": i1 - i0 + 1,
+        "source": f"/proc sampled every {int(interval * 1000)} ms by run.py (mean step "
+                  f"{1000 * sum(steps) / len(steps):.0f} ms): process utime+stime from /proc/PID/stat, "
+                  "per thread utime+stime (stat), run-queue wait (schedstat field 2) and context switches "
+                  "(status); window = samples nearest (phase end - duration_s) and the phase end (the "
+                  "client's phase_end line, else its summary line)",
+    }
+    server = None
+    if a["server_cpu"] is not None and b["server_cpu"] is not None:
+        sc = b["server_cpu"] - a["server_cpu"]
+        server = {"window_s": round(window, 4), "cpu_s": round(sc, 4), "cores": round(sc / window, 3),
+                  "cpu_us_per_request": round(sc * 1e6 / requests, 3) if requests else None,
+                  "source": "/proc/PID/stat utime+stime of the server at the client phase's first and last sample"}
+    return phase, server
+
+
 def cpu_quota(pid):
     """The CPU cap of the cgroup pid is in ("30% of one core"), or None when it has none."""
     try:
@@ -191,6 +340,7 @@ def main():
     ap.add_argument("--server-pid-file", default=os.path.join(os.environ.get("CASSANDRA_RUN_DIR", "/tmp/cqlsniff-cassandra"),
                                                                "cassandra.pid"),
                     help="pid file of the server whose CPU over the client's run goes into the sidecar")
+    ap.add_argument("--sample-ms", type=float, default=50, help="sample the client's /proc every this many ms")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- client command and arguments")
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -235,11 +385,19 @@ def main():
     client_pid = client.pid
     # Reap the client with wait4 ourselves: its rusage is the CPU the client (and the children it
     # waited for) used, measured by the kernel, whatever the client reports about itself.
+    sampler = Sampler(client_pid, server_pid if server_cpu0 else None, args.sample_ms / 1000)
+    sampler.start()
     killer = threading.Timer(args.timeout, client.kill)
     killer.start()
-    stdout = client.stdout.read()
+    lines = []  # (arrival time, line): the phase-end line's time bounds the measured phase
+    for line in client.stdout:
+        lines.append((time.monotonic(), line))
+    stdout = "".join(line for _t, line in lines)
     _pid, status, rusage = os.wait4(client_pid, 0)
+    t_exit = time.monotonic()
     killer.cancel()
+    sampler.stop.set()
+    sampler.join()
     client.returncode = os.waitstatus_to_exitcode(status)
     wall = time.time() - t0
     load_after = os.getloadavg()
@@ -267,6 +425,17 @@ def main():
         "involuntary_ctx_switches": rusage.ru_nivcsw,
         "source": "wait4 rusage of the client process (whole process life: start, connect, schema, requests)",
     }
+    t_mark = next((t for t, line in lines if line.strip().startswith("{") and '"phase_end"' in line), None)
+    mark_kind = "phase_end line"
+    if t_mark is None:
+        t_mark, mark_kind = lines[-1][0], "summary line"
+    phase, server_phase = phase_figures(sampler.samples, t_mark, summary.get("duration_s"), requests,
+                                        args.sample_ms / 1000)
+    if phase:
+        phase["phase_end_mark"] = mark_kind
+        phase["mark_to_exit_s"] = round(t_exit - t_mark, 3)
+        phase["sampler_cpu_s"] = round(sampler.own_cpu_s, 3)
+    client_cpu["phase"] = phase
     server_cpu = None
     if server_cpu0 and server_cpu1:
         su, ss = server_cpu1[0] - server_cpu0[0], server_cpu1[1] - server_cpu0[1]
@@ -278,6 +447,7 @@ def main():
             "cores_busy": round((su + ss) / wall, 3) if wall else None,
             "cpu_quota": cpu_quota(server_pid),
             "source": "/proc/PID/stat utime+stime of the server, before and after the client's run (clock ticks)",
+            "phase": server_phase,
         }
 
     maps = parse_bpftrace(bt_out)
@@ -362,6 +532,8 @@ def main():
                         "tshark_client_data_segments": tshark_client_segments,
                         "frames_per_send": out["client_frames_per_send_syscall"],
                         "ops_per_s": out["client_ops_per_s"], "client_cpu_us_per_request": client_cpu["cpu_us_per_request"],
+                        "phase": {k: (phase or {}).get(k) for k in ("cores", "busiest_thread", "busiest_thread_share",
+                                                                     "demand_cores", "busiest_thread_demand")},
                         "server_cpu_us_per_request": (server_cpu or {}).get("cpu_us_per_request"),
                         "loadavg_after": out["host"]["loadavg_after"]}))
 

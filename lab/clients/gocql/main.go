@@ -153,6 +153,8 @@ func run(args []string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	// Marks the end of the measured phase for lab/run.py (its CPU sampling), before the shutdown.
+	fmt.Println(`{"event":"phase_end"}`)
 	session.Close()
 
 	mode := "coalesced"

@@ -110,6 +110,8 @@ async function main() {
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: Math.min(o.c, o.n) }, worker));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  // Marks the end of the measured phase for lab/run.py (its CPU sampling), before the shutdown.
+  console.log(JSON.stringify({ event: 'phase_end' }));
   const ports = localPorts(client);
   const protocol = (client.controlConnection && client.controlConnection.protocolVersion) || null;
   const conns = connectionCount(client);

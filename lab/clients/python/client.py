@@ -100,6 +100,8 @@ def main():
         issue()
     finished.wait(timeout=600)
     elapsed = time.perf_counter() - start
+    # Marks the end of the measured phase for lab/run.py (its CPU sampling), before the shutdown.
+    print(json.dumps({"event": "phase_end"}), flush=True)
 
     # Protocol v3+ pools hold one connection per host (HostConnection._connection); the control
     # connection is a second one.

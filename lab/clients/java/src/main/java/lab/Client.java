@@ -137,6 +137,9 @@ public final class Client {
       }
       inFlight.acquire(c);
       double seconds = (System.nanoTime() - start) / 1e9;
+      // Marks the end of the measured phase for lab/run.py (its CPU sampling).
+      System.out.println("{\"event\":\"phase_end\"}");
+      System.out.flush();
       String version =
           com.datastax.oss.driver.api.core.session.Session.OSS_DRIVER_COORDINATES
               .getVersion()
