@@ -142,6 +142,7 @@ type options struct {
 	showValues  bool
 	hashValues  bool
 	hashKey     string
+	version     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -173,6 +174,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.showValues, "show-values", false, "put bound values (hex, 64 bytes at most each) and literal query text in the --log lines")
 	fs.BoolVar(&o.hashValues, "hash-values", false, "put a keyed hash of each bound value and query text in the --log lines, so equal values match without being shown")
 	fs.StringVar(&o.hashKey, "hash-key", "", "key for --hash-values (default: random for each run, so hashes only match within one run)")
+	fs.BoolVar(&o.version, "version", false, "print the version (module version and VCS commit of the build) and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: cqlsniff [-i IFACE | -r FILE] [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP write, unbuffered clients.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -182,6 +184,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, err
 		}
 		return nil, &exitError{code: 2, err: err, quiet: true} // flag printed it, with the usage
+	}
+	if o.version {
+		return o, nil
 	}
 	hashKeySet := false
 	fs.Visit(func(f *flag.Flag) {
@@ -239,6 +244,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, version())
 		return err
 	}
 	// Listen before the capture opens and privileges drop, so a bad or

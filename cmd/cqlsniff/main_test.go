@@ -180,3 +180,13 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a pseudo-terminal not taken for a terminal")
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.HasPrefix(s, "cqlsniff ") || !strings.Contains(s, "go1.") {
+		t.Errorf("--version printed %q", s)
+	}
+}
