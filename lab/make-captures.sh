@@ -3,6 +3,11 @@
 #
 #   lab/make-captures.sh            every capture
 #   lab/make-captures.sh gocql      only captures whose name contains "gocql" (any substring works)
+#   lab/make-captures.sh A B ...    captures whose name contains any of A, B, ... (a full name is a
+#                                   substring too: gocql-1.7.0-v4-coalesced-c64 also picks ...-c64-20conns)
+#   DRY_RUN=1 lab/make-captures.sh FILTER...   only list the names that FILTER picks
+#
+# A section's build step (go build, npm ci, mvn, cargo) runs once, before its first capture picked.
 #
 # Starts the lab Cassandra if it is not running (and leaves it running: lab/cassandra/stop.sh).
 # Each capture is one lab/run.py call; the lines below are the exact commands.
@@ -10,18 +15,31 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 out=${CAPTURE_OUT:-$repo/pcaps}  # CAPTURE_OUT=/tmp/x to try the script without touching pcaps/
-filter=${1:-}
+filters=("$@")
+dry=${DRY_RUN:-}
 cache="$here/.cache"
 
 export GOMODCACHE="$cache/gomod" GOFLAGS=-modcacherw GOWORK=off
 
-need() { [[ -z "$filter" || "$1" == *"$filter"* ]]; }
+need() { # need NAME: NAME is picked by the filters (all when none)
+  ((${#filters[@]} == 0)) && return 0
+  local f
+  for f in "${filters[@]}"; do [[ "$1" == *"$f"* ]] && return 0; done
+  return 1
+}
+
+prep= prepped=
+run_prep() { # the current section's build step, once
+  if [[ -n "$prep" && "$prepped" != "$prep" ]]; then "$prep"; prepped=$prep; fi
+}
 
 capture() { # capture NAME NOTE -- CMD...
   local name=$1 note=$2
   shift 3
   need "$name" || return 0
   echo "== $name"
+  [[ -z "$dry" ]] || return 0
+  run_prep
   "$py" "$here/run.py" --name "$name" --out "$out" --note "$note" -- "$@"
 }
 
@@ -30,6 +48,8 @@ capture_gz() { # capture_gz NAME NOTE -- CMD...: the same, stored as NAME.pcap.g
   shift 3
   need "$name" || return 0
   echo "== $name"
+  [[ -z "$dry" ]] || return 0
+  run_prep
   "$py" "$here/run.py" --name "$name" --out "$out" --gzip --note "$note" -- "$@"
 }
 
@@ -40,13 +60,15 @@ build_gocql() {
 }
 
 # The lab venv's python runs run.py too: its lz4 module lets pcapstats.py open compressed v5 segments.
-py=$("$here/clients/python/setup.sh")
-
-"$here/cassandra/start.sh"
+py=python3
+if [[ -z "$dry" ]]; then
+  py=$("$here/clients/python/setup.sh")
+  "$here/cassandra/start.sh"
+fi
 
 # --- gocql v1.7.0, protocol v4 -------------------------------------------------------------------
-if need gocql; then
-  build_gocql
+prep=build_gocql
+{
   g="$here/clients/gocql/gocql-client"
   v=1.7.0
   capture gocql-$v-v4-unbuffered-c64 "WriteCoalesceWaitTime=0: one write syscall per frame, 64 in flight on 1 connection" \
@@ -65,11 +87,12 @@ if need gocql; then
     -- "$g" -n 5000 -c 64 -conns 20 -coalesce 0
   capture gocql-$v-v4-c1 "one request in flight (default coalescing): nothing to batch, must not be flagged" \
     -- "$g" -n 3000 -c 1 -conns 1 -coalesce 200us
-fi
+}
 
 # --- Apache Cassandra GoCQL driver v2.1.2 (the gocql client built with -tags gocqlv2), protocol v5 ---------
-if need gocql-driver; then
-  (cd "$here/clients/gocql" && go build -tags gocqlv2 -o gocql-v2-client .)
+build_gocql_v2() { (cd "$here/clients/gocql" && go build -tags gocqlv2 -o gocql-v2-client .); }
+prep=build_gocql_v2
+{
   g2="$here/clients/gocql/gocql-v2-client"
   v=2.1.2
   capture cassandra-gocql-driver-$v-v5-unbuffered-c64 "protocol v5, WriteCoalesceWaitTime=0: each frame in its own self-contained segment, one write per segment" \
@@ -80,10 +103,11 @@ if need gocql-driver; then
     -- "$g2" -n 5000 -c 64 -conns 1 -coalesce 200us -compression lz4
   capture cassandra-gocql-driver-$v-v5-c1 "protocol v5, one request in flight: nothing to batch" \
     -- "$g2" -n 3000 -c 1 -conns 1 -coalesce 200us
-fi
+}
 
 # --- DataStax Python driver 3.30.1 (libev event loop) -------------------------------------------
-if need python; then
+prep=
+{
   p="$here/clients/python/client.py"
   v=3.30.1
   capture python-$v-v5-nodelay-c32 "protocol v5 (segments), TCP_NODELAY set: one send() per frame, each frame in its own v5 segment" \
@@ -96,11 +120,12 @@ if need python; then
     -- "$py" "$p" -n 4000 -c 32 --proto 5 --nodelay on --compression lz4
   capture python-$v-v5-nodelay-c1 "protocol v5, one request in flight: nothing to batch" \
     -- "$py" "$p" -n 2000 -c 1 --proto 5 --nodelay on
-fi
+}
 
 # --- Node.js cassandra-driver 4.10.0 (protocol v4: the 4.x driver has no v5) --------------------------
-if need nodejs; then
-  (cd "$here/clients/nodejs" && npm_config_cache="$cache/npm" npm ci --no-audit --no-fund --silent)
+build_nodejs() { (cd "$here/clients/nodejs" && npm_config_cache="$cache/npm" npm ci --no-audit --no-fund --silent); }
+prep=build_nodejs
+{
   j="$here/clients/nodejs/client.js"
   v=4.10.0
   capture nodejs-$v-threshold1-c64 "socketOptions.coalescingThreshold=1: the write queue writes every frame on its own" \
@@ -109,11 +134,12 @@ if need nodejs; then
     -- node "$j" -n 5000 -c 64
   capture nodejs-$v-default-c1 "default coalescing, one request in flight" \
     -- node "$j" -n 3000 -c 1
-fi
+}
 
 # --- Apache Cassandra Java driver 4.19.0 (netty) -----------------------------------------------------
-if need java; then
-  (cd "$here/clients/java" && mvn -q -Dmaven.repo.local="$cache/m2" compile dependency:copy-dependencies)
+build_java() { (cd "$here/clients/java" && mvn -q -Dmaven.repo.local="$cache/m2" compile dependency:copy-dependencies); }
+prep=build_java
+{
   jcp="$here/clients/java/target/classes:$cache/java-client-lib/*"
   v=4.19.0
   capture java-driver-$v-v5-coalesced-c64 "default DefaultWriteCoalescer: writes queued per event loop, one flush per pass; v5 packs them into shared segments" \
@@ -124,31 +150,36 @@ if need java; then
     -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 4
   capture java-driver-$v-v4-passthrough-c64 "protocol v4, PassThroughWriteCoalescer" \
     -- java -cp "$jcp" lab.Client -n 5000 -c 64 --proto 4 --coalescer passthrough
-fi
+}
 
 # --- scylla Rust driver 0.3.0 vs 0.3.1 (protocol v4) ------------------------------------------------
-if need scylla; then
-  export CARGO_HOME="$cache/cargo" CARGO_TARGET_DIR="$cache/rust-target"
+build_scylla() {
   mkdir -p "$cache/bin"
   for v in 0.3.0 0.3.1; do
-    (cd "$here/clients/rust-scylla/v$v" && nice -n 10 cargo build --release --locked -j 2 -q)
-    cp "$CARGO_TARGET_DIR/release/scylla-client" "$cache/bin/scylla-client-$v"
+    (cd "$here/clients/rust-scylla/v$v" &&
+      CARGO_HOME="$cache/cargo" CARGO_TARGET_DIR="$cache/rust-target" nice -n 10 cargo build --release --locked -j 2 -q)
+    cp "$cache/rust-target/release/scylla-client" "$cache/bin/scylla-client-$v"
   done
+}
+prep=build_scylla
+{
   capture scylla-rust-0.3.0-v4-c64 "scylla 0.3.0: the connection's writer task does write_all per request straight on the socket" \
     -- "$cache/bin/scylla-client-0.3.0" -n 5000 -c 64
   capture scylla-rust-0.3.1-v4-c64 "scylla 0.3.1: BufWriter(8 KiB) and the writer drains its queue before one flush" \
     -- "$cache/bin/scylla-client-0.3.1" -n 5000 -c 64
-fi
+}
 
 # --- issue 10, client or server: scylla 0.3.1 + one FuturesUnordered, futures 0.3.18 vs 0.3.19 -------
-if any_need scylla-rust-0.3.1-futures-0.3.1{8,9}-c{64,4096}; then
-  export CARGO_HOME="$cache/cargo"
+build_futures() {
   mkdir -p "$cache/bin"
   for v in 0.3.18 0.3.19; do
     (cd "$here/clients/rust-futures/futures-$v" &&
-      CARGO_TARGET_DIR="$cache/rust-target-futures-$v" nice -n 10 cargo build --release --locked -j 2 -q)
+      CARGO_HOME="$cache/cargo" CARGO_TARGET_DIR="$cache/rust-target-futures-$v" nice -n 10 cargo build --release --locked -j 2 -q)
     cp "$cache/rust-target-futures-$v/release/futures-client" "$cache/bin/futures-client-$v"
   done
+}
+prep=build_futures
+{
   for c in 4096 64; do
     n=$([[ $c == 64 ]] && echo 20000 || echo 100000)
     for v in 0.3.18 0.3.19; do
@@ -156,22 +187,31 @@ if any_need scylla-rust-0.3.1-futures-0.3.1{8,9}-c{64,4096}; then
         -- "$cache/bin/futures-client-$v" -n $n -c $c
     done
   done
-fi
+}
 
 # --- negative controls for a client-CPU diagnosis --------------------------------------------------
 # The server is the slow side: Cassandra capped at 30% of one core (cgroup CPU quota), the cap removed
 # again whatever happens.
-if any_need gocql-1.7.0-v4-slow-server-c256; then
-  build_gocql
+prep=build_gocql
+if any_need gocql-1.7.0-v4-slow-server-c256 && [[ -z "$dry" ]]; then
+  run_prep
   trap '"$here/cassandra/throttle.sh" off' EXIT
   "$here/cassandra/throttle.sh" 30
   capture_gz gocql-1.7.0-v4-slow-server-c256 "negative control, the SERVER is the slow side: Cassandra capped at 30% of one core (lab/cassandra/throttle.sh 30, cgroup CPU quota); gocql default 200µs coalescing, 256 in flight on one connection" \
     -- "$here/clients/gocql/gocql-client" -n 12000 -c 256 -conns 1 -coalesce 200us
   "$here/cassandra/throttle.sh" off
   trap - EXIT
+elif [[ -n "$dry" ]]; then
+  capture_gz gocql-1.7.0-v4-slow-server-c256 "" -- :
 fi
+# The same client at the same concurrency against the unthrottled server: neither side is starved, the
+# gocql client coalesces (~one writev per many frames) and its goroutines use little CPU per request.
+# A control that should NOT be called client-bound.
+capture_gz gocql-1.7.0-v4-coalesced-c256 "control, a healthy buffered client at high concurrency: gocql default 200µs coalescing, 256 in flight on one connection, unthrottled Cassandra; should not be client-bound (client_cpu.phase is the ground truth)" \
+  -- "$here/clients/gocql/gocql-client" -n 12000 -c 256 -conns 1 -coalesce 200us
 # A client that is CPU-bound in its own interpreter.
+prep=
 capture_gz python-3.30.1-v4-nodelay-c256 "negative control, a CPU-bound client: the Python driver (one interpreter) at 256 in flight, protocol v4, TCP_NODELAY; its own CPU (client_cpu) is the ground truth" \
   -- "$py" "$here/clients/python/client.py" -n 20000 -c 256 --proto 4 --nodelay on --compression none
 
-"$py" "$here/pcaps_table.py" "$out"
+[[ -n "$dry" ]] || "$py" "$here/pcaps_table.py" "$out"
