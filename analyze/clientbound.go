@@ -37,7 +37,7 @@ const CodeClientBound = "client-bound"
 //     most maxBoundKeptCPU of the peak.
 const (
 	minBoundConcurrent = 0.10
-	minBoundIdle       = 0.20
+	minBoundIdle       = 0.25
 	minBoundBusy       = 0.10
 	maxBoundKept       = 0.50
 	minBoundRequests   = 500

@@ -3,6 +3,7 @@ package analyze
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,15 @@ type labSidecar struct {
 		UserS    float64 `json:"user_s"`
 		SysS     float64 `json:"sys_s"`
 		USPerReq float64 `json:"cpu_us_per_request"`
+		// Phase is the client's CPU over its request phase, read from /proc
+		// by lab/run.py every 50 ms: its busiest thread's CPU plus the time
+		// it waited for a CPU, over the phase.
+		Phase *struct {
+			Cores               float64 `json:"cores"`
+			BusiestThread       string  `json:"busiest_thread"`
+			BusiestThreadDemand float64 `json:"busiest_thread_demand"`
+			DemandCores         float64 `json:"demand_cores"`
+		} `json:"phase"`
 	} `json:"client_cpu"`
 }
 
@@ -171,4 +181,64 @@ func TestClientBoundWithCPU(t *testing.T) {
 			}
 		})
 	}
+}
+
+// minTruthThreadDemand is the ground truth's line for a CPU-bound client: a
+// thread that ran or waited to run at least this share of the request
+// phase was never idle.
+const minTruthThreadDemand = 0.85
+
+// TestClientBoundGroundTruth runs every lab capture and checks each
+// client-bound verdict against the client's own CPU in its sidecar: a
+// client flagged must have had a thread that was never idle during its
+// request phase (lab/run.py read it from /proc), or be the FuturesUnordered
+// client whose twin shows the bug (TestClientBoundFuturesUnordered). A
+// verdict on a capture without that ground truth fails too. Clients that
+// are CPU-bound but not flagged (the wire's evidence was too weak) are
+// logged, not failed: the diagnosis prefers silence to a false claim.
+func TestClientBoundGroundTruth(t *testing.T) {
+	dir := filepath.Join("..", "pcaps")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap"))
+	gz, _ := filepath.Glob(filepath.Join(dir, "*.pcap.gz"))
+	files = append(files, gz...)
+	if len(files) < 20 {
+		t.Fatalf("only %d captures in %s", len(files), dir)
+	}
+	flaggedN, truthN := 0, 0
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".gz"), ".pcap")
+		t.Run(name, func(t *testing.T) {
+			side := readSidecar(t, f)
+			r := analyseFile(t, f)
+			b := busiest(r)
+			flagged := slices.Contains(b.DiagnosisCodes, CodeClientBound)
+			truth, known, why := false, false, "no client CPU in the sidecar"
+			switch {
+			case strings.Contains(name, "futures-0.3.18-c4096"):
+				truth, known, why = true, true, "its futures 0.3.19 twin: a fraction of the CPU per request, more throughput"
+			case side.ClientCPU != nil && side.ClientCPU.Phase != nil:
+				p := side.ClientCPU.Phase
+				truth, known = p.BusiestThreadDemand >= minTruthThreadDemand, true
+				why = fmt.Sprintf("busiest thread %s ran or waited to run %.0f%% of the phase; %.2f cores used, %.2f wanted",
+					p.BusiestThread, 100*p.BusiestThreadDemand, p.Cores, p.DemandCores)
+			}
+			if flagged {
+				flaggedN++
+			}
+			if truth {
+				truthN++
+			}
+			tm := b.Timing
+			wire := fmt.Sprintf("idle %.0f%%, outstanding %.1f of %d", 100*tm.IdleShare, tm.OutstandingMean, tm.OutstandingPeak)
+			switch {
+			case flagged && !known:
+				t.Errorf("client-bound without ground truth (%s; %s)", why, wire)
+			case flagged && !truth:
+				t.Errorf("client-bound, but the client was not CPU-bound: %s (%s)", why, wire)
+			case !flagged && truth:
+				t.Logf("not flagged although CPU-bound: %s (%s)", why, wire)
+			}
+		})
+	}
+	t.Logf("%d captures, %d flagged client-bound, %d CPU-bound by their sidecars", len(files), flaggedN, truthN)
 }
