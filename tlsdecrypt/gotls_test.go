@@ -1,0 +1,312 @@
+package tlsdecrypt
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// write is one Write call on the wire: what a TCP stack was handed.
+type write struct {
+	dir Dir
+	b   []byte
+}
+
+// transcript is a captured TLS exchange: every write of either side in the
+// order they happened, and the key log the client wrote.
+type transcript struct {
+	mu     sync.Mutex
+	writes []write
+	keylog bytes.Buffer
+	sent   [2][]byte // application bytes each side sent
+	state  tls.ConnectionState
+}
+
+// tap records what is written to a net.Conn. It logs before writing, so a
+// reply can never be logged before what it answers.
+type tap struct {
+	net.Conn
+	dir Dir
+	t   *transcript
+}
+
+func (c *tap) Write(p []byte) (int, error) {
+	c.t.mu.Lock()
+	c.t.writes = append(c.t.writes, write{c.dir, bytes.Clone(p)})
+	c.t.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// step is one application message of an exchange.
+type step struct {
+	dir  Dir
+	size int
+}
+
+// defaultSteps exchange small messages, a 1 KiB one and one larger than a
+// record, both ways.
+var defaultSteps = []step{
+	{FromClient, 9}, {FromServer, 100}, {FromClient, 1024}, {FromServer, 1},
+	{FromClient, 40000}, {FromServer, 20000}, {FromClient, 100}, {FromServer, 3000},
+	{FromClient, 1}, {FromClient, 16384}, {FromServer, 16385},
+}
+
+var (
+	certOnce           sync.Once
+	ecdsaCert, rsaCert tls.Certificate
+)
+
+func selfSigned(t testing.TB, key crypto.Signer) tls.Certificate {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "cassandra.test"},
+		DNSNames:     []string{"cassandra.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func certs(t testing.TB) {
+	certOnce.Do(func() {
+		ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rk, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ecdsaCert, rsaCert = selfSigned(t, ek), selfSigned(t, rk)
+	})
+}
+
+// exchange runs a real crypto/tls client and server over loopback TCP,
+// sending the steps' messages, and returns what went over the wire.
+func exchange(t testing.TB, client, server *tls.Config, steps []step) *transcript {
+	t.Helper()
+	tr := &transcript{}
+	client.KeyLogWriter = &tr.keylog
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	msgs := make([][]byte, len(steps))
+	for i, s := range steps {
+		msgs[i] = make([]byte, s.size)
+		for j := range msgs[i] {
+			msgs[i][j] = byte(rng.Uint32())
+		}
+		tr.sent[s.dir] = append(tr.sent[s.dir], msgs[i]...)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// run plays one side's part of the script.
+	run := func(c *tls.Conn, me Dir) error {
+		for i, s := range steps {
+			if s.dir == me {
+				if _, err := c.Write(msgs[i]); err != nil {
+					return err
+				}
+				continue
+			}
+			got := make([]byte, s.size)
+			if _, err := io.ReadFull(c, got); err != nil {
+				return err
+			}
+			if !bytes.Equal(got, msgs[i]) {
+				t.Errorf("step %d: the TLS peer itself got different bytes", i)
+			}
+		}
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		c := tls.Server(&tap{nc, FromServer, tr}, server)
+		defer c.Close()
+		if err := run(c, FromServer); err != nil {
+			errc <- err
+			return
+		}
+		_, err = io.Copy(io.Discard, c) // until the client's close_notify
+		errc <- err
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(&tap{nc, FromClient, tr}, client)
+	if err := run(c, FromClient); err != nil {
+		t.Fatal(err)
+	}
+	tr.state = c.ConnectionState()
+	c.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// segments cuts the transcript's writes into TCP-like segments: each write
+// split at random points, consecutive writes of one side sometimes
+// coalesced, as a TCP stack and the capture would see them.
+func (tr *transcript) segments(seed uint64) []write {
+	rng := mrand.New(mrand.NewPCG(seed, 7))
+	var segs []write
+	for i := 0; i < len(tr.writes); i++ {
+		w := tr.writes[i]
+		b := bytes.Clone(w.b)
+		for i+1 < len(tr.writes) && tr.writes[i+1].dir == w.dir && rng.IntN(3) == 0 {
+			i++
+			b = append(b, tr.writes[i].b...)
+		}
+		for len(b) > 0 {
+			n := len(b)
+			switch rng.IntN(4) {
+			case 0:
+				n = min(n, 1+rng.IntN(8))
+			case 1:
+				n = min(n, 1448)
+			case 2:
+				n = min(n, 1+rng.IntN(3000))
+			}
+			segs = append(segs, write{w.dir, b[:n]})
+			b = b[n:]
+		}
+	}
+	return segs
+}
+
+// decryptAll feeds segments to a Conn and returns the plaintext per Dir.
+func decryptAll(t testing.TB, kl *KeyLog, segs []write) (*Conn, [2][]byte, []RecordInfo) {
+	t.Helper()
+	var got [2][]byte
+	var infos []RecordInfo
+	var cur []byte
+	c := NewConn(kl, func(info RecordInfo, plain []byte) {
+		if info.WireLen < len(plain)+5+16 {
+			t.Errorf("record of %d bytes on the wire gave %d bytes of plaintext", info.WireLen, len(plain))
+		}
+		if !info.Late && (info.End <= 0 || info.End > len(cur) || info.Start >= info.End || info.Start >= 0 && info.End-info.Start != info.WireLen) {
+			t.Errorf("record offsets %d..%d in a segment of %d bytes, wire length %d", info.Start, info.End, len(cur), info.WireLen)
+		}
+		if (info.Start >= 0) != (info.Segments == 1) {
+			t.Errorf("Start %d with Segments %d", info.Start, info.Segments)
+		}
+		got[info.Dir] = append(got[info.Dir], plain...)
+		infos = append(infos, info)
+	})
+	for i, s := range segs {
+		cur = s.b
+		c.Feed(s.dir, s.b, int64(i))
+	}
+	return c, got, infos
+}
+
+func checkConsistent(t testing.TB, s Stats) {
+	t.Helper()
+	for d, ds := range s.Dirs {
+		if ds.WireBytes != ds.DoneBytes+ds.SkippedBytes+ds.HeldBytes {
+			t.Errorf("%v: %d bytes fed, %d done + %d skipped + %d held", Dir(d), ds.WireBytes, ds.DoneBytes, ds.SkippedBytes, ds.HeldBytes)
+		}
+		if ds.PlainBytes > ds.DoneBytes || ds.AppRecords > ds.Records {
+			t.Errorf("%v: %d plaintext bytes of %d done, %d app records of %d", Dir(d), ds.PlainBytes, ds.DoneBytes, ds.AppRecords, ds.Records)
+		}
+	}
+}
+
+// checkTranscript decrypts tr cut several ways and compares with what was
+// sent.
+func checkTranscript(t *testing.T, tr *transcript, wantVersion, wantSuite uint16) {
+	t.Helper()
+	kl := NewKeyLog(0)
+	if _, err := kl.ReadFrom(bytes.NewReader(tr.keylog.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(5) {
+		c, got, infos := decryptAll(t, kl, tr.segments(seed))
+		s := c.Stats()
+		checkConsistent(t, s)
+		if s.Status != StatusDecrypting || s.Version != wantVersion || s.Suite != wantSuite {
+			t.Fatalf("seed %d: %s, version %#x suite %#x; want decrypting %#x %#x", seed, s.Reason(), s.Version, s.Suite, wantVersion, wantSuite)
+		}
+		for d := range got {
+			if !bytes.Equal(got[d], tr.sent[d]) {
+				t.Errorf("seed %d: %v: decrypted %d bytes, sent %d (equal prefix %d)", seed, Dir(d), len(got[d]), len(tr.sent[d]), commonPrefix(got[d], tr.sent[d]))
+			}
+			if ds := s.Dirs[d]; ds.AuthFailures != 0 || ds.SkippedBytes != 0 || ds.HeldBytes != 0 || ds.Alerts > 1 {
+				t.Errorf("seed %d: %v: %+v", seed, Dir(d), ds)
+			}
+		}
+		if seed == 0 {
+			t.Logf("%s %s: %d application records, %+v", VersionName(s.Version), SuiteName(s.Suite), len(infos), s.Dirs)
+		}
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func TestGoTLS13(t *testing.T) {
+	certs(t)
+	tr := exchange(t,
+		&tls.Config{InsecureSkipVerify: true},
+		&tls.Config{Certificates: []tls.Certificate{ecdsaCert}},
+		defaultSteps)
+	t.Logf("crypto/tls negotiated %s", SuiteName(tr.state.CipherSuite))
+	checkTranscript(t, tr, versionTLS13, tr.state.CipherSuite)
+}
+
+func TestGoTLS12(t *testing.T) {
+	certs(t)
+	for _, tc := range []struct {
+		suite uint16
+		cert  *tls.Certificate
+	}{
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, &ecdsaCert},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, &ecdsaCert},
+		{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, &ecdsaCert},
+		{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, &rsaCert},
+		{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, &rsaCert},
+		{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, &rsaCert},
+		{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, &rsaCert},
+		{tls.TLS_RSA_WITH_AES_256_GCM_SHA384, &rsaCert},
+	} {
+		t.Run(SuiteName(tc.suite), func(t *testing.T) {
+			tr := exchange(t,
+				&tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tc.suite}},
+				&tls.Config{Certificates: []tls.Certificate{*tc.cert}, CipherSuites: []uint16{tc.suite}},
+				defaultSteps)
+			checkTranscript(t, tr, versionTLS12, tc.suite)
+		})
+	}
+}
