@@ -10,10 +10,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -309,4 +316,86 @@ func TestGoTLS12(t *testing.T) {
 			checkTranscript(t, tr, versionTLS12, tc.suite)
 		})
 	}
+}
+
+// A transcript file is text, one item a line: "k " a key log line, "c " or
+// "s " the hex of one write by the client or the server, "C " or "S " the
+// hex of application data the client or server sent, "# " a comment.
+// testdata/*.transcript are such files, from crypto/tls and OpenSSL.
+
+func (tr *transcript) encode() []byte {
+	var b bytes.Buffer
+	if tr.state.Version != 0 {
+		fmt.Fprintf(&b, "# crypto/tls (%s): %s %s\n", runtime.Version(), VersionName(tr.state.Version), SuiteName(tr.state.CipherSuite))
+	}
+	for _, l := range strings.Split(strings.TrimSpace(tr.keylog.String()), "\n") {
+		fmt.Fprintf(&b, "k %s\n", l)
+	}
+	for _, w := range tr.writes {
+		fmt.Fprintf(&b, "%c %x\n", "cs"[w.dir], w.b)
+	}
+	for d, p := range tr.sent {
+		for len(p) > 0 {
+			n := min(len(p), 4096)
+			fmt.Fprintf(&b, "%c %x\n", "CS"[d], p[:n])
+			p = p[n:]
+		}
+	}
+	return b.Bytes()
+}
+
+func decodeTranscript(t testing.TB, text []byte) *transcript {
+	t.Helper()
+	tr := &transcript{}
+	for i, line := range strings.Split(string(text), "\n") {
+		if len(line) < 2 || line[0] == '#' {
+			continue
+		}
+		kind, rest := line[0], line[2:]
+		if kind == 'k' {
+			tr.keylog.WriteString(rest + "\n")
+			continue
+		}
+		b, err := hex.DecodeString(rest)
+		if err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		switch kind {
+		case 'c', 's':
+			tr.writes = append(tr.writes, write{Dir(strings.IndexByte("cs", kind)), b})
+		case 'C', 'S':
+			d := strings.IndexByte("CS", kind)
+			tr.sent[d] = append(tr.sent[d], b...)
+		default:
+			t.Fatalf("line %d: unknown item %q", i+1, kind)
+		}
+	}
+	return tr
+}
+
+// TestGoTLS13ChaCha gets TLS_CHACHA20_POLY1305_SHA256 out of crypto/tls,
+// which picks it for TLS 1.3 only without AES hardware: it runs the
+// exchange in a child test binary with GODEBUG=cpu.aes=off.
+func TestGoTLS13ChaCha(t *testing.T) {
+	if out := os.Getenv("TLSDECRYPT_TRANSCRIPT"); out != "" {
+		certs(t)
+		tr := exchange(t, &tls.Config{InsecureSkipVerify: true},
+			&tls.Config{Certificates: []tls.Certificate{ecdsaCert}}, defaultSteps)
+		if err := os.WriteFile(out, tr.encode(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	out := filepath.Join(t.TempDir(), "chacha.transcript")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGoTLS13ChaCha$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GODEBUG=cpu.aes=off", "TLSDECRYPT_TRANSCRIPT="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, b)
+	}
+	text, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := decodeTranscript(t, text)
+	checkTranscript(t, tr, versionTLS13, tls.TLS_CHACHA20_POLY1305_SHA256)
 }
