@@ -9,6 +9,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/decode"
 	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
 // Config sets what the analyzer looks at and how much state it may keep.
@@ -40,6 +41,12 @@ type Config struct {
 	HashValues    bool
 	HashKey       []byte // HMAC key for HashValues; random per run when empty
 	MaxValueBytes int    // default 64
+	// KeyLog holds the TLS secrets (an NSS key log) with which TLS
+	// connections are decrypted; nil leaves them encrypted (TCP and record
+	// figures only). KeyLogRefresh re-reads it when a TLS connection
+	// starts or waits for its keys (live capture: the file grows).
+	KeyLog        *tlsdecrypt.KeyLog
+	KeyLogRefresh bool
 }
 
 // DefaultPorts are the CQL ports of Cassandra and ScyllaDB (plain, TLS,
@@ -94,6 +101,9 @@ type Analyzer struct {
 	ignored uint64 // flows that never looked like CQL
 
 	closedStream decode.StreamStats // stream counters of closed connections
+
+	plain    []byte // TLS plaintext of the segment being fed (tls.go)
+	keyLogAt int64  // packet time of the last key log refresh
 
 	sys   map[syscalls.Key]syscalls.Counts // the kernel's counts, when measured
 	procs map[uint32]*procState            // the processes at the ends, when measured

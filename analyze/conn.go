@@ -38,6 +38,7 @@ type conn struct {
 	cqlVersion    string
 	keyspace      string
 	tls           bool
+	tlsSt         *tlsState         // TLS connections: records and decryption
 	v5            bool              // protocol v5 segment framing after STARTUP
 	scylla        decode.ScyllaInfo // from SUPPORTED, when the server is ScyllaDB
 	scyllaSeen    bool
@@ -160,11 +161,8 @@ func (c *conn) Packet(d capture.Dir, p *capture.Packet, info capture.SegmentInfo
 
 // Data implements capture.FlowHandler.
 func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
-	w := &c.w[d]
 	if c.tls {
-		// Encrypted: TCP-level figures only.
-		w.segments++
-		w.bytes += uint64(len(b))
+		c.tlsData(d, b, ts)
 		return
 	}
 	if c.notCQL {
@@ -174,15 +172,23 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	c.dataSegs++
 	if !st.Synced() && (c.dataSegs <= 2 && len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04 ||
 		c.dataSegs <= 8 && tlsRecords(b)) {
-		c.notCQL = true
 		if c.guess {
+			c.notCQL = true
 			return // TLS on a port that is not a CQL port: not ours at all
 		}
 		c.tls = true
-		w.segments++
-		w.bytes += uint64(len(b))
+		c.tlsData(d, b, ts)
 		return
 	}
+	c.cqlData(d, b, ts)
+}
+
+// cqlData feeds one segment's worth of CQL bytes (a TCP segment's payload,
+// or the plaintext of the TLS records it completed) to the direction's
+// stream and gathers the batching evidence.
+func (c *conn) cqlData(d capture.Dir, b []byte, ts int64) {
+	w := &c.w[d]
+	st := &c.streams[d]
 	atStart := st.AtBoundary()
 	w.candidate = false
 	w.checked = false
@@ -266,6 +272,10 @@ func bucket(n int) int {
 
 // Gap implements capture.FlowHandler.
 func (c *conn) Gap(d capture.Dir, lost int) {
+	if c.tls {
+		c.tlsGap(d, lost)
+		return
+	}
 	if c.notCQL {
 		return
 	}

@@ -48,6 +48,9 @@ func (c *conn) diagnose(cr *ConnReport) []Diagnosis {
 	if !c.rolesKnown {
 		return nil
 	}
+	if d, ok := c.tlsUnbuffered(cr); ok {
+		return []Diagnosis{d}
+	}
 	var out []Diagnosis
 	cw, sw := &c.w[c.cdir], &c.w[c.cdir.Other()]
 	inflMean := cr.InFlight.Mean

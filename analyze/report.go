@@ -43,6 +43,7 @@ type Totals struct {
 	StreamReuse     uint64 `json:"stream_reuse"`     // ids reused before their answer arrived
 	Frames          uint64 `json:"frames"`
 	Encrypted       int    `json:"encrypted_connections"`
+	Decrypted       int    `json:"decrypted_connections"` // of those, decrypted with the key log
 	NotCQL          uint64 `json:"non_cql_flows"`
 	NotListed       uint64 `json:"connections_not_listed"` // closed connections beyond the report's cap (MaxClosed)
 }
@@ -114,6 +115,8 @@ type Writes struct {
 	SentUnacked uint64 `json:"sent_unacked"`
 	SentAcked   uint64 `json:"sent_acked"`
 	AckClocked  uint64 `json:"ack_clocked"`
+	// TLS is the record layer of an encrypted connection's direction.
+	TLS *TLSWrites `json:"tls,omitempty"`
 }
 
 // V5Writes is the two-layer batching of a v5 direction.
@@ -136,13 +139,15 @@ type ConnReport struct {
 	DriverVersion       string `json:"driver_version,omitempty"`
 	Keyspace            string `json:"keyspace,omitempty"`
 	Encrypted           bool   `json:"encrypted,omitempty"`
-	RolesFromPorts      bool   `json:"-"`
-	Requests            uint64 `json:"requests"`
-	Responses           uint64 `json:"responses"`
-	Errors              uint64 `json:"errors"`
-	Unanswered          uint64 `json:"unanswered"`
-	OrphanResponses     uint64 `json:"orphan_responses"`
-	Events              uint64 `json:"events"`
+	// TLS describes an encrypted connection: decrypted or not, and why.
+	TLS             *TLSReport `json:"tls,omitempty"`
+	RolesFromPorts  bool       `json:"-"`
+	Requests        uint64     `json:"requests"`
+	Responses       uint64     `json:"responses"`
+	Errors          uint64     `json:"errors"`
+	Unanswered      uint64     `json:"unanswered"`
+	OrphanResponses uint64     `json:"orphan_responses"`
+	Events          uint64     `json:"events"`
 	// ErrorsByCode and EventsByType break Errors and Events down (ERROR code
 	// names as decode gives them, "unreadable" when the body could not be
 	// read; EVENT types). Absent when there are none.
@@ -359,6 +364,7 @@ func (c *conn) report() *ConnReport {
 		r.InFlight = InFlight{Mean: round2(float64(c.inflSum) / float64(c.requests)), Max: c.inflMax}
 	}
 	r.Timing = c.tm.report(c.answered, r.Latency.Mean)
+	c.tlsReport(r)
 	if r.DurationS > 0 {
 		r.RequestsPerSec = round2(float64(c.requests) / r.DurationS)
 	}
@@ -422,6 +428,9 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		r.Diagnoses = append(r.Diagnoses, c.diagnoses...)
 		if c.Encrypted {
 			r.Totals.Encrypted++
+			if c.TLS != nil && c.TLS.Decrypted {
+				r.Totals.Decrypted++
+			}
 		}
 	}
 	t := a.totals
@@ -437,6 +446,7 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 		StreamReuse:     t.reused,
 		Frames:          t.frames,
 		Encrypted:       r.Totals.Encrypted,
+		Decrypted:       r.Totals.Decrypted,
 		NotCQL:          a.ignored,
 	}
 	r.Statements = []StmtReport{}

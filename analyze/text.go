@@ -21,9 +21,12 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 		fmt.Fprintf(ew, " from %s", r.Start)
 	}
 	fmt.Fprintf(ew, ", %d dropped by the kernel\n", r.Dropped)
-	fmt.Fprintf(ew, "  %d CQL connections", t.Connections-t.Encrypted)
-	if t.Encrypted > 0 {
-		fmt.Fprintf(ew, " and %d encrypted (TLS)", t.Encrypted)
+	fmt.Fprintf(ew, "  %d CQL connections", t.Connections-t.Encrypted+t.Decrypted)
+	if t.Decrypted > 0 {
+		fmt.Fprintf(ew, " (%d of them TLS, decrypted)", t.Decrypted)
+	}
+	if n := t.Encrypted - t.Decrypted; n > 0 {
+		fmt.Fprintf(ew, " and %d encrypted (TLS) not decrypted", n)
 	}
 	fmt.Fprintf(ew, ", %d requests, %d responses, %d unanswered, %d errors, %d events",
 		t.Requests, t.Responses, t.Unanswered, t.Errors, t.Events)
@@ -97,9 +100,21 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 		if drv == "" {
 			drv = "-"
 		}
-		if cr.Encrypted {
-			fmt.Fprintf(tw, "%s\t %s\t TLS (encrypted: TCP statistics only)\t \t \t \t \t \t \t \t \t \t \t \t \t\n", cr.Client, cr.Server)
+		if cr.Encrypted && (cr.TLS == nil || !cr.TLS.Decrypted) {
+			what := "TLS (encrypted: TCP and record figures only)"
+			if cr.TLS != nil && cr.TLS.Status != "no key log" {
+				what = "TLS, not decrypted: " + cr.TLS.Status
+			}
+			diag := strings.Join(cr.DiagnosisCodes, ",")
+			if diag == "" {
+				diag = "-"
+			}
+			fmt.Fprintf(tw, "%s\t %s\t %s\t \t \t \t \t \t %s\t %s\t \t \t \t \t %s\t\n", cr.Client, cr.Server, what,
+				recordsPerSeg(cr.ClientWrites.TLS), recordsPerSeg(cr.ServerWrites.TLS), diag)
 			continue
+		}
+		if cr.TLS != nil {
+			drv += " [" + cr.TLS.Version + "]"
 		}
 		diag := strings.Join(cr.DiagnosisCodes, ",")
 		if diag == "" {
@@ -198,23 +213,32 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 	return ew.err
 }
 
+// recordsPerSeg is a TLS direction's records per TCP segment, for the
+// frames/seg columns of a connection that could not be decrypted.
+func recordsPerSeg(w *TLSWrites) string {
+	if w == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.2f rec", w.RecordsPerSegment)
+}
+
 // noDiagnosis says what was checked when nothing was found: only
 // connections whose CQL could be read were.
 func (r *Report) noDiagnosis() string {
 	t := r.Totals
-	plain := t.Connections - t.Encrypted
+	plain := t.Connections - t.Encrypted + t.Decrypted
 	switch {
 	case plain == 0 && t.Encrypted > 0:
 		if t.Encrypted == 1 {
-			return "none made: the connection is encrypted (TLS), so only its TCP figures are known"
+			return "none: the connection is encrypted (TLS) and was not decrypted, so only its TCP segments and TLS records were examined (give --keylog to see the CQL)"
 		}
-		return fmt.Sprintf("none made: the %d connections are encrypted (TLS), so only their TCP figures are known", t.Encrypted)
+		return fmt.Sprintf("none: the %d connections are encrypted (TLS) and were not decrypted, so only their TCP segments and TLS records were examined (give --keylog to see the CQL)", t.Encrypted)
 	case plain == 0:
 		return "none: no CQL connection"
 	}
 	s := "none: on the CQL connections no side sent frames one write at a time while it had several to send, and no client left its server waiting"
-	if t.Encrypted > 0 {
-		s += fmt.Sprintf("; the %d encrypted (TLS) connections could not be examined", t.Encrypted)
+	if n := t.Encrypted - t.Decrypted; n > 0 {
+		s += fmt.Sprintf("; the %d encrypted (TLS) connections not decrypted were examined by their records only", n)
 	}
 	return s
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/metrics"
 	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
 // exitError carries the process exit status: 1 when input cannot be read,
@@ -143,6 +144,7 @@ type options struct {
 	hashValues  bool
 	hashKey     string
 	version     bool
+	keylog      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -174,6 +176,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.showValues, "show-values", false, "put bound values (hex, 64 bytes at most each) and literal query text in the --log lines")
 	fs.BoolVar(&o.hashValues, "hash-values", false, "put a keyed hash of each bound value and query text in the --log lines, so equal values match without being shown")
 	fs.StringVar(&o.hashKey, "hash-key", "", "key for --hash-values (default: random for each run, so hashes only match within one run)")
+	fs.StringVar(&o.keylog, "keylog", "", "decrypt TLS connections with the secrets in `FILE`, an NSS key log (SSLKEYLOGFILE); live, it is re-read as it grows")
 	fs.BoolVar(&o.version, "version", false, "print the version (module version and VCS commit of the build) and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: cqlsniff [-i IFACE | -r FILE] [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP write, unbuffered clients.\n\nFlags:\n")
@@ -331,6 +334,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg.ShowValues = o.showValues
 	cfg.HashValues = o.hashValues
 	cfg.HashKey = []byte(o.hashKey)
+	if o.keylog != "" {
+		// Read as the user cqlsniff runs as (after dropping privileges).
+		kl := tlsdecrypt.NewKeyLog(0)
+		if err := kl.Load(o.keylog); err != nil {
+			if o.iface == "" || !errors.Is(err, os.ErrNotExist) {
+				return inputErr(fmt.Errorf("cannot read the key log: %w", err))
+			}
+			fmt.Fprintf(stderr, "cqlsniff: key log %s does not exist yet: TLS connections are decrypted once it does\n", o.keylog)
+		}
+		cfg.KeyLog, cfg.KeyLogRefresh = kl, o.iface != ""
+	}
 	var logFile *os.File
 	switch o.logPath {
 	case "":

@@ -265,7 +265,7 @@ func TestTLSOnlyText(t *testing.T) {
 	if err := run(context.Background(), []string{"-r", path, "--report", "text"}, nil, &out, &errb); err != nil {
 		t.Fatalf("%v: %s", err, errb.String())
 	}
-	if s := out.String(); !strings.Contains(s, "none made: the connection is encrypted (TLS)") || strings.Contains(s, "no side sent") {
+	if s := out.String(); !strings.Contains(s, "none: the connection is encrypted (TLS) and was not decrypted") || strings.Contains(s, "no side sent") {
 		t.Errorf("text report:\n%s", s)
 	}
 }

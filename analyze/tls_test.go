@@ -1,0 +1,260 @@
+package analyze
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"io"
+	"math/big"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/internal/synth"
+	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
+)
+
+// cqlConversation is an unbuffered client at 16 requests in flight: every
+// request its own write 10 µs after the previous one, the server answering
+// eight at a time in one write.
+//
+//	04 00 ss ss 07 LL LL LL LL  v4 QUERY on stream ss
+//	00 00 00 1f "SELECT v FROM ks.kv WHERE k = 1"  00 01 00
+//	84 00 ss ss 08 00 00 00 04 00 00 00 01   v4 RESULT Void
+func cqlConversation(requests int) []synth.Segment {
+	const q = "SELECT v FROM ks.kv WHERE k = 1"
+	query := func(stream int) []byte {
+		body := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+		body = append(body, q...)
+		body = append(body, 0, 1, 0)
+		f := []byte{4, 0, byte(stream >> 8), byte(stream), 7}
+		f = binary.BigEndian.AppendUint32(f, uint32(len(body)))
+		return append(f, body...)
+	}
+	void := func(stream int) []byte {
+		return []byte{0x84, 0, byte(stream >> 8), byte(stream), 8, 0, 0, 0, 4, 0, 0, 0, 1}
+	}
+	var segs []synth.Segment
+	at := time.Duration(0)
+	sent := 0
+	for sent < requests {
+		// Up to 16 outstanding: send a burst, then answers in batches of 8.
+		burst := min(16, requests-sent)
+		for i := 0; i < burst; i++ {
+			segs = append(segs, synth.Segment{FromClient: true, At: at, Payload: query(sent + i)})
+			at += 10 * time.Microsecond
+		}
+		at += 300 * time.Microsecond
+		for i := 0; i < burst; i += 8 {
+			var b []byte
+			for j := i; j < min(i+8, burst); j++ {
+				b = append(b, void(sent+j)...)
+			}
+			segs = append(segs, synth.Segment{At: at, Payload: b})
+			at += 50 * time.Microsecond
+		}
+		sent += burst
+		at += 200 * time.Microsecond
+	}
+	return segs
+}
+
+// wireLog keeps, in order, the bytes each Write of either TLS side put on
+// the wire.
+type wireLog struct {
+	mu      sync.Mutex
+	entries []synth.Segment
+}
+
+type recorder struct {
+	net.Conn
+	log        *wireLog
+	fromClient bool
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.log.mu.Lock()
+	r.log.entries = append(r.log.entries, synth.Segment{FromClient: r.fromClient, Payload: bytes.Clone(b)})
+	r.log.mu.Unlock()
+	return r.Conn.Write(b)
+}
+
+func (l *wireLog) take() []synth.Segment {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries
+	l.entries = nil
+	return e
+}
+
+func testCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cassandra"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"cassandra"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsConversation carries the same application writes through a real
+// crypto/tls connection: each write becomes what crypto/tls put on the
+// wire for it (one record), at the same time; the handshake goes first.
+// It returns the segments and the key log.
+func tlsConversation(t *testing.T, plain []synth.Segment, cfg *tls.Config) ([]synth.Segment, []byte) {
+	t.Helper()
+	var keys bytes.Buffer
+	cc, sc := net.Pipe()
+	log := &wireLog{}
+	crec, srec := &recorder{Conn: cc, log: log, fromClient: true}, &recorder{Conn: sc, log: log}
+	ccfg := cfg.Clone()
+	ccfg.InsecureSkipVerify = true
+	ccfg.KeyLogWriter = &keys
+	scfg := cfg.Clone()
+	scfg.Certificates = []tls.Certificate{testCert(t)}
+	client, server := tls.Client(crec, ccfg), tls.Server(srec, scfg)
+	// Each side reads (and drops) what the other writes.
+	var wg sync.WaitGroup
+	for _, c := range []*tls.Conn{client, server} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = io.Copy(io.Discard, c) }()
+	}
+	if err := client.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	// A TLS 1.3 server writes its session tickets once its handshake is
+	// done: a first write from it makes sure they are out.
+	time.Sleep(10 * time.Millisecond)
+	var segs []synth.Segment
+	at := time.Duration(0)
+	for _, e := range log.take() { // the handshake's flights, a microsecond apart
+		e.At = at
+		segs = append(segs, e)
+		at += time.Microsecond
+	}
+	base := at + 10*time.Microsecond
+	for _, s := range plain {
+		c := client
+		if !s.FromClient {
+			c = server
+		}
+		if _, err := c.Write(s.Payload); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range log.take() {
+			e.At = base + s.At
+			segs = append(segs, e)
+		}
+	}
+	client.Close()
+	server.Close()
+	wg.Wait()
+	return segs, keys.Bytes()
+}
+
+func pcapOf(t *testing.T, port uint16, segs []synth.Segment) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := synth.WriteConversation(&b, port, time.Time{}, segs); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func reportOf(t *testing.T, data []byte, kl *tlsdecrypt.KeyLog) *ConnReport {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.KeyLog = kl
+	src, err := capture.NewReaderSource(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	if err := p.Run(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	r := p.Report("test")
+	if len(r.Connections) != 1 {
+		t.Fatalf("%d connections", len(r.Connections))
+	}
+	return r.Connections[0]
+}
+
+// TestTLSDecryptsLikePlain: the same CQL writes in the clear and through
+// crypto/tls (TLS 1.3, and TLS 1.2 with AES-GCM and ChaCha20-Poly1305),
+// decrypted with the key log, give the same requests, responses, batching
+// figures and diagnoses; without the key log only the record layer is
+// known, and it still shows one record per write.
+func TestTLSDecryptsLikePlain(t *testing.T) {
+	plainSegs := cqlConversation(400)
+	plain := reportOf(t, pcapOf(t, 9142, plainSegs), nil)
+	if plain.Requests != 400 || plain.Responses != 400 || !slices.Contains(plain.DiagnosisCodes, CodeClientUnbuffered) {
+		t.Fatalf("plain twin: %d requests, %d responses, %v", plain.Requests, plain.Responses, plain.DiagnosisCodes)
+	}
+	for _, c := range []struct {
+		name    string
+		cfg     *tls.Config
+		version string
+	}{
+		{"TLS 1.3", &tls.Config{MinVersion: tls.VersionTLS13}, "TLS 1.3"},
+		{"TLS 1.2 AES-128-GCM", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, "TLS 1.2"},
+		{"TLS 1.2 AES-256-GCM", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}}, "TLS 1.2"},
+		{"TLS 1.2 ChaCha20", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305}}, "TLS 1.2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			segs, keys := tlsConversation(t, plainSegs, c.cfg)
+			data := pcapOf(t, 9142, segs)
+			kl := tlsdecrypt.NewKeyLog(0)
+			if _, err := kl.ReadFrom(bytes.NewReader(keys)); err != nil {
+				t.Fatal(err)
+			}
+			got := reportOf(t, data, kl)
+			if got.TLS == nil || !got.TLS.Decrypted || got.TLS.Version != c.version {
+				t.Fatalf("TLS %+v", got.TLS)
+			}
+			if got.Requests != plain.Requests || got.Responses != plain.Responses || got.Latency.Count != plain.Latency.Count {
+				t.Errorf("requests/responses/answered %d/%d/%d, plain %d/%d/%d", got.Requests, got.Responses, got.Latency.Count,
+					plain.Requests, plain.Responses, plain.Latency.Count)
+			}
+			if got.ClientWrites.Frames != plain.ClientWrites.Frames || got.ClientWrites.FramesPerSegment != plain.ClientWrites.FramesPerSegment ||
+				got.ServerWrites.FramesPerSegment != plain.ServerWrites.FramesPerSegment {
+				t.Errorf("writes: client %+v server %+v; plain client %+v server %+v", got.ClientWrites, got.ServerWrites, plain.ClientWrites, plain.ServerWrites)
+			}
+			if !slices.Equal(got.DiagnosisCodes, plain.DiagnosisCodes) {
+				t.Errorf("diagnoses %v, plain %v", got.DiagnosisCodes, plain.DiagnosisCodes)
+			}
+			if tw := got.ClientWrites.TLS; tw == nil || tw.FramesPerRecord != 1 || tw.Records < 400 {
+				t.Errorf("client records %+v: want one request per record", tw)
+			}
+
+			// Without the key log: the record layer only.
+			enc := reportOf(t, data, nil)
+			if enc.TLS == nil || enc.TLS.Decrypted || enc.TLS.Status != "no key log" || enc.Requests != 0 {
+				t.Errorf("without keys: TLS %+v, %d requests", enc.TLS, enc.Requests)
+			}
+			if tw := enc.ClientWrites.TLS; tw == nil || tw.Records != got.ClientWrites.TLS.Records || tw.RecordsPerSegment != 1 {
+				t.Errorf("without keys, client records %+v", tw)
+			}
+			if !slices.Contains(enc.DiagnosisCodes, CodeClientUnbuffered) {
+				t.Errorf("without keys: diagnoses %v, want %s from the records", enc.DiagnosisCodes, CodeClientUnbuffered)
+			}
+		})
+	}
+}
