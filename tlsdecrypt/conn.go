@@ -196,8 +196,14 @@ func parseHeader(b []byte) (bodyLen, n int) {
 	return l, 5
 }
 
-// dirKeys is one direction's record protection. It sits behind a pointer
-// so that formatting a Conn shows no key material.
+// connKeys holds a connection's secrets and keys two pointers away from
+// Conn, so that no formatting of a Conn shows them (see table).
+type connKeys struct {
+	sec *secretSet  // this connection's key log entry
+	dir [2]*dirKeys // by role
+}
+
+// dirKeys is one direction's record protection.
 type dirKeys struct {
 	aead   cipher.AEAD
 	iv     [12]byte
@@ -269,7 +275,6 @@ type half struct {
 	finished bool // TLS 1.3: this record carried the Finished: application keys from the next one
 	update   bool // TLS 1.3: this record carried a KeyUpdate
 	seq      uint64
-	k        *dirKeys
 	hs       hsParser
 	gap      uint64 // wire bytes not decrypted since the last delivered record
 
@@ -323,7 +328,7 @@ type Conn struct {
 	version  uint16
 	suiteID  uint16
 	suite    *suite
-	sec      *secretSet // this connection's key log entry, behind a pointer so it is never formatted
+	keys     *connKeys
 	looked   bool
 	gen      uint64 // key log generation of the last lookup
 }
@@ -496,7 +501,10 @@ func (c *Conn) dirFail(r int, st Status) {
 	h.c.SkippedRecords += uint64(h.pendRecs)
 	h.part, h.pend, h.pendOff, h.pendBytes, h.pendRecs = nil, nil, 0, 0, 0
 	h.dropping, h.waitKeys = false, false
-	h.k, h.hs.body = nil, nil
+	h.hs.body = nil
+	if c.keys != nil {
+		c.keys.dir[r] = nil
+	}
 }
 
 // record handles one complete record of d, in order: now, or after the
@@ -742,19 +750,20 @@ func (c *Conn) label(r int) Label {
 // secret returns the logged secret l of this connection, looking the key
 // log up again only if it changed since the last try.
 func (c *Conn) secret(l Label) []byte {
-	if c.sec == nil {
-		c.sec = new(secretSet)
+	if c.keys == nil {
+		c.keys = &connKeys{sec: new(secretSet)}
 	}
-	if c.sec.s[l].n == 0 {
+	sec := c.keys.sec
+	if sec.s[l].n == 0 {
 		if g := c.kl.Generation(); !c.looked || g != c.gen {
 			c.looked, c.gen = true, g
-			c.kl.lookupInto(&c.cr, c.sec)
+			c.kl.lookupInto(&c.cr, sec)
 		}
 	}
-	if c.sec.s[l].n == 0 {
+	if sec.s[l].n == 0 {
 		return nil
 	}
-	return c.sec.s[l].bytes()
+	return sec.s[l].bytes()
 }
 
 // installKeys sets up direction r's keys for its phase. It returns false if
@@ -768,8 +777,10 @@ func (c *Conn) installKeys(r int) bool {
 		return false
 	}
 	h.waitKeys = false
-	if h.k == nil {
-		h.k = new(dirKeys)
+	k := c.keys.dir[r]
+	if k == nil {
+		k = new(dirKeys)
+		c.keys.dir[r] = k
 	}
 	var key, iv []byte
 	if c.suite.tls13 {
@@ -777,9 +788,9 @@ func (c *Conn) installKeys(r int) bool {
 			c.dirFail(r, StatusFailed)
 			return false
 		}
-		h.k.slen = copy(h.k.secret[:], s)
+		k.slen = copy(k.secret[:], s)
 		var ok bool
-		if key, iv, ok = c.trafficKeys(h.k.secret[:h.k.slen]); !ok {
+		if key, iv, ok = c.trafficKeys(k.secret[:k.slen]); !ok {
 			c.dirFail(r, StatusUnsupported)
 			return false
 		}
@@ -791,10 +802,10 @@ func (c *Conn) installKeys(r int) bool {
 		c.dirFail(r, StatusUnsupported) // refused by the crypto module (FIPS 140-only mode)
 		return false
 	}
-	h.k.aead = aead
-	h.k.iv = [12]byte{}
-	copy(h.k.iv[:], iv)
-	copy(h.k.nonce[:], iv) // TLS 1.2 GCM: the implicit part stays put
+	k.aead = aead
+	k.iv = [12]byte{}
+	copy(k.iv[:], iv)
+	copy(k.nonce[:], iv) // TLS 1.2 GCM: the implicit part stays put
 	h.keyed = h.phase
 	return true
 }
@@ -809,7 +820,7 @@ func (c *Conn) trafficKeys(secret []byte) (key, iv []byte, ok bool) {
 // keyUpdate moves direction r to its next TLS 1.3 traffic secret.
 func (c *Conn) keyUpdate(r int) {
 	h := &c.h[r]
-	k := h.k
+	k := c.keys.dir[r]
 	next, err := expandLabel(c.suite.hash, k.secret[:k.slen], "traffic upd", c.suite.hashLen)
 	var key, iv []byte
 	ok := err == nil
@@ -835,7 +846,7 @@ func (c *Conn) keyUpdate(r int) {
 // decrypt opens a protected record and acts on its content.
 func (c *Conn) decrypt(r int, rec []byte, inPlace bool, m *recMeta) {
 	h := &c.h[r]
-	k := h.k
+	k := c.keys.dir[r]
 	body := rec[5:]
 	var ct, aad []byte
 	switch {

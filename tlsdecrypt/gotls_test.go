@@ -399,3 +399,49 @@ func TestGoTLS13ChaCha(t *testing.T) {
 	tr := decodeTranscript(t, text)
 	checkTranscript(t, tr, versionTLS13, tls.TLS_CHACHA20_POLY1305_SHA256)
 }
+
+// TestGoTLSHandshakeVariants covers handshakes that change what is on the
+// wire: a HelloRetryRequest, client certificates, resumed sessions.
+func TestGoTLSHandshakeVariants(t *testing.T) {
+	certs(t)
+	steps := []step{{FromClient, 100}, {FromServer, 5000}, {FromClient, 20000}}
+	t.Run("tls13-hello-retry", func(t *testing.T) {
+		// The client's first key share (X25519MLKEM768) is not one the
+		// server takes: it asks again.
+		tr := exchange(t, &tls.Config{InsecureSkipVerify: true},
+			&tls.Config{Certificates: []tls.Certificate{ecdsaCert}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, steps)
+		if !tr.state.HelloRetryRequest {
+			t.Fatal("no HelloRetryRequest")
+		}
+		checkTranscript(t, tr, versionTLS13, tr.state.CipherSuite)
+	})
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run("client-certificate-"+VersionName(v), func(t *testing.T) {
+			tr := exchange(t,
+				&tls.Config{InsecureSkipVerify: true, MaxVersion: v, Certificates: []tls.Certificate{rsaCert}},
+				&tls.Config{Certificates: []tls.Certificate{ecdsaCert}, ClientAuth: tls.RequireAnyClientCert}, steps)
+			checkTranscript(t, tr, v, tr.state.CipherSuite)
+		})
+		t.Run("resumed-"+VersionName(v), func(t *testing.T) {
+			client := &tls.Config{InsecureSkipVerify: true, ServerName: "cassandra.test", MaxVersion: v, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			server := &tls.Config{Certificates: []tls.Certificate{ecdsaCert}}
+			exchange(t, client, server, steps)
+			tr := exchange(t, client, server, steps)
+			if !tr.state.DidResume {
+				t.Fatal("the session was not resumed")
+			}
+			if v == tls.VersionTLS12 {
+				// crypto/tls logs no CLIENT_RANDOM for a resumed TLS 1.2
+				// session: it made no new master secret.
+				kl := NewKeyLog(0)
+				kl.ReadFrom(bytes.NewReader(tr.keylog.Bytes()))
+				c, _, _ := decryptAll(t, kl, tr.segments(0))
+				if s := c.Stats(); s.Status != StatusNoKeys {
+					t.Fatalf("resumed TLS 1.2: %s", s.Reason())
+				}
+				return
+			}
+			checkTranscript(t, tr, v, tr.state.CipherSuite)
+		})
+	}
+}

@@ -78,11 +78,11 @@ type secretSet struct {
 	s [numLabels]secret
 }
 
-// table holds the secrets. It sits behind a pointer in KeyLog so that no
-// formatting of a KeyLog (fmt prints nested pointers as addresses) can show
-// a secret.
+// table holds the secrets, two pointers away from KeyLog: fmt shows what
+// one pointer leads to when a verb does not fit it (%s of a pointer), never
+// what a second one does, so no formatting of a KeyLog shows a secret.
 type table struct {
-	m     map[[32]byte]secretSet
+	m     map[[32]byte]*secretSet
 	order [][32]byte // client randoms in insertion order, a ring once full
 	head  int        // oldest entry of order once it is full
 	chunk []byte     // read buffer, reused across Refresh calls
@@ -134,7 +134,7 @@ func NewKeyLog(maxEntries int) *KeyLog {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	return &KeyLog{max: maxEntries, t: &table{m: make(map[[32]byte]secretSet)}}
+	return &KeyLog{max: maxEntries, t: &table{m: make(map[[32]byte]*secretSet)}}
 }
 
 // Load reads a key log file with the default bound. See (*KeyLog).Load.
@@ -204,14 +204,20 @@ func (k *KeyLog) ReadFrom(r io.Reader) (int64, error) {
 	return total, nil
 }
 
-// Lookup returns the secrets logged for a client random. Conns look their
-// secrets up themselves; Lookup is for reports and tests.
-func (k *KeyLog) Lookup(clientRandom [32]byte) (Secrets, bool) {
+// Lookup returns which secrets are logged for a client random (never the
+// secrets: Conns look them up themselves).
+func (k *KeyLog) Lookup(clientRandom [32]byte) (LabelSet, bool) {
 	var s secretSet
 	if !k.lookupInto(&clientRandom, &s) {
-		return Secrets{}, false
+		return 0, false
 	}
-	return Secrets{s: &s}, true
+	var ls LabelSet
+	for l := range numLabels {
+		if s.s[l].n > 0 {
+			ls |= 1 << l
+		}
+	}
+	return ls, true
 }
 
 // Generation changes whenever secrets are added, so a Conn waiting for keys
@@ -245,10 +251,10 @@ func (k *KeyLog) lookupInto(cr *[32]byte, dst *secretSet) bool {
 	}
 	k.mu.RLock()
 	s, ok := k.t.m[*cr]
-	k.mu.RUnlock()
 	if ok {
-		*dst = s
+		*dst = *s
 	}
+	k.mu.RUnlock()
 	return ok
 }
 
@@ -455,6 +461,7 @@ func (k *KeyLog) insert(cr *[32]byte, l Label, s *secret) {
 	t := k.t
 	e, ok := t.m[*cr]
 	if !ok {
+		e = new(secretSet)
 		if len(t.order) < k.max {
 			t.order = append(t.order, *cr)
 		} else {
@@ -468,24 +475,18 @@ func (k *KeyLog) insert(cr *[32]byte, l Label, s *secret) {
 	t.m[*cr] = e
 }
 
-// Secrets is what a key log holds for one client random. Formatting it
-// shows which labels are present, never the secrets.
-type Secrets struct {
-	s *secretSet
-}
+// LabelSet says which secrets a key log holds for a client random.
+type LabelSet uint8
 
-// Has reports whether the secret for l was logged.
-func (s Secrets) Has(l Label) bool {
-	return s.s != nil && l < numLabels && s.s.s[l].n > 0
-}
+// Has reports whether the secret for l is in the set.
+func (s LabelSet) Has(l Label) bool { return l < numLabels && s&(1<<l) != 0 }
 
-// Format prints the labels present, whatever the verb.
-func (s Secrets) Format(f fmt.State, _ rune) {
+func (s LabelSet) String() string {
 	var names []string
-	for l := Label(0); l < numLabels; l++ {
+	for l := range numLabels {
 		if s.Has(l) {
 			names = append(names, l.String())
 		}
 	}
-	fmt.Fprintf(f, "tlsdecrypt.Secrets{%s}", strings.Join(names, " "))
+	return "{" + strings.Join(names, " ") + "}"
 }
