@@ -7,6 +7,17 @@
 #
 # Env: CASSANDRA_RUN_DIR (default /tmp/cqlsniff-cassandra), CASSANDRA_HEAP (default 1G),
 #      CASSANDRA_READY_TIMEOUT seconds (default 180).
+#
+# Client encryption (issue 11): the native port 9042 takes plain CQL and TLS alike
+# (client_encryption_options enabled + optional). The test keystore is made once with the JDK's keytool
+# in lab/.cache/tls (CASSANDRA_TLS_DIR): keystore.p12 (self-signed RSA 2048, CN=localhost,
+# SAN ip:127.0.0.1 and dns:localhost, password cqlsniff-lab) and ca.pem, the certificate in PEM for the
+# clients to trust. Test keys only.
+#
+# CASSANDRA_TLS_KEYUPDATE=BYTES (e.g. 2^20): serve TLS with the JDK's own SSLEngine instead of netty's
+# OpenSSL (BoringSSL, tcnative) binding (-Dcassandra.disable_tcactive_openssl=true) and make it send a
+# TLS 1.3 KeyUpdate (update_requested: the client answers with its own) every BYTES encrypted with one key
+# (security property jdk.tls.keyLimits, through -Djava.security.properties). For the KeyUpdate capture.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,8 +49,20 @@ if ! ls "$lib"/cassandra-all-*.jar >/dev/null 2>&1; then
 fi
 jamm=$(ls "$lib"/jamm-*.jar | head -1)
 
+tls_dir=${CASSANDRA_TLS_DIR:-$cache/tls}
+if [[ ! -f "$tls_dir/keystore.p12" || ! -f "$tls_dir/ca.pem" ]]; then
+  mkdir -p "$tls_dir"
+  rm -f "$tls_dir/keystore.p12" "$tls_dir/ca.pem"
+  keytool -genkeypair -alias cassandra -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=localhost, OU=cqlsniff lab, O=cqlsniff" -ext "san=ip:127.0.0.1,dns:localhost" \
+    -keystore "$tls_dir/keystore.p12" -storetype PKCS12 -storepass cqlsniff-lab -keypass cqlsniff-lab
+  keytool -exportcert -rfc -alias cassandra -keystore "$tls_dir/keystore.p12" -storepass cqlsniff-lab \
+    -file "$tls_dir/ca.pem"
+  echo "made test keystore $tls_dir/keystore.p12 and $tls_dir/ca.pem"
+fi
+
 mkdir -p "$run_dir"/{data,commitlog,saved_caches,hints,cdc_raw,logs}
-sed "s|@RUN_DIR@|$run_dir|g" "$here/cassandra.yaml.in" > "$run_dir/cassandra.yaml"
+sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@TLS_DIR@|$tls_dir|g" "$here/cassandra.yaml.in" > "$run_dir/cassandra.yaml"
 cp "$here/logback.xml" "$run_dir/logback.xml"
 
 # JVM flags: conf/jvm-server.options (general) and conf/jvm17-server.options (GC, JPMS, Netty) as
@@ -89,6 +112,14 @@ jvm_opts=(
   -Dcassandra.skip_wait_for_gossip_to_settle=0
   -Dcassandra.ring_delay_ms=1000
 )
+
+if [[ -n "${CASSANDRA_TLS_KEYUPDATE:-}" ]]; then
+  lim=$CASSANDRA_TLS_KEYUPDATE
+  printf 'jdk.tls.keyLimits=AES/GCM/NoPadding KeyUpdate %s, ChaCha20-Poly1305 KeyUpdate %s\n' "$lim" "$lim" \
+    > "$run_dir/keylimits.security"
+  jvm_opts+=(-Dcassandra.disable_tcactive_openssl=true -Djava.security.properties="$run_dir/keylimits.security")
+  echo "TLS: JDK SSLEngine, KeyUpdate every $lim bytes per key"
+fi
 
 start=$(date +%s.%N)
 cd "$run_dir"
