@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 
@@ -74,4 +75,12 @@ func (lz4Compressor) Decode(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf[:n], nil
+}
+
+// setTLS gives the cluster the lab's tls.Config (nil: plain CQL). gocql's default host dialer wraps each
+// dialed connection in tls.Client and, doing so, turns write coalescing off for it (DialedHost.DisableCoalesce).
+func setTLS(cluster *gocql.ClusterConfig, c *tls.Config) {
+	if c != nil {
+		cluster.SslOpts = &gocql.SslOptions{Config: c, EnableHostVerification: !c.InsecureSkipVerify}
+	}
 }

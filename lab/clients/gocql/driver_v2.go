@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -39,4 +40,12 @@ func setCompressor(cluster *gocql.ClusterConfig, name string) error {
 		return fmt.Errorf("unknown -compression %q", name)
 	}
 	return nil
+}
+
+// setTLS gives the cluster the lab's tls.Config (nil: plain CQL). gocql's default host dialer wraps each
+// dialed connection in tls.Client and, doing so, turns write coalescing off for it (DialedHost.DisableCoalesce).
+func setTLS(cluster *gocql.ClusterConfig, c *tls.Config) {
+	if c != nil {
+		cluster.SslOpts = &gocql.SslOptions{Config: c, EnableHostVerification: !c.InsecureSkipVerify}
+	}
 }

@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -48,6 +49,7 @@ type summary struct {
 	Concurrency   int      `json:"concurrency"`
 	DurationS     float64  `json:"duration_s"`
 	OpsPerS       float64  `json:"ops_per_s"`
+	TLS           string   `json:"tls,omitempty"`
 	LocalPorts    []int    `json:"local_ports"`
 	Statements    []string `json:"statements"`
 }
@@ -63,6 +65,12 @@ func run(args []string) error {
 	concurrency := fs.Int("c", 64, "requests kept in flight")
 	n := fs.Int("n", 4000, "requests to issue")
 	keyspace := fs.String("keyspace", "cqlsniff_lab", "keyspace to create and use")
+	var tlsOpt tlsOptions
+	fs.BoolVar(&tlsOpt.on, "tls", false, "connect with TLS (the lab Cassandra takes TLS and plain CQL on 9042)")
+	fs.StringVar(&tlsOpt.ca, "tls-ca", "", "PEM certificate to trust (lab/.cache/tls/ca.pem); empty: skip verification")
+	fs.StringVar(&tlsOpt.keylog, "keylog", "", "write the TLS secrets to this file in NSS key log format (tls.Config.KeyLogWriter)")
+	fs.StringVar(&tlsOpt.max, "tls-max", "", "highest TLS version: 1.2 or 1.3 (default 1.3)")
+	fs.StringVar(&tlsOpt.ciphers, "tls-ciphers", "", "TLS 1.2 suite to offer: chacha, aes128 or aes256 (ECDHE-RSA); TLS 1.3 suites are Go's choice")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +78,18 @@ func run(args []string) error {
 		return errors.New("-c and -n must be positive")
 	}
 
-	if err := setupSchema(*host, *port, *proto, *keyspace); err != nil {
+	if tlsOpt.keylog != "" || tlsOpt.max != "" || tlsOpt.ciphers != "" || tlsOpt.ca != "" {
+		tlsOpt.on = true
+	}
+	tlsConf, keylog, err := tlsOpt.config()
+	if err != nil {
+		return err
+	}
+	if keylog != nil {
+		defer keylog.Close()
+	}
+
+	if err := setupSchema(*host, *port, *proto, *keyspace, tlsConf); err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
 
@@ -89,6 +108,7 @@ func run(args []string) error {
 	if err := setCompressor(cluster, *compression); err != nil {
 		return err
 	}
+	setTLS(cluster, tlsConf)
 
 	session, err := cluster.CreateSession()
 	if err != nil {
@@ -175,6 +195,7 @@ func run(args []string) error {
 		Concurrency:   *concurrency,
 		DurationS:     elapsed.Seconds(),
 		OpsPerS:       float64(done.Load()) / elapsed.Seconds(),
+		TLS:           tlsOpt.describe(),
 		LocalPorts:    dialer.ports(),
 		Statements:    []string{ins, sel, strings.ReplaceAll(plain, "%d", "N"), "BEGIN UNLOGGED BATCH x5 INSERT"},
 	}
@@ -191,8 +212,9 @@ func run(args []string) error {
 
 // setupSchema creates the keyspace and table with a short-lived session of its own, so that the
 // measured session carries only the workload (and its own connection setup).
-func setupSchema(host string, port, proto int, keyspace string) error {
+func setupSchema(host string, port, proto int, keyspace string, tlsConf *tls.Config) error {
 	cluster := newCluster(host)
+	setTLS(cluster, tlsConf)
 	cluster.Port = port
 	cluster.ProtoVersion = proto
 	cluster.Timeout = 30 * time.Second

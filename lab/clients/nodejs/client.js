@@ -8,14 +8,25 @@
 // (the 4.x driver does not speak protocol v5: it settles on v4 with Cassandra 5).
 //
 //   node client.js [-n 4000] [-c 64] [--threshold 65536] [--nodelay on|off]
+//                  [--tls] [--tls-ca PEM] [--keylog FILE] [--tls-min TLSv1.3] [--tls-ciphers SUITES]
+//
+// --tls connects with TLS (the lab Cassandra takes TLS and plain CQL on 9042): the driver's sslOptions
+// ({ca, minVersion, ciphers}, passed through to tls.connect). --keylog FILE appends every TLS
+// connection's secrets (NSS key log format) from the TLSSocket 'keylog' event: the driver creates the
+// socket itself, so the client wraps tls.connect to listen on each socket it returns. Equivalent without
+// any code: `node --tls-keylog=FILE client.js --tls` (every TLS connection of the process).
 //
 // --threshold is socketOptions.coalescingThreshold: the driver's write queue joins queued frames into
 // one socket write until this many bytes; 1 makes it write every frame on its own.
+const fs = require('fs');
+const path = require('path');
+const tls = require('tls');
 const cassandra = require('cassandra-driver');
 const driverVersion = require('cassandra-driver/package.json').version;
 
 function parseArgs(argv) {
-  const o = { host: '127.0.0.1', port: 9042, n: 4000, c: 64, threshold: 65536, nodelay: 'on', keyspace: 'cqlsniff_lab' };
+  const o = { host: '127.0.0.1', port: 9042, n: 4000, c: 64, threshold: 65536, nodelay: 'on', keyspace: 'cqlsniff_lab',
+    tls: false, tlsCa: path.join(__dirname, '..', '..', '.cache', 'tls', 'ca.pem'), keylog: null, tlsMin: null, tlsCiphers: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -30,6 +41,11 @@ function parseArgs(argv) {
       case '--threshold': o.threshold = Number(v()); break;
       case '--nodelay': o.nodelay = v(); break;
       case '--keyspace': o.keyspace = v(); break;
+      case '--tls': o.tls = true; break;
+      case '--tls-ca': o.tlsCa = v(); o.tls = true; break;
+      case '--keylog': o.keylog = v(); o.tls = true; break;
+      case '--tls-min': o.tlsMin = v(); o.tls = true; break;
+      case '--tls-ciphers': o.tlsCiphers = v(); o.tls = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -58,9 +74,30 @@ function connectionCount(client) {
   return n;
 }
 
+// The TLS version and suite each of the driver's TLS sockets negotiated, for the summary.
+const tlsSeen = new Set();
+
+function tlsSetup(o) {
+  if (!o.tls) return undefined;
+  const keylog = o.keylog ? fs.openSync(o.keylog, 'w', 0o600) : null; // test keys of throwaway lab sessions only
+  const connect = tls.connect;
+  tls.connect = function (...args) { // the driver calls tls.connect(port, host, sslOptions, cb) per connection
+    const socket = connect.apply(this, args);
+    if (keylog !== null) socket.on('keylog', (line) => fs.writeSync(keylog, line));
+    socket.once('secureConnect', () => tlsSeen.add(`${socket.getProtocol()} ${socket.getCipher().standardName}`));
+    return socket;
+  };
+  const ssl = { ca: [fs.readFileSync(o.tlsCa)], rejectUnauthorized: true }; // cert SAN ip:127.0.0.1
+  if (o.tlsMin) ssl.minVersion = o.tlsMin;
+  if (o.tlsCiphers) ssl.ciphers = o.tlsCiphers;
+  return ssl;
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  const sslOptions = tlsSetup(o);
   const client = new cassandra.Client({
+    sslOptions,
     contactPoints: [`${o.host}:${o.port}`],
     localDataCenter: 'datacenter1',
     socketOptions: { coalescingThreshold: o.threshold, tcpNoDelay: o.nodelay === 'on', readTimeout: 20000 },
@@ -134,6 +171,7 @@ async function main() {
     duration_s: seconds,
     ops_per_s: done / seconds,
     local_ports: ports,
+    tls: o.tls ? { min: o.tlsMin, ciphers: o.tlsCiphers, negotiated: [...tlsSeen].sort(), openssl: process.versions.openssl } : undefined,
   }));
   process.exitCode = errors ? 1 : 0;
 }

@@ -10,7 +10,9 @@ Run with the lab venv: lab/.cache/venv-python/bin/python lab/clients/python/clie
 """
 import argparse
 import json
+import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -33,14 +35,39 @@ def main():
     ap.add_argument("-c", "--concurrency", type=int, default=32)
     ap.add_argument("-n", "--requests", type=int, default=4000)
     ap.add_argument("--keyspace", default="cqlsniff_lab")
+    ap.add_argument("--tls", action="store_true",
+                    help="connect with TLS (the lab Cassandra takes TLS and plain CQL on 9042)")
+    ap.add_argument("--tls-ca", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".cache",
+                                                    "tls", "ca.pem"),
+                    help="PEM certificate to trust (default lab/.cache/tls/ca.pem, made by lab/cassandra/start.sh)")
+    ap.add_argument("--keylog", help="write the TLS secrets to this file, NSS key log format (SSLContext.keylog_filename)")
+    ap.add_argument("--tls-max", choices=["1.2", "1.3"], help="highest TLS version (default: 1.3)")
+    ap.add_argument("--tls-ciphers", help="OpenSSL cipher string for TLS 1.2 (SSLContext.set_ciphers), "
+                                          "e.g. ECDHE-RSA-AES128-GCM-SHA256; TLS 1.3 suites are OpenSSL's default")
     args = ap.parse_args()
+    if args.keylog or args.tls_max or args.tls_ciphers:
+        args.tls = True
 
     sockopts = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)] if args.nodelay == "on" else None
     compression = False if args.compression == "none" else args.compression
     profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), consistency_level=ConsistencyLevel.ONE,
                                request_timeout=20)
+    ssl_context = None
+    if args.tls:
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the cert and the host name
+        ssl_context.load_verify_locations(args.tls_ca)
+        # The driver passes server_hostname = the endpoint's address, 127.0.0.1: the cert's IP SAN.
+        ssl_context.check_hostname = True
+        ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if args.tls_max == "1.2":
+            ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        if args.tls_ciphers:
+            ssl_context.set_ciphers(args.tls_ciphers)
+        if args.keylog:
+            ssl_context.keylog_filename = args.keylog  # test keys of throwaway lab sessions only
     cluster = Cluster([args.host], port=args.port, protocol_version=args.proto, compression=compression,
-                      sockopts=sockopts, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+                      sockopts=sockopts, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                      ssl_context=ssl_context)
     session = cluster.connect()
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {args.keyspace} WITH replication = "
                     "{'class': 'SimpleStrategy', 'replication_factor': 1}")
@@ -108,7 +135,10 @@ def main():
     pool_conns = [getattr(p, "_connection", None) for p in session._pools.values()]
     pool_conns = [c for c in pool_conns if c is not None]
     ports = set()
+    tls_seen = set()
     for conn in pool_conns + [cluster.control_connection._connection]:
+        if conn is not None and isinstance(conn._socket, ssl.SSLSocket):
+            tls_seen.add(f"{conn._socket.version()} {conn._socket.cipher()[0]}")
         if conn is not None and conn._socket is not None:
             ports.add(conn._socket.getsockname()[1])
     conn_count = len(pool_conns)
@@ -130,6 +160,9 @@ def main():
         "ops_per_s": state["done"] / elapsed if elapsed else 0,
         "local_ports": sorted(ports),
     }
+    if args.tls:
+        summary["tls"] = {"max": args.tls_max, "ciphers": args.tls_ciphers, "negotiated": sorted(tls_seen),
+                          "openssl": ssl.OPENSSL_VERSION}
     print(json.dumps(summary))
     return 1 if state["errors"] else 0
 
