@@ -53,6 +53,20 @@ capture_gz() { # capture_gz NAME NOTE -- CMD...: the same, stored as NAME.pcap.g
   "$py" "$here/run.py" --name "$name" --out "$out" --gzip --note "$note" -- "$@"
 }
 
+capture_tls() { # capture_tls NAME NOTE [RUN.PY OPTIONS...] -- CMD...: gzipped, with the client's key log
+  # (@KEYLOG@ in CMD) kept beside the pcap as NAME.keys
+  local name=$1 note=$2
+  shift 2
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  need "$name" || return 0
+  echo "== $name"
+  [[ -z "$dry" ]] || return 0
+  run_prep
+  "$py" "$here/run.py" --name "$name" --out "$out" --gzip --keylog "${opts[@]}" --note "$note" -- "$@"
+}
+
 any_need() { local n; for n; do need "$n" && return 0; done; return 1; }
 
 build_gocql() {
@@ -213,5 +227,58 @@ capture_gz gocql-1.7.0-v4-coalesced-c256 "control, a healthy buffered client at 
 prep=
 capture_gz python-3.30.1-v4-nodelay-c256 "negative control, a CPU-bound client: the Python driver (one interpreter) at 256 in flight, protocol v4, TCP_NODELAY; its own CPU (client_cpu) is the ground truth" \
   -- "$py" "$here/clients/python/client.py" -n 20000 -c 256 --proto 4 --nodelay on --compression none
+
+# --- issue 11, encrypted CQL: the same clients over TLS, each with its NSS key log --------------------
+# The lab Cassandra takes TLS and plain CQL on 9042 (client_encryption_options enabled + optional; test
+# keystore from lab/cassandra/start.sh in lab/.cache/tls). Plain twins: gocql-1.7.0-v4-coalesced-c64,
+# python-3.30.1-v4-nodelay-c32, nodejs-4.10.0-default-c64.
+ca="$cache/tls/ca.pem"
+prep=build_gocql
+{
+  g="$here/clients/gocql/gocql-client"
+  v=1.7.0
+  capture_tls gocql-$v-v4-tls13-c64 "TLS 1.3 (Go's default suite), WriteCoalesceWaitTime=200us as in the plain gocql-1.7.0-v4-coalesced-c64: gocql turns coalescing off on TLS connections (DialedHost.DisableCoalesce), so one write per frame" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 200us -tls -tls-ca "$ca" -keylog @KEYLOG@
+  capture_tls gocql-$v-v4-tls12-chacha-c64 "TLS 1.2 ECDHE-RSA-CHACHA20-POLY1305, WriteCoalesceWaitTime=200us (off under TLS)" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 200us -tls -tls-ca "$ca" -tls-max 1.2 -tls-ciphers chacha -keylog @KEYLOG@
+  capture_tls gocql-$v-v4-tls12-aes256-c64 "TLS 1.2 ECDHE-RSA-AES256-GCM-SHA384, WriteCoalesceWaitTime=200us (off under TLS)" \
+    -- "$g" -n 5000 -c 64 -conns 1 -coalesce 200us -tls -tls-ca "$ca" -tls-max 1.2 -tls-ciphers aes256 -keylog @KEYLOG@
+  capture_tls gocql-$v-v4-tls13-midstream-c64 "TLS 1.3 capture that starts after every handshake: no ServerHello, no client random in the pcap, so no key of the key log can be matched to a connection (8000 requests so that the capture has most of them)" \
+    --capture-delay 1 -- "$g" -n 8000 -c 64 -conns 1 -coalesce 200us -tls -tls-ca "$ca" -keylog @KEYLOG@
+}
+prep=
+{
+  p="$here/clients/python/client.py"
+  v=3.30.1
+  capture_tls python-$v-v4-tls13-c32 "TLS 1.3 (OpenSSL's default suite), protocol v4, TCP_NODELAY: one send() per frame; 4000 requests like its plain twin python-3.30.1-v4-nodelay-c32" \
+    -- "$py" "$p" -n 4000 -c 32 --proto 4 --nodelay on --tls --tls-ca "$ca" --keylog @KEYLOG@
+  capture_tls python-$v-v4-tls12-aes128-c32 "TLS 1.2 ECDHE-RSA-AES128-GCM-SHA256, protocol v4, TCP_NODELAY; 4000 requests" \
+    -- "$py" "$p" -n 4000 -c 32 --proto 4 --nodelay on --tls --tls-ca "$ca" --tls-max 1.2 --tls-ciphers ECDHE-RSA-AES128-GCM-SHA256 --keylog @KEYLOG@
+}
+prep=build_nodejs
+{
+  j="$here/clients/nodejs/client.js"
+  v=4.10.0
+  capture_tls nodejs-$v-tls13-c64 "TLS 1.3 (OpenSSL's default suite), default coalescingThreshold=65536 like its plain twin nodejs-4.10.0-default-c64" \
+    -- node "$j" -n 5000 -c 64 --tls --tls-ca "$ca" --keylog @KEYLOG@
+  capture_tls nodejs-$v-tls13-chacha-c64 "TLS 1.3 TLS_CHACHA20_POLY1305_SHA256 (sslOptions ciphers + minVersion TLSv1.3, passed through by the driver), default coalescing" \
+    -- node "$j" -n 5000 -c 64 --tls --tls-ca "$ca" --tls-min TLSv1.3 --tls-ciphers TLS_CHACHA20_POLY1305_SHA256 --keylog @KEYLOG@
+}
+# TLS 1.3 KeyUpdates: Cassandra restarted with the JDK's SSLEngine and jdk.tls.keyLimits 2^17 bytes
+# (CASSANDRA_TLS_KEYUPDATE, see start.sh): it sends KeyUpdate(update_requested) and the client answers.
+# The Python driver (OpenSSL) survives the bursts of KeyUpdates the JDK sends; Go's crypto/tls does not
+# ("tls: too many non-advancing records"): see lab/README.md. Cassandra is restarted as usual after.
+if any_need python-3.30.1-v4-tls13-keyupdate-c32 && [[ -z "$dry" ]]; then
+  trap '"$here/cassandra/stop.sh"; "$here/cassandra/start.sh"' EXIT
+  "$here/cassandra/stop.sh"
+  CASSANDRA_TLS_KEYUPDATE='2^17' "$here/cassandra/start.sh"
+  capture_tls python-3.30.1-v4-tls13-keyupdate-c32 "TLS 1.3 with KeyUpdates: the server (Cassandra on the JDK's SSLEngine, jdk.tls.keyLimits 2^17 bytes) sends KeyUpdate(update_requested), the client (OpenSSL) answers with its own; protocol v4, TCP_NODELAY, 5000 requests" \
+    -- "$py" "$here/clients/python/client.py" -n 5000 -c 32 --proto 4 --nodelay on --tls --tls-ca "$ca" --keylog @KEYLOG@
+  "$here/cassandra/stop.sh"
+  "$here/cassandra/start.sh"
+  trap - EXIT
+elif [[ -n "$dry" ]]; then
+  capture_tls python-3.30.1-v4-tls13-keyupdate-c32 "" -- :
+fi
 
 [[ -n "$dry" ]] || "$py" "$here/pcaps_table.py" "$out"

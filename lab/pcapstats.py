@@ -13,6 +13,15 @@ connection and in total:
     a 2-CPU loopback records some segments late), duplicates (retransmitted bytes already delivered,
     dropped) and gaps never filled (bytes missing from the capture: frames are not walked past one).
 
+TLS (issue 11): a direction whose first captured bytes are a TLS record header (content type 20-24,
+version 3.1-3.4) is walked as TLS records instead: records per content type, records starting in each
+data segment (most TLS stacks turn one write into one record, so records are the writes when the CQL
+frames cannot be seen), bytes per record, and from the cleartext ServerHello the negotiated version
+(supported_versions extension for TLS 1.3) and cipher suite. A capture that starts after the handshake
+still has its records walked (when its first captured segment starts on a record, as they do: one write,
+one record), without version or suite. CQL frames inside TLS are not counted here (no keys): run.py
+counts them with tshark and the key log.
+
 Usage: pcapstats.py FILE.pcap[.gz] [--port 9042]   -> JSON on stdout. Standard library, plus lz4
 if present.
 """
@@ -31,6 +40,47 @@ except ImportError:
 
 # Out-of-order bytes held per direction before a gap is declared lost (the capture dropped them).
 MAX_HELD_BYTES = 64 << 20
+
+TLS_CONTENT = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data", 24: "heartbeat"}
+TLS_VERSIONS = {0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
+# IANA names of the suites the lab can negotiate (others are shown in hex).
+TLS_SUITES = {
+    0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384", 0x1303: "TLS_CHACHA20_POLY1305_SHA256",
+    0xC02F: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xC030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    0xC02C: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+}
+HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+
+
+def looks_like_tls(b):
+    return len(b) >= 5 and 20 <= b[0] <= 24 and b[1] == 3 and 1 <= b[2] <= 4 and struct.unpack(">H", b[3:5])[0] <= 18432
+
+
+def parse_server_hello(body):
+    """(version, suite) from a ServerHello handshake message body, or None (HelloRetryRequest, short)."""
+    try:
+        legacy = struct.unpack(">H", body[0:2])[0]
+        if body[2:34] == HRR_RANDOM:
+            return None
+        pos = 34
+        pos += 1 + body[pos]
+        suite = struct.unpack(">H", body[pos:pos + 2])[0]
+        pos += 3
+        version = legacy
+        if pos + 2 <= len(body):
+            end = pos + 2 + struct.unpack(">H", body[pos:pos + 2])[0]
+            pos += 2
+            while pos + 4 <= end:
+                et, el = struct.unpack(">HH", body[pos:pos + 4])
+                if et == 43 and el == 2:  # supported_versions: the version actually chosen
+                    version = struct.unpack(">H", body[pos + 4:pos + 6])[0]
+                pos += 4 + el
+        return version, suite
+    except (struct.error, IndexError):
+        return None
+
 
 OPCODES = {
     0x00: "ERROR", 0x01: "STARTUP", 0x02: "READY", 0x03: "AUTHENTICATE", 0x05: "OPTIONS",
@@ -126,6 +176,14 @@ class Direction:
         self.v5_unparsed = 0
         self.versions = collections.Counter()
         self.startup_compression = None
+        self.tls = False  # TLS records instead of CQL frames
+        self.tls_records = collections.Counter()  # by content type name
+        self.tls_record_starts = []  # stream offsets where records begin
+        self.tls_app_starts = []  # ... application_data records only
+        self.tls_app_bytes = 0  # application_data record payload bytes (ciphertext + tag)
+        self.tls_cleartext_done = False  # after change_cipher_spec / the ServerHello of TLS 1.3
+        self.tls_server_hello = None  # (version, suite)
+        self.tls_hs = bytearray()  # cleartext handshake bytes (messages may span records)
 
     def feed(self, seq, flags, payload):
         """Take one TCP segment in capture order. Bytes ahead of the stream are held by sequence number
@@ -200,7 +258,23 @@ class Direction:
         self.buf_off += n
 
     def walk(self):
+        if self.buf_off == 0 and self.mode == "legacy" and not self.tls and len(self.buf) >= 5 and looks_like_tls(self.buf):
+            self.tls = True
+            self.mode = "tls"
         while True:
+            if self.mode == "tls":
+                if len(self.buf) < 5:
+                    return
+                if not looks_like_tls(self.buf):
+                    self.mode = "lost"
+                    return
+                ctype = self.buf[0]
+                length = struct.unpack(">H", self.buf[3:5])[0]
+                if len(self.buf) < 5 + length:
+                    return
+                self.record_tls(self.buf_off, ctype, bytes(self.buf[5:5 + length]))
+                self.consume(5 + length)
+                continue
             if self.mode == "legacy":
                 if len(self.buf) < 9:
                     return
@@ -262,6 +336,29 @@ class Direction:
             self.inner_base += 9 + length
             self.inner_map = [m for m in self.inner_map[i:]]
 
+    def record_tls(self, offset, ctype, body):
+        self.tls_records[TLS_CONTENT.get(ctype, str(ctype))] += 1
+        self.tls_record_starts.append(offset)
+        if ctype == 23:
+            self.tls_app_starts.append(offset)
+            self.tls_app_bytes += len(body)
+        elif ctype == 20:
+            self.tls_cleartext_done = True
+        elif ctype == 22 and not self.tls_cleartext_done:
+            self.tls_hs += body
+            while len(self.tls_hs) >= 4:
+                mlen = int.from_bytes(self.tls_hs[1:4], "big")
+                if len(self.tls_hs) < 4 + mlen:
+                    break
+                mtype, msg = self.tls_hs[0], bytes(self.tls_hs[4:4 + mlen])
+                del self.tls_hs[:4 + mlen]
+                if mtype == 2:
+                    sh = parse_server_hello(msg)
+                    if sh:
+                        self.tls_server_hello = sh
+                        if sh[0] == 0x0304:
+                            self.tls_cleartext_done = True  # the rest of the handshake is encrypted
+
     def record(self, offset, version, opcode, body):
         self.frames += 1
         self.frame_starts.append(offset)
@@ -271,9 +368,9 @@ class Direction:
             opts = parse_string_map(body)
             self.startup_compression = opts.get("COMPRESSION")
 
-    def frames_per_segment(self):
+    def frames_per_segment(self, starts=None):
         counts = [0] * len(self.seg_starts)
-        for off in self.frame_starts:
+        for off in (self.frame_starts if starts is None else starts):
             i = bisect.bisect_right(self.seg_starts, off) - 1
             if i >= 0:
                 counts[i] += 1
@@ -358,6 +455,7 @@ def analyze(path, port):
             "lost_gaps": up.lost_gaps + down.lost_gaps,
         })
     segs = totals["client_data_segments"]
+    tls = tls_summary(conns)
     return {
         "file": path,
         "connections": len(out_conns),
@@ -366,8 +464,67 @@ def analyze(path, port):
         "client_frames_per_data_segment": round(totals["client_frames"] / segs, 3) if segs else 0,
         "client_frames_per_segment_histogram": {str(k): v for k, v in sorted(hist.items())},
         "client_opcodes": dict(opcodes),
+        **({"tls": tls} if tls else {}),
         "per_connection": out_conns,
     }
+
+
+def tls_summary(conns):
+    """Record-layer figures of the TLS connections (None when there are none)."""
+    tconns = [(k, c) for k, c in sorted(conns.items(), key=lambda kv: kv[0][1]) if c["c2s"].tls or c["s2c"].tls]
+    if not tconns:
+        return None
+    per, negotiated = [], collections.Counter()
+    t = collections.Counter()
+    hist_all, hist_app = collections.Counter(), collections.Counter()
+    for (ip, cport), c in tconns:
+        up, down = c["c2s"], c["s2c"]
+        sh = down.tls_server_hello
+        name = None
+        if sh:
+            name = f"{TLS_VERSIONS.get(sh[0], hex(sh[0]))} {TLS_SUITES.get(sh[1], hex(sh[1]))}"
+            negotiated[name] += 1
+        else:
+            negotiated["no ServerHello captured"] += 1
+        # Records starting per client data segment; application_data records only in the second.
+        rps = up.frames_per_segment(up.tls_record_starts)
+        aps = [n for n in up.frames_per_segment(up.tls_app_starts)]
+        hist_all.update(rps)
+        hist_app.update(n for n in aps if n)
+        for side, d in (("client", up), ("server", down)):
+            t[f"{side}_records"] += sum(d.tls_records.values())
+            t[f"{side}_app_records"] += d.tls_records["application_data"]
+            t[f"{side}_app_record_bytes"] += d.tls_app_bytes
+            t[f"{side}_data_segments"] += d.segments
+        t["client_segments_with_app_records"] += sum(1 for n in aps if n)
+        per.append({
+            "client": f"{ip}:{cport}",
+            "negotiated": name,
+            "handshake_captured": sh is not None,
+            "client_records": dict(up.tls_records),
+            "server_records": dict(down.tls_records),
+            "client_data_segments": up.segments,
+            "server_data_segments": down.segments,
+            "client_app_records_per_data_segment": round(up.tls_records["application_data"] / up.segments, 3) if up.segments else 0,
+            "walk_stopped": up.mode == "lost" or down.mode == "lost",
+        })
+    out = {
+        "connections": len(tconns),
+        "negotiated": dict(negotiated),
+        **t,
+        "client_records_per_data_segment": round(t["client_records"] / t["client_data_segments"], 3) if t["client_data_segments"] else 0,
+        "client_app_records_per_segment_with_app_data": round(t["client_app_records"] / t["client_segments_with_app_records"], 3)
+        if t["client_segments_with_app_records"] else 0,
+        "server_records_per_data_segment": round(t["server_records"] / t["server_data_segments"], 3) if t["server_data_segments"] else 0,
+        "client_bytes_per_app_record": round(t["client_app_record_bytes"] / t["client_app_records"], 1) if t["client_app_records"] else 0,
+        "server_bytes_per_app_record": round(t["server_app_record_bytes"] / t["server_app_records"], 1) if t["server_app_records"] else 0,
+        "client_records_per_segment_histogram": {str(k): v for k, v in sorted(hist_all.items())},
+        "client_app_records_per_segment_histogram": {str(k): v for k, v in sorted(hist_app.items())},
+        "per_connection": per,
+        "source": "pcapstats.py TLS record walk of the reassembled streams (record headers only, no keys); "
+                  "version and suite from the cleartext ServerHello (supported_versions for TLS 1.3)",
+    }
+    return out
 
 
 def main():

@@ -4,6 +4,10 @@
   lab/run.py --name gocql-1.7.0-v4-unbuffered-c64 [--out pcaps] [--note TEXT] -- CLIENT ARGS...
   lab/run.py --name NAME --gzip -- ...  the same, then gzip the pcap to NAME.pcap.gz
   lab/run.py --restat pcaps/*.json     recompute the pcap-derived fields of existing sidecars
+  lab/run.py --name NAME --keylog -- CLIENT ... --keylog @KEYLOG@
+                                       a TLS client: @KEYLOG@ in its arguments becomes OUT/NAME.keys (its
+                                       NSS key log, beside the pcap); the sidecar gets a "tls" section
+  lab/run.py --name NAME --capture-delay 1 -- ...   start tcpdump 1 s after the client (mid-stream)
 
 Runs, as root, in this order:
   1. bpftrace on tracepoints sock:sock_send_length / sock:sock_recv_length, counting every socket
@@ -21,6 +25,7 @@ Only the client's own process id is kept from the bpftrace maps, so other progra
 the same time do not leak into its counts (their packets would still be in the pcap: keep the lab quiet).
 """
 import argparse
+import collections
 import gzip
 import json
 import os
@@ -306,6 +311,62 @@ def tshark_count(pcap, display_filter):
     return sum(1 for line in r.stdout.splitlines() if line.strip())
 
 
+LUA_CQL_TLS = os.path.join(HERE, "tshark", "cql-over-tls.lua")
+OPCODE_NAMES = {str(k): v for k, v in pcapstats.OPCODES.items()}
+
+
+def tshark_fields(pcap, args, fields):
+    cmd = ["tshark", "-n", "-r", pcap, *args, "-T", "fields", *sum((["-e", f] for f in fields), [])]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError) as e:
+        print(f"tshark failed: {e}", file=sys.stderr)
+        return None
+    return [line.split("\t") for line in r.stdout.splitlines() if line.strip()]
+
+
+def tls_figures(pcap, port, keys, record_layer, sends):
+    """The sidecar's "tls" section: tshark's reading of the ServerHellos and, with the key log, of the
+    decrypted CQL frames (Wireshark's CQL dissector fed by lab/tshark/cql-over-tls.lua) and KeyUpdates."""
+    tls_as = ["-d", f"tcp.port=={port},tls"]
+    hello = tshark_fields(pcap, tls_as + ["-Y", "tls.handshake.type==2"],
+                          ["tcp.dstport", "tls.handshake.version", "tls.handshake.extensions.supported_version",
+                           "tls.handshake.ciphersuite"]) or []
+    out = {
+        "keylog": os.path.basename(keys) if keys else None,
+        "negotiated": record_layer.get("negotiated") if record_layer else None,
+        "tshark_server_hello": [{"client_port": int(r[0]), "version": r[2] or r[1], "cipher_suite": r[3]} for r in hello],
+    }
+    if keys and os.path.exists(keys):
+        dec = ["-X", f"lua_script:{LUA_CQL_TLS}", "-o", f"tls.keylog_file:{keys}"] + tls_as
+        rows = tshark_fields(pcap, dec + ["-Y", "cql"], ["tcp.srcport", "cql.opcode"])
+        if rows is not None:
+            ops = {"client": collections.Counter(), "server": collections.Counter()}
+            for r in rows:
+                side = "server" if r[0] == str(port) else "client"
+                for op in r[1].split(","):
+                    if op:
+                        ops[side][OPCODE_NAMES.get(op, op)] += 1
+            ku = tshark_fields(pcap, dec + ["-Y", "tls.handshake.type==24"], ["tcp.srcport"]) or []
+            cf = sum(ops["client"].values())
+            out["tshark_decrypted"] = {
+                "client_frames": cf,
+                "server_frames": sum(ops["server"].values()),
+                "client_opcodes": dict(ops["client"]),
+                "server_opcodes": dict(ops["server"]),
+                "key_updates": {"client": sum(1 for r in ku if r[0] != str(port)),
+                                "server": sum(1 for r in ku if r[0] == str(port))},
+                "source": "tshark -X lua_script:lab/tshark/cql-over-tls.lua -d tcp.port==9042,tls "
+                          "-o tls.keylog_file:KEYS -Y cql -T fields -e tcp.srcport -e cql.opcode (opcodes of "
+                          "one packet are comma-separated: each counted); KeyUpdates: -Y tls.handshake.type==24",
+            }
+            out["client_cql_frames_per_send_syscall"] = round(cf / sends, 3) if sends else None
+    if record_layer and sends:
+        out["client_app_records_per_send_syscall"] = round(record_layer["client_app_records"] / sends, 3)
+        out["client_records_per_send_syscall"] = round(record_layer["client_records"] / sends, 3)
+    return out
+
+
 def restat(paths, port):
     """Recompute the pcap-derived fields of existing sidecars (after a pcapstats.py fix)."""
     for sidecar in paths:
@@ -320,6 +381,13 @@ def restat(paths, port):
         }
         sends = d["kernel"]["send_syscalls"]
         d["client_frames_per_send_syscall"] = round(stats["client_frames"] / sends, 3) if sends else None
+        if stats.get("tls"):
+            keys = os.path.join(os.path.dirname(sidecar), d["tls"]["keylog"]) if (d.get("tls") or {}).get("keylog") else None
+            delay = (d.get("tls") or {}).get("capture_delay_s")
+            d["tls"] = tls_figures(pcap, port, keys, stats["tls"], sends)
+            d["tls"]["capture_delay_s"] = delay
+            if d["tls"].get("client_cql_frames_per_send_syscall") is not None:
+                d["client_frames_per_send_syscall"] = d["tls"]["client_cql_frames_per_send_syscall"]
         with open(sidecar, "w") as f:
             json.dump(d, f, indent=1)
             f.write("\n")
@@ -341,6 +409,10 @@ def main():
                                                                "cassandra.pid"),
                     help="pid file of the server whose CPU over the client's run goes into the sidecar")
     ap.add_argument("--sample-ms", type=float, default=50, help="sample the client's /proc every this many ms")
+    ap.add_argument("--keylog", action="store_true",
+                    help="TLS client: replace @KEYLOG@ in the client's arguments by OUT/NAME.keys (its key log)")
+    ap.add_argument("--capture-delay", type=float, default=0,
+                    help="start tcpdump this many seconds after the client (a capture that misses the handshakes)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- client command and arguments")
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -353,6 +425,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     pcap = os.path.join(args.out, args.name + ".pcap")
     sidecar = os.path.join(args.out, args.name + ".json")
+    keys = os.path.join(args.out, args.name + ".keys") if args.keylog else None
+    if keys:
+        if not any("@KEYLOG@" in c for c in cmd):
+            ap.error("--keylog: put @KEYLOG@ where the client takes its key log file")
+        cmd = [c.replace("@KEYLOG@", keys) for c in cmd]
+        if os.path.exists(keys):
+            os.remove(keys)
     work = os.path.join(HERE, "out", args.name)
     os.makedirs(work, exist_ok=True)
 
@@ -367,10 +446,17 @@ def main():
     bt = subprocess.Popen(["bpftrace", "-f", "json", bt_path],
                           stdout=open(bt_out, "w"), stderr=open(bt_err, "w"))
     wait_for(bt_out, b"attached_probes", 60, bt)
-    td = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "0", "-B", "65536", "-U", "-w", pcap, f"tcp port {args.port}"],
-                          stdout=subprocess.DEVNULL, stderr=open(td_err, "w"))
-    wait_for(td_err, b"listening on", 30, td)
-    time.sleep(0.3)
+    td_cmd = ["tcpdump", "-i", "lo", "-s", "0", "-B", "65536", "-U", "-w", pcap, f"tcp port {args.port}"]
+
+    def start_tcpdump():
+        p = subprocess.Popen(td_cmd, stdout=subprocess.DEVNULL, stderr=open(td_err, "w"))
+        wait_for(td_err, b"listening on", 30, p)
+        return p
+
+    td = None
+    if not args.capture_delay:
+        td = start_tcpdump()
+        time.sleep(0.3)
 
     try:
         with open(args.server_pid_file) as f:
@@ -389,12 +475,23 @@ def main():
     sampler.start()
     killer = threading.Timer(args.timeout, client.kill)
     killer.start()
+    delayed = {}
+    if args.capture_delay:  # tcpdump starts while the client runs: its connections are already up
+        def late_start():
+            time.sleep(args.capture_delay)
+            delayed["t"] = time.time() - t0
+            delayed["td"] = start_tcpdump()
+        starter = threading.Thread(target=late_start, daemon=True)
+        starter.start()
     lines = []  # (arrival time, line): the phase-end line's time bounds the measured phase
     for line in client.stdout:
         lines.append((time.monotonic(), line))
     stdout = "".join(line for _t, line in lines)
     _pid, status, rusage = os.wait4(client_pid, 0)
     t_exit = time.monotonic()
+    if args.capture_delay:
+        starter.join()
+        td = delayed["td"]
     killer.cancel()
     sampler.stop.set()
     sampler.join()
@@ -471,6 +568,17 @@ def main():
     tshark_client_segments = tshark_count(pcap, f"tcp.dstport=={args.port} && tcp.len>0")
     frames = stats["client_frames"]
     sends = total("send_calls")
+    tls = None
+    if stats.get("tls") or keys:
+        tls = tls_figures(pcap, args.port, keys, stats.get("tls"), sends)
+        tls["capture_delay_s"] = round(delayed["t"], 3) if args.capture_delay else None
+        if tls.get("client_cql_frames_per_send_syscall") is not None:
+            # No CQL frame is visible in the clear: the decrypted count is the frames the client sent.
+            frames = tls["tshark_decrypted"]["client_frames"]
+    if args.capture_delay:
+        note = (f"tcpdump started {delayed['t']:.2f} s after the client (the kernel counts cover the whole run, "
+                "the pcap only what followed)")
+        args.note = f"{args.note}; {note}" if args.note else note
 
     out = {
         "pcap": os.path.basename(pcap),
@@ -509,6 +617,7 @@ def main():
             "per_connection": stats["per_connection"],
         },
         "client_frames_per_send_syscall": round(frames / sends, 3) if sends else None,
+        **({"tls": tls} if tls else {}),
         "client_summary": summary,
         "command": " ".join(os.path.relpath(c, REPO) if c.startswith(REPO + os.sep) else c for c in cmd),
         "note": args.note,
