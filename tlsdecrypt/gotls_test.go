@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -443,5 +444,44 @@ func TestGoTLSHandshakeVariants(t *testing.T) {
 			}
 			checkTranscript(t, tr, v, tr.state.CipherSuite)
 		})
+	}
+}
+
+var updateGo = flag.Bool("update-gotls", false, "regenerate testdata/gotls-*.transcript with crypto/tls")
+
+// goTranscripts are crypto/tls exchanges kept in testdata: fuzz seeds and
+// the package example read them.
+var goTranscripts = []struct {
+	name   string
+	client *tls.Config
+}{
+	{"gotls-tls13-aes128", &tls.Config{InsecureSkipVerify: true}},
+	{"gotls-tls12-chacha", &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}},
+}
+
+// goSteps look like CQL on a new connection: OPTIONS, SUPPORTED, STARTUP,
+// READY, a query and its rows.
+var goSteps = []step{{FromClient, 9}, {FromServer, 60}, {FromClient, 30}, {FromServer, 9}, {FromClient, 120}, {FromServer, 2000}}
+
+func TestGoTranscriptFiles(t *testing.T) {
+	for _, g := range goTranscripts {
+		path := filepath.Join("testdata", g.name+".transcript")
+		if *updateGo {
+			certs(t)
+			tr := exchange(t, g.client, &tls.Config{Certificates: []tls.Certificate{ecdsaCert}}, goSteps)
+			if err := os.WriteFile(path, tr.encode(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := decodeTranscript(t, text)
+		kl := keyLogOf(t, tr)
+		c, got, _ := decryptAll(t, kl, tr.segments(0))
+		if s := c.Stats(); s.Status != StatusDecrypting || !bytes.Equal(got[0], tr.sent[0]) || !bytes.Equal(got[1], tr.sent[1]) {
+			t.Errorf("%s: %s", g.name, s.Reason())
+		}
 	}
 }

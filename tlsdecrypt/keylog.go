@@ -372,7 +372,11 @@ func (k *KeyLog) consume(data []byte, skipping, counted *bool) (used int, added 
 	}
 	if len(data)-used > maxLine {
 		if !*skipping {
-			k.stats.Garbage++
+			if counted != nil && *counted {
+				*counted = false // Load counted its start already
+			} else {
+				k.stats.Garbage++
+			}
 			*skipping = true
 		}
 		used = len(data)
