@@ -472,6 +472,10 @@ func TestGoTranscriptFiles(t *testing.T) {
 			if err := os.WriteFile(path, tr.encode(), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// The key log alone, as SSLKEYLOGFILE would be, for the example.
+			if err := os.WriteFile(strings.TrimSuffix(path, ".transcript")+".keylog", tr.keylog.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 		text, err := os.ReadFile(path)
 		if err != nil {
