@@ -2,6 +2,7 @@ package tlsdecrypt
 
 import (
 	"crypto/cipher"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 )
@@ -330,6 +331,15 @@ type Conn struct {
 	suite    *suite
 	keys     *connKeys
 	looked   bool
+
+	// TLS 1.2 sessions: what the hellos offered and what the server
+	// issued, to find a resumed session's master secret and to teach the
+	// key log a new session's.
+	sid, ticket       sessionKey // offered by the ClientHello
+	newSID, newTicket sessionKey // made by the ServerHello, issued by a NewSessionTicket
+	resumed           bool       // the ServerHello echoed the offered session ID
+	verified          bool       // a TLS 1.2 record authenticated: the master secret is right
+	toLearn           bool       // newSID or newTicket not yet given to the key log
 	gen      uint64 // key log generation of the last lookup
 }
 
@@ -667,6 +677,13 @@ func (c *Conn) process(r int, rec []byte, inPlace bool, m *recMeta) bool {
 		return true
 	}
 	typ := rec[0]
+	if !h.seen && typ == ctAlert && len(rec) == 7 {
+		// A refusal before any hello (a plaintext alert): no verdict yet.
+		h.c.Alerts++
+		h.c.Records++
+		h.c.DoneBytes += uint64(len(rec))
+		return true
+	}
 	if !h.seen {
 		// A direction starts with its hello, or the handshake was missed.
 		want := byte(1)
@@ -758,6 +775,12 @@ func (c *Conn) secret(l Label) []byte {
 		if g := c.kl.Generation(); !c.looked || g != c.gen {
 			c.looked, c.gen = true, g
 			c.kl.lookupInto(&c.cr, sec)
+			if l == LabelClientRandom && sec.s[l].n == 0 && c.resumed {
+				// A resumed session: its master secret is the original's.
+				if !c.kl.lookupSession(&c.sid, &sec.s[l]) && c.ticket.kind != 0 {
+					c.kl.lookupSession(&c.ticket, &sec.s[l])
+				}
+			}
 		}
 	}
 	if sec.s[l].n == 0 {
@@ -890,6 +913,10 @@ func (c *Conn) decrypt(r int, rec []byte, inPlace bool, m *recMeta) {
 	}
 	seq := h.seq
 	h.seq++
+	if !c.verified {
+		c.verified = true
+		c.learn()
+	}
 	typ := rec[0]
 	if c.suite.tls13 {
 		// The inner plaintext: content, its real type, zero padding.
@@ -967,13 +994,15 @@ func (c *Conn) handshake(r int, p []byte, protected bool) {
 			switch {
 			case protected:
 			case r == client && hs.typ == 1:
-				hs.want = 34 // version and random
+				hs.want = min(hs.remain, helloMax) // random, session ID, ticket
 			case r == server && hs.typ == 2:
 				if hs.remain > helloMax {
 					c.connFail(StatusMalformed)
 					return
 				}
 				hs.want = hs.remain
+			case r == server && hs.typ == 4:
+				hs.want = min(hs.remain, helloMax) // a TLS 1.2 session ticket
 			}
 			hs.body = hs.body[:0]
 		}
@@ -1004,12 +1033,20 @@ func (c *Conn) message(r int, typ uint8, body []byte, protected bool) {
 			return
 		}
 		if !c.haveCH {
-			copy(c.cr[:], body[2:34])
+			c.clientHello(body)
 			c.haveCH, c.kick = true, true
 		}
+		h.hs.body = nil // not needed again
 	case !protected && r == server && typ == 2:
 		c.serverHello(body)
 		h.hs.body = nil // not needed again
+	case !protected && r == server && typ == 4 && len(body) >= 6 && c.version == versionTLS12:
+		// NewSessionTicket: lifetime, ticket.
+		if t := body[6:]; len(t) > 0 && len(t) == int(binary.BigEndian.Uint16(body[4:])) {
+			c.newTicket = sessionKey{kind: kindTicket, b: sha256.Sum256(t)}
+			c.toLearn = true
+			c.learn()
+		}
 	case protected && c.suite.tls13:
 		switch typ {
 		case 20: // Finished
@@ -1020,6 +1057,65 @@ func (c *Conn) message(r int, typ uint8, body []byte, protected bool) {
 	case protected && (typ == 1 || typ == 2):
 		c.renego = true // a TLS 1.2 hello under encryption: renegotiation
 		c.dirFail(r, StatusUnsupported)
+	}
+}
+
+// clientHello reads the client random and what the client offers to
+// resume: a session ID, a session ticket (RFC 5077).
+func (c *Conn) clientHello(b []byte) {
+	copy(c.cr[:], b[2:34])
+	if len(b) < 35 {
+		return
+	}
+	n := int(b[34])
+	p := 35 + n
+	if n == 0 || n > 32 || p > len(b) {
+		return
+	}
+	c.sid = sessionKey{kind: kindSessionID, n: uint8(n)}
+	copy(c.sid.b[:], b[35:p])
+	if p+2 > len(b) {
+		return
+	}
+	p += 2 + int(binary.BigEndian.Uint16(b[p:])) // cipher suites
+	if p+1 > len(b) {
+		return
+	}
+	p += 1 + int(b[p]) // compression methods
+	if p+2 > len(b) {
+		return
+	}
+	ext := b[p+2:]
+	if n := int(binary.BigEndian.Uint16(b[p:])); n < len(ext) {
+		ext = ext[:n]
+	}
+	for len(ext) >= 4 {
+		t := binary.BigEndian.Uint16(ext)
+		n := int(binary.BigEndian.Uint16(ext[2:]))
+		if 4+n > len(ext) {
+			break
+		}
+		if t == 35 && n > 0 { // session_ticket
+			c.ticket = sessionKey{kind: kindTicket, b: sha256.Sum256(ext[4 : 4+n])}
+		}
+		ext = ext[4+n:]
+	}
+}
+
+// learn gives the key log the master secret of the TLS 1.2 session this
+// connection made or was issued a ticket for, once a record has shown the
+// secret to be right.
+func (c *Conn) learn() {
+	if !c.toLearn || !c.verified {
+		return
+	}
+	c.toLearn = false
+	m := c.keys.sec.s[LabelClientRandom].bytes()
+	if c.newSID.kind != 0 && !c.resumed {
+		c.kl.learnSession(&c.newSID, m)
+	}
+	if c.newTicket.kind != 0 {
+		c.kl.learnSession(&c.newTicket, m)
 	}
 }
 
@@ -1057,6 +1153,12 @@ func (c *Conn) serverHello(b []byte) {
 	}
 	c.sr, c.version, c.suiteID = random, v, id
 	c.haveSH, c.kick = true, true
+	if n := int(b[34]); v == versionTLS12 && n > 0 && n <= 32 {
+		c.newSID = sessionKey{kind: kindSessionID, n: uint8(n)}
+		copy(c.newSID.b[:], b[35:35+n])
+		c.resumed = c.newSID == c.sid
+		c.toLearn = !c.resumed
+	}
 	c.suite = findSuite(v, id)
 	if c.suite == nil {
 		c.connFail(StatusUnsupported)

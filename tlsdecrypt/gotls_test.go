@@ -255,6 +255,11 @@ func checkTranscript(t *testing.T, tr *transcript, wantVersion, wantSuite uint16
 	if _, err := kl.ReadFrom(bytes.NewReader(tr.keylog.Bytes())); err != nil {
 		t.Fatal(err)
 	}
+	checkTranscriptWith(t, kl, tr, wantVersion, wantSuite)
+}
+
+func checkTranscriptWith(t *testing.T, kl *KeyLog, tr *transcript, wantVersion, wantSuite uint16) {
+	t.Helper()
 	for seed := range uint64(5) {
 		c, got, infos := decryptAll(t, kl, tr.segments(seed))
 		s := c.Stats()
@@ -426,20 +431,28 @@ func TestGoTLSHandshakeVariants(t *testing.T) {
 		t.Run("resumed-"+VersionName(v), func(t *testing.T) {
 			client := &tls.Config{InsecureSkipVerify: true, ServerName: "cassandra.test", MaxVersion: v, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 			server := &tls.Config{Certificates: []tls.Certificate{ecdsaCert}}
-			exchange(t, client, server, steps)
+			first := exchange(t, client, server, steps)
 			tr := exchange(t, client, server, steps)
 			if !tr.state.DidResume {
 				t.Fatal("the session was not resumed")
 			}
 			if v == tls.VersionTLS12 {
 				// crypto/tls logs no CLIENT_RANDOM for a resumed TLS 1.2
-				// session: it made no new master secret.
+				// session: it made no new master secret. Alone, it cannot
+				// be decrypted; after the connection that was issued the
+				// ticket, it can.
 				kl := NewKeyLog(0)
 				kl.ReadFrom(bytes.NewReader(tr.keylog.Bytes()))
 				c, _, _ := decryptAll(t, kl, tr.segments(0))
 				if s := c.Stats(); s.Status != StatusNoKeys {
-					t.Fatalf("resumed TLS 1.2: %s", s.Reason())
+					t.Fatalf("resumed TLS 1.2 alone: %s", s.Reason())
 				}
+				kl.ReadFrom(bytes.NewReader(first.keylog.Bytes()))
+				decryptAll(t, kl, first.segments(0))
+				if ks := kl.Stats(); ks.Sessions != 1 {
+					t.Fatalf("sessions learned from the first connection: %+v", ks)
+				}
+				checkTranscriptWith(t, kl, tr, v, tr.state.CipherSuite)
 				return
 			}
 			checkTranscript(t, tr, v, tr.state.CipherSuite)

@@ -86,7 +86,28 @@ type table struct {
 	order [][32]byte // client randoms in insertion order, a ring once full
 	head  int        // oldest entry of order once it is full
 	chunk []byte     // read buffer, reused across Refresh calls
+
+	// TLS 1.2 master secrets by session ID and by session ticket, learned
+	// from full handshakes so that resumed ones can be decrypted: a
+	// resumed TLS 1.2 handshake makes no new master secret, and some
+	// stacks (crypto/tls) log none for it.
+	sess      map[sessionKey]*[48]byte
+	sessOrder []sessionKey
+	sessHead  int
 }
+
+// sessionKey names a TLS 1.2 session: kindSessionID with the ID (at most 32
+// bytes) and its length, or kindTicket with the SHA-256 of the ticket.
+type sessionKey struct {
+	kind uint8
+	n    uint8
+	b    [32]byte
+}
+
+const (
+	kindSessionID = 1
+	kindTicket    = 2
+)
 
 // KeyLogStats counts what a KeyLog has read. Lines are counted once each
 // (a final line without a newline is counted when it is read as final).
@@ -97,6 +118,7 @@ type KeyLogStats struct {
 	Garbage uint64 // lines skipped: unknown label, bad hex, wrong length, over-long line
 	Evicted uint64 // client randoms dropped, oldest first, to stay within the bound
 	Rereads uint64 // times the file was found truncated or replaced and read again from its start
+	Sessions int   // TLS 1.2 sessions (IDs and tickets) whose master secret was learned from a decrypted full handshake
 	Offset  int64  // bytes of the file read so far
 }
 
@@ -235,6 +257,7 @@ func (k *KeyLog) Stats() KeyLogStats {
 	defer k.mu.RUnlock()
 	s := k.stats
 	s.Entries = len(k.t.m)
+	s.Sessions = len(k.t.sess)
 	s.Offset = k.off
 	return s
 }
@@ -253,6 +276,44 @@ func (k *KeyLog) lookupInto(cr *[32]byte, dst *secretSet) bool {
 	s, ok := k.t.m[*cr]
 	if ok {
 		*dst = *s
+	}
+	k.mu.RUnlock()
+	return ok
+}
+
+// learnSession remembers the master secret of a TLS 1.2 session, within
+// the same bound as client randoms, oldest first out.
+func (k *KeyLog) learnSession(key *sessionKey, master []byte) {
+	if k == nil || len(master) != 48 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.t
+	if t.sess == nil {
+		t.sess = make(map[sessionKey]*[48]byte)
+	}
+	if _, ok := t.sess[*key]; !ok {
+		if len(t.sessOrder) < k.max {
+			t.sessOrder = append(t.sessOrder, *key)
+		} else {
+			delete(t.sess, t.sessOrder[t.sessHead])
+			t.sessOrder[t.sessHead] = *key
+			t.sessHead = (t.sessHead + 1) % len(t.sessOrder)
+		}
+	}
+	t.sess[*key] = (*[48]byte)(bytes.Clone(master))
+	k.gen.Add(1) // a resumed connection may be waiting for it
+}
+
+func (k *KeyLog) lookupSession(key *sessionKey, dst *secret) bool {
+	if k == nil {
+		return false
+	}
+	k.mu.RLock()
+	m, ok := k.t.sess[*key]
+	if ok {
+		dst.n, dst.b = 48, *m
 	}
 	k.mu.RUnlock()
 	return ok
