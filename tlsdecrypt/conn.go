@@ -340,7 +340,7 @@ type Conn struct {
 	resumed           bool       // the ServerHello echoed the offered session ID
 	verified          bool       // a TLS 1.2 record authenticated: the master secret is right
 	toLearn           bool       // newSID or newTicket not yet given to the key log
-	gen      uint64 // key log generation of the last lookup
+	gen               uint64     // key log generation of the last lookup
 }
 
 // NewConn returns a decrypter for one connection. kl may be nil (nothing

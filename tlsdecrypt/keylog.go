@@ -112,14 +112,14 @@ const (
 // KeyLogStats counts what a KeyLog has read. Lines are counted once each
 // (a final line without a newline is counted when it is read as final).
 type KeyLogStats struct {
-	Entries int    // client randoms held now
-	Secrets uint64 // lines that gave a secret
-	Ignored uint64 // comments, blank lines and labels not needed (EXPORTER_SECRET, early data, RSA)
-	Garbage uint64 // lines skipped: unknown label, bad hex, wrong length, over-long line
-	Evicted uint64 // client randoms dropped, oldest first, to stay within the bound
-	Rereads uint64 // times the file was found truncated or replaced and read again from its start
-	Sessions int   // TLS 1.2 sessions (IDs and tickets) whose master secret was learned from a decrypted full handshake
-	Offset  int64  // bytes of the file read so far
+	Entries  int    // client randoms held now
+	Secrets  uint64 // lines that gave a secret
+	Ignored  uint64 // comments, blank lines and labels not needed (EXPORTER_SECRET, early data, RSA)
+	Garbage  uint64 // lines skipped: unknown label, bad hex, wrong length, over-long line
+	Evicted  uint64 // client randoms dropped, oldest first, to stay within the bound
+	Rereads  uint64 // times the file was found truncated or replaced and read again from its start
+	Sessions int    // TLS 1.2 sessions (IDs and tickets) whose master secret was learned from a decrypted full handshake
+	Offset   int64  // bytes of the file read so far
 }
 
 // KeyLog holds TLS secrets from an NSS key log (SSLKEYLOGFILE, Go's
