@@ -47,6 +47,12 @@ Columns:
   life) divided by its requests; **server CPU µs/req**: the lab Cassandra's over the same span
   (`/proc/PID/stat`), marked "capped" when it ran under a cgroup CPU quota. Only in captures made since
   run.py records them.
+- **TLS captures** (issue 11; `*-tls*`, each with its client's NSS key log `NAME.keys` beside it, test keys
+  of throwaway sessions): *mode* adds the negotiated version and suite (from the ServerHello);
+  *client frames* are the CQL frames Wireshark's dissector finds once tshark decrypts the capture with
+  the key log ("dec."), since none is visible in the clear; *frames / send* is that count over the send
+  syscalls. cqlsniff is run with `--keylog NAME.keys`. Records per segment, bytes per record and
+  KeyUpdates are in the sidecar's `tls` and `pcap_stats.tls` sections.
 - **cqlsniff says**: the diagnosis cqlsniff gives each busy connection (100+ requests), with its wire
   frames per segment and mean in-flight requests (`go run ./cmd/cqlsniff -r pcaps/FILE`), filled in by
   `lab/pcaps_table.py` from cqlsniff's JSON report. Checked by `cmd/cqlsniff/verdict_test.go`.
@@ -66,9 +72,11 @@ def build_cqlsniff(tmp):
     return exe
 
 
-def cqlsniff_says(exe, pcap):
-    """One line on the busy connections (100+ requests) of cqlsniff's report on pcap."""
-    out = subprocess.run([exe, "-r", pcap, "--report", "json"], check=True, capture_output=True).stdout
+def cqlsniff_says(exe, pcap, keylog=None):
+    """One line on the busy connections (100+ requests) of cqlsniff's report on pcap (decrypted with
+    the key log, when there is one)."""
+    cmd = [exe, "-r", pcap, "--report", "json"] + (["--keylog", keylog] if keylog else [])
+    out = subprocess.run(cmd, check=True, capture_output=True).stdout
     busy = [c for c in json.loads(out)["connections"] if c["requests"] >= 100]
     if not busy:
         return "no busy connection"
@@ -100,14 +108,26 @@ def main():
         scpu_s = f"{scpu['cpu_us_per_request']:.1f}" if scpu.get("cpu_us_per_request") is not None else ""
         if scpu_s and scpu.get("cpu_quota"):
             scpu_s += f" (capped: {scpu['cpu_quota'].split(' (')[0]})"
+        tls = d.get("tls") or {}
+        mode = d.get("mode") or ""
+        frames = str(ps["client_frames"])
+        keylog = None
+        if tls:
+            neg = sorted((tls.get("negotiated") or {}).keys())
+            mode += " · " + (", ".join(n.replace("_WITH_", " ").replace("TLS_", "", 1).replace("TLS 1", "TLS 1", 1)
+                                       for n in neg) or "TLS")
+            dec = (tls.get("tshark_decrypted") or {}).get("client_frames")
+            frames = f"{dec} dec." if dec else "0 (no keys matched)"
+            if tls.get("keylog"):
+                keylog = os.path.join(out_dir, tls["keylog"])
         rows.append([
-            f"`{name}`", f"{d['driver']} {d['driver_version']}", d.get("mode") or "", f"v{d['protocol']}",
+            f"`{name}`", f"{d['driver']} {d['driver_version']}", mode, f"v{d['protocol']}",
             d.get("compression") or "none", str(d["connections"]), str(ps["connections"]), str(d["requests"]),
             str(d["concurrency"]),
             str(k["send_syscalls"]), str(k["recv_syscalls"]),
-            str(ps.get("tshark_client_data_segments")), str(ps["client_frames"]),
+            str(ps.get("tshark_client_data_segments")), frames,
             f"{fps:.2f}" if fps is not None else "", f"{ccpu:.1f}" if ccpu is not None else "", scpu_s,
-            cqlsniff_says(exe, os.path.join(out_dir, name)),
+            cqlsniff_says(exe, os.path.join(out_dir, name), keylog),
         ])
         if d.get("note"):
             notes.append(f"- `{name}`: {d['note']}. `{d['command']}`")

@@ -347,20 +347,22 @@ def tls_figures(pcap, port, keys, record_layer, sends):
                 for op in r[1].split(","):
                     if op:
                         ops[side][OPCODE_NAMES.get(op, op)] += 1
-            ku = tshark_fields(pcap, dec + ["-Y", "tls.handshake.type==24"], ["tcp.srcport"]) or []
+            # One packet may carry several KeyUpdates (the JDK sends them in bursts): count the messages.
+            ku = tshark_fields(pcap, dec + ["-Y", "tls.handshake.type==24"], ["tcp.srcport", "tls.handshake.type"]) or []
             cf = sum(ops["client"].values())
             out["tshark_decrypted"] = {
                 "client_frames": cf,
                 "server_frames": sum(ops["server"].values()),
                 "client_opcodes": dict(ops["client"]),
                 "server_opcodes": dict(ops["server"]),
-                "key_updates": {"client": sum(1 for r in ku if r[0] != str(port)),
-                                "server": sum(1 for r in ku if r[0] == str(port))},
+                "key_updates": {"client": sum(r[1].split(",").count("24") for r in ku if r[0] != str(port)),
+                                "server": sum(r[1].split(",").count("24") for r in ku if r[0] == str(port))},
                 "source": "tshark -X lua_script:lab/tshark/cql-over-tls.lua -d tcp.port==9042,tls "
                           "-o tls.keylog_file:KEYS -Y cql -T fields -e tcp.srcport -e cql.opcode (opcodes of "
                           "one packet are comma-separated: each counted); KeyUpdates: -Y tls.handshake.type==24",
             }
-            out["client_cql_frames_per_send_syscall"] = round(cf / sends, 3) if sends else None
+            # None when nothing was decrypted (a capture without the handshakes: no key matches).
+            out["client_cql_frames_per_send_syscall"] = round(cf / sends, 3) if sends and cf else None
     if record_layer and sends:
         out["client_app_records_per_send_syscall"] = round(record_layer["client_app_records"] / sends, 3)
         out["client_records_per_send_syscall"] = round(record_layer["client_records"] / sends, 3)
@@ -386,8 +388,8 @@ def restat(paths, port):
             delay = (d.get("tls") or {}).get("capture_delay_s")
             d["tls"] = tls_figures(pcap, port, keys, stats["tls"], sends)
             d["tls"]["capture_delay_s"] = delay
-            if d["tls"].get("client_cql_frames_per_send_syscall") is not None:
-                d["client_frames_per_send_syscall"] = d["tls"]["client_cql_frames_per_send_syscall"]
+            # TLS: the frames are the decrypted ones (None when none could be decrypted).
+            d["client_frames_per_send_syscall"] = d["tls"].get("client_cql_frames_per_send_syscall")
         with open(sidecar, "w") as f:
             json.dump(d, f, indent=1)
             f.write("\n")
@@ -616,7 +618,8 @@ def main():
             **{k: v for k, v in stats.items() if k not in ("file", "per_connection")},
             "per_connection": stats["per_connection"],
         },
-        "client_frames_per_send_syscall": round(frames / sends, 3) if sends else None,
+        "client_frames_per_send_syscall": (tls.get("client_cql_frames_per_send_syscall") if tls
+                                           else round(frames / sends, 3) if sends else None),
         **({"tls": tls} if tls else {}),
         "client_summary": summary,
         "command": " ".join(os.path.relpath(c, REPO) if c.startswith(REPO + os.sep) else c for c in cmd),
