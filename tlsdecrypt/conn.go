@@ -156,6 +156,7 @@ const (
 	pendMax   = 64 << 10 // bytes of records held per direction while waiting for keys
 	helloMax  = 8 << 10  // largest ServerHello read (one with an ML-KEM key share is about 1.2 KiB)
 	metaLen   = 20       // per waiting record: start and end time, segment count
+	maxEarly  = 64       // TLS 1.3 client records that fail under the handshake keys before any succeeds, taken for 0-RTT data
 )
 
 // Content types.
@@ -273,8 +274,10 @@ type half struct {
 	phase    uint8 // keys needed: 0 none, 1 handshake (TLS 1.3) or master-derived (1.2), 2 application (1.3)
 	keyed    uint8 // phase of the installed keys
 	waitKeys bool
-	finished bool // TLS 1.3: this record carried the Finished: application keys from the next one
-	update   bool // TLS 1.3: this record carried a KeyUpdate
+	opened   bool  // a record of this direction authenticated
+	early    uint8 // TLS 1.3 client records taken for 0-RTT data
+	finished bool  // TLS 1.3: this record carried the Finished: application keys from the next one
+	update   bool  // TLS 1.3: this record carried a KeyUpdate
 	seq      uint64
 	hs       hsParser
 	gap      uint64 // wire bytes not decrypted since the last delivered record
@@ -908,9 +911,18 @@ func (c *Conn) decrypt(r int, rec []byte, inPlace bool, m *recMeta) {
 	}
 	plain, err := k.aead.Open(dst, k.nonce[:], ct, aad)
 	if err != nil {
+		if c.suite.tls13 && r == client && h.phase == 1 && !h.opened && h.early < maxEarly {
+			// TLS 1.3 0-RTT data, under the early traffic secret, comes
+			// before the client's first handshake record: skipped.
+			h.early++
+			h.skip(len(rec))
+			h.c.SkippedRecords++
+			return
+		}
 		c.authFail(r, rec)
 		return
 	}
+	h.opened = true
 	seq := h.seq
 	h.seq++
 	if !c.verified {
