@@ -102,7 +102,9 @@ func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg
 		what, answer = "response", "the request it answers had already arrived"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s sends %s: ", side, who, ownWrite(what, fps(w)))
+	// (The wire cannot count writes: autocorking alone puts some of an
+	// unbuffered sender's frames in shared segments, so no quantifier.)
+	fmt.Fprintf(&b, "%s %s sends %ss in separate writes: ", side, who, what)
 	if side == "client" {
 		fmt.Fprintf(&b, "with %.1f requests in flight on average, ", inflMean)
 	}
@@ -157,8 +159,9 @@ func bufferingAdvice(driver, version string) string {
 }
 
 // ownWrite is "each request in its own write", or "most requests in
-// their own write" when some did share one (at least 1.1 frames per
-// write): the claim should not overstate what was measured.
+// their own write" when some did share one (at least 1.1 frames per send
+// call, as the kernel counted them): the claim should not overstate what
+// was measured.
 func ownWrite(what string, framesPerWrite float64) string {
 	if framesPerWrite >= 1.1 {
 		return "most " + what + "s in their own write"

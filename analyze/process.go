@@ -100,7 +100,13 @@ type procState struct {
 	// first saw it (-1 until the first report after that): the CPU window
 	// starts there, so only later requests are divided into it.
 	baseReq int64
+	since   int64 // the window baseReq belongs to
 }
+
+// procJoinSlack is how long before a process was first sampled a
+// connection of its pid may have ended and still be its own: the sampler
+// reads /proc at the report cadence, after the kernel's counts named it.
+const procJoinSlack = 5 * 1e9
 
 // withProcesses fills each connection end's process figures from the
 // newest readings. The report's connections are copies it may modify.
@@ -111,24 +117,31 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 	type agg struct {
 		reqs  uint64
 		conns int
+		open  int // of them open at the process's latest reading: its socket count holds only these
 	}
 	by := make(map[uint32]*agg)
-	add := func(s *SyscallReport, reqs uint64) {
+	add := func(s *SyscallReport, c *ConnReport) {
 		if s == nil || s.PID == 0 {
 			return
+		}
+		if p := a.procs[s.PID]; p != nil && c.lastTS < p.last.Since-int64(procJoinSlack) {
+			return // over before the process was first seen: an earlier process with the same pid
 		}
 		g := by[s.PID]
 		if g == nil {
 			g = &agg{}
 			by[s.PID] = g
 		}
-		g.reqs += reqs
+		g.reqs += c.Requests
 		g.conns++
+		if p := a.procs[s.PID]; c.Closed == "open" || p != nil && c.lastTS >= p.last.At-int64(procJoinSlack) {
+			g.open++ // open when the process's sockets were last counted, as far as can be told
+		}
 	}
 	for _, c := range conns {
-		add(c.ClientSyscalls, c.Requests)
+		add(c.ClientSyscalls, c)
 		if c.ClientSyscalls == nil || c.ServerSyscalls == nil || c.ServerSyscalls.PID != c.ClientSyscalls.PID {
-			add(c.ServerSyscalls, c.Requests) // (a process at both ends counts its requests once)
+			add(c.ServerSyscalls, c) // (a process at both ends counts its requests once)
 		}
 	}
 	reports := make(map[uint32]*ProcessReport, len(by))
@@ -137,18 +150,29 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 		if s == nil {
 			continue
 		}
-		if s.baseReq < 0 {
-			s.baseReq = int64(g.reqs)
+		if s.baseReq < 0 || s.since != s.last.Since {
+			// First seen, or the sampler started a new window (a new
+			// process under a reused pid).
+			s.baseReq, s.since = int64(g.reqs), s.last.Since
 		}
-		reports[pid] = s.report(g.reqs, g.conns)
+		reports[pid] = s.report(g.reqs, g.conns, g.open)
+	}
+	joined := func(s *SyscallReport, c *ConnReport) *ProcessReport {
+		if s == nil {
+			return nil
+		}
+		if p := a.procs[s.PID]; p == nil || c.lastTS < p.last.Since-int64(procJoinSlack) {
+			return nil
+		}
+		return reports[s.PID]
 	}
 	for i, c := range conns {
 		cp, changed := *c, false
-		if c.ClientSyscalls != nil && reports[c.ClientSyscalls.PID] != nil {
-			cp.ClientProcess, changed = reports[c.ClientSyscalls.PID], true
+		if p := joined(c.ClientSyscalls, c); p != nil {
+			cp.ClientProcess, changed = p, true
 		}
-		if c.ServerSyscalls != nil && reports[c.ServerSyscalls.PID] != nil {
-			cp.ServerProcess, changed = reports[c.ServerSyscalls.PID], true
+		if p := joined(c.ServerSyscalls, c); p != nil {
+			cp.ServerProcess, changed = p, true
 		}
 		if changed {
 			cp.diagnoses = processDiagnoses(&cp, cp.diagnoses)
@@ -158,10 +182,10 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 	}
 }
 
-func (s *procState) report(reqs uint64, conns int) *ProcessReport {
+func (s *procState) report(reqs uint64, conns, open int) *ProcessReport {
 	p := &s.last
 	r := &ProcessReport{PID: p.PID, Comm: p.Comm, Threads: p.Threads, CQLConnections: conns,
-		OtherSockets: max(p.Sockets-conns, 0), Exited: p.Gone, BusiestThread: p.BusiestThreadName}
+		OtherSockets: max(p.Sockets-open, 0), Exited: p.Gone, BusiestThread: p.BusiestThreadName}
 	win := p.At - p.Since
 	r.WindowS = round3(float64(win) / 1e9)
 	r.CPUS = round3(float64(p.CPU) / 1e9)

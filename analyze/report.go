@@ -183,6 +183,7 @@ type ConnReport struct {
 	diagnoses          []Diagnosis // from the wire; exact ones are derived per report (withSyscalls)
 	rolesKnown         bool
 	clientEP, serverEP capture.Endpoint
+	lastTS             int64 // the connection's latest packet (Unix ns)
 }
 
 // ScyllaConn is the ScyllaDB shard information of a connection.
@@ -368,7 +369,7 @@ func (c *conn) report() *ConnReport {
 	if r.DurationS > 0 {
 		r.RequestsPerSec = round2(float64(c.requests) / r.DurationS)
 	}
-	r.rolesKnown, r.clientEP, r.serverEP = c.rolesKnown, client, server
+	r.rolesKnown, r.clientEP, r.serverEP, r.lastTS = c.rolesKnown, client, server, c.last
 	r.diagnoses = c.diagnose(r)
 	r.DiagnosisCodes = codes(r.diagnoses)
 	return r

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math"
 	"math/bits"
 	"strconv"
 	"time"
@@ -81,6 +82,16 @@ func (t *timing) shareAtLeast(i int, span int64) float64 {
 	return float64(d) / float64(span)
 }
 
+// elapsed is b - a for b >= a, saturated at the largest int64: a
+// capture's clock may be anywhere in int64, and the difference of two far
+// apart times overflows.
+func elapsed(a, b int64) int64 {
+	if b <= a {
+		return 0
+	}
+	return int64(min(uint64(b)-uint64(a), uint64(math.MaxInt64)))
+}
+
 // seriesAfter is the number of requests a connection makes before it gets
 // a time series: most connections (control connections, short ones) never
 // need one.
@@ -88,10 +99,10 @@ const seriesAfter = 256
 
 // advance accounts the time up to ts at the current level.
 func (t *timing) advance(ts int64) {
-	dt := ts - t.last
-	if dt <= 0 {
+	if ts <= t.last {
 		return
 	}
+	dt := elapsed(t.last, ts)
 	t.area += float64(t.n) * float64(dt)
 	t.levels[levelBucket(t.n)] += dt
 	if t.n == 0 {
@@ -108,14 +119,14 @@ func (t *timing) request(ts int64, n int, requests uint64) {
 	if !t.started {
 		t.started, t.t0, t.last = true, ts, ts
 	}
-	if t.n == 0 && ts > t.idleSince && t.idleSince > 0 {
-		d := ts - t.idleSince
+	if t.n == 0 && ts > t.idleSince && t.idleSince != 0 {
+		d := elapsed(t.idleSince, ts)
 		t.gaps[gapBucket(d)]++
 		t.gapSum += d
 		t.gapMax = max(t.gapMax, d)
 	}
-	if t.lastResp > 0 && ts >= t.lastResp {
-		d := ts - t.lastResp
+	if t.lastResp != 0 && ts >= t.lastResp {
+		d := elapsed(t.lastResp, ts)
 		t.react[gapBucket(d)]++
 		t.reactSum += d
 		t.reactMax = max(t.reactMax, d)
@@ -151,31 +162,41 @@ func (t *timing) response(ts int64, n int) {
 }
 
 // series is a connection's throughput and outstanding requests over time,
-// in seriesBins bins that double in width as the capture goes on.
+// in seriesBins bins that double in width as the capture goes on. Times are
+// kept relative to start, in unsigned arithmetic: a capture's clock may sit
+// anywhere in int64 (pcapng timestamps are whatever the file says).
 type series struct {
-	start, width int64
-	n            int // bins used
-	resp         [seriesBins]uint32
-	reqs         [seriesBins]uint32
-	area         [seriesBins]float64
-	idle         [seriesBins]int64
+	start int64
+	width uint64
+	n     int // bins used
+	resp  [seriesBins]uint64
+	reqs  [seriesBins]uint64
+	area  [seriesBins]float64
+	idle  [seriesBins]uint64
 }
 
 const (
 	seriesBins = 60
-	seriesBin0 = int64(10 * time.Millisecond)
+	seriesBin0 = uint64(10 * time.Millisecond)
+	// seriesMaxWidth stops the folding: past it (about 36 years a bin) the
+	// last bin takes whatever comes later.
+	seriesMaxWidth = uint64(1) << 60
 )
 
-// bin returns the bin of ts, widening the bins until it fits.
-func (s *series) bin(ts int64) int {
-	if ts < s.start {
-		ts = s.start
+// rel is ts relative to the series' start (0 before it).
+func (s *series) rel(ts int64) uint64 {
+	if ts <= s.start {
+		return 0
 	}
-	i := int((ts - s.start) / s.width)
-	for i >= seriesBins {
+	return uint64(ts) - uint64(s.start)
+}
+
+// bin returns the bin of a relative time, widening the bins until it fits.
+func (s *series) bin(rel uint64) int {
+	for rel/s.width >= seriesBins && s.width < seriesMaxWidth {
 		s.fold()
-		i = int((ts - s.start) / s.width)
 	}
+	i := int(min(rel/s.width, seriesBins-1))
 	s.n = max(s.n, i+1)
 	return i
 }
@@ -195,24 +216,25 @@ func (s *series) fold() {
 	s.n = (s.n + 1) / 2
 }
 
-func (s *series) request(ts int64)  { s.reqs[s.bin(ts)]++ }
-func (s *series) response(ts int64) { s.resp[s.bin(ts)]++ }
+func (s *series) request(ts int64)  { s.reqs[s.bin(s.rel(ts))]++ }
+func (s *series) response(ts int64) { s.resp[s.bin(s.rel(ts))]++ }
 
 // add spreads [from, to) at n outstanding over the bins it covers.
 func (s *series) add(from, to int64, n int) {
-	if from < s.start {
-		from = s.start
-	}
-	s.bin(to) // widen first, so that the bins below stay put
-	for from < to {
-		i := int((from - s.start) / s.width)
-		end := min(s.start+int64(i+1)*s.width, to)
-		d := end - from
+	f, t := s.rel(from), s.rel(to)
+	last := s.bin(t) // widen first, so that the bins below stay put
+	for f < t {
+		i := int(min(f/s.width, uint64(last)))
+		end := t
+		if i < last {
+			end = min(uint64(i+1)*s.width, t)
+		}
+		d := end - f
 		s.area[i] += float64(n) * float64(d)
 		if n == 0 {
 			s.idle[i] += d
 		}
-		from = end
+		f = end
 	}
 }
 
@@ -287,7 +309,7 @@ func (t *timing) report(answered uint64, latMeanUS float64) *Timing {
 	if !t.started {
 		return nil
 	}
-	span := t.last - t.t0
+	span := elapsed(t.t0, t.last)
 	r := &Timing{
 		SpanS:               round3(float64(span) / 1e9),
 		OutstandingPeak:     t.peak,
@@ -310,29 +332,35 @@ func (t *timing) report(answered uint64, latMeanUS float64) *Timing {
 		r.LittlesLaw = round2(float64(answered) / (float64(span) / 1e9) * latMeanUS / 1e6)
 	}
 	if s := t.series; s != nil && s.n > 0 {
-		n := s.n
-		if last := int((t.last - s.start) / s.width); last < n-1 {
-			n = last + 1
-		}
-		tl := &TimeLine{Start: rfc3339(s.start), BinMS: float64(s.width) / 1e6,
-			Requests: make([]float64, n), Responses: make([]float64, n), Outstanding: make([]float64, n), Idle: make([]float64, n)}
-		for i := 0; i < n; i++ {
-			// The last bin may be cut short by the end of the data.
-			w := float64(s.width)
-			if end := s.start + int64(i+1)*s.width; end > t.last {
-				w = float64(t.last - (s.start + int64(i)*s.width))
-			}
-			if w <= 0 {
-				n = i
-				break
-			}
-			tl.Requests[i] = round2(float64(s.reqs[i]) / (w / 1e9))
-			tl.Responses[i] = round2(float64(s.resp[i]) / (w / 1e9))
-			tl.Outstanding[i] = round2(s.area[i] / w)
-			tl.Idle[i] = round3(float64(s.idle[i]) / w)
-		}
-		tl.Requests, tl.Responses, tl.Outstanding, tl.Idle = tl.Requests[:n], tl.Responses[:n], tl.Outstanding[:n], tl.Idle[:n]
-		r.Series = tl
+		r.Series = s.report(s.rel(t.last))
 	}
 	return r
+}
+
+// report gives the bins up to the relative time end. The last bin is left
+// out when the data covers less than half of it: its rates would rest on a
+// sliver of time (a live snapshot cuts anywhere).
+func (s *series) report(end uint64) *TimeLine {
+	n := min(s.n, int(min(end/s.width, seriesBins-1))+1)
+	widths := make([]float64, 0, n)
+	for i := 0; i < n; i++ {
+		w := s.width
+		if lo := uint64(i) * s.width; end-lo < w {
+			w = end - lo
+		}
+		if w == 0 || (i == n-1 && i > 0 && w < s.width/2) {
+			break
+		}
+		widths = append(widths, float64(w))
+	}
+	n = len(widths)
+	tl := &TimeLine{Start: rfc3339(s.start), BinMS: float64(s.width) / 1e6,
+		Requests: make([]float64, n), Responses: make([]float64, n), Outstanding: make([]float64, n), Idle: make([]float64, n)}
+	for i, w := range widths {
+		tl.Requests[i] = round2(float64(s.reqs[i]) / (w / 1e9))
+		tl.Responses[i] = round2(float64(s.resp[i]) / (w / 1e9))
+		tl.Outstanding[i] = round2(s.area[i] / w)
+		tl.Idle[i] = round3(float64(s.idle[i]) / w)
+	}
+	return tl
 }

@@ -141,3 +141,49 @@ func TestTimingLittlesLaw(t *testing.T) {
 		}
 	}
 }
+
+// TestTimingClockExtremes: a pcapng may carry any timestamp; a connection
+// near the end of int64 time, or spanning most of it, must neither panic
+// nor report nonsense.
+func TestTimingClockExtremes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		start int64
+		step  int64
+	}{
+		{"near the end of int64", math.MaxInt64 - 541e6, 1e6},
+		{"from before 1970 to far after", math.MinInt64 + 1, math.MaxInt64 / 300},
+		{"negative", -5e9, 1e6},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var tm timing
+			ts := c.start
+			n := 0
+			for i := 0; i < 600; i++ {
+				n++
+				tm.request(ts, n, uint64(i+1))
+				if ts > math.MaxInt64-c.step {
+					break
+				}
+				ts += c.step / 2
+				n--
+				tm.response(ts, n)
+				if ts > math.MaxInt64-c.step {
+					break
+				}
+				ts += c.step / 2
+			}
+			r := tm.report(600, 1)
+			if r.IdleShare < 0 || r.IdleShare > 1 || r.OutstandingMean < 0 || r.OutstandingMean > 1 {
+				t.Errorf("idle %v, outstanding mean %v", r.IdleShare, r.OutstandingMean)
+			}
+			if s := r.Series; s != nil {
+				for i, v := range s.Outstanding {
+					if v < 0 || v > 1.01 || s.Idle[i] < 0 || s.Idle[i] > 1.001 {
+						t.Errorf("bin %d: outstanding %v idle %v", i, v, s.Idle[i])
+					}
+				}
+			}
+		})
+	}
+}

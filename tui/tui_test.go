@@ -675,7 +675,7 @@ func TestRealCapture(t *testing.T) {
 	lines := h.waitText("127.0.0.1:59482")
 	screen := strings.Join(lines, "\n")
 	for _, want := range []string{"5131 pkts", "0 dropped", "Connections 5 to 127.0.0.1:9042", "Statements", "Diagnoses 1",
-		"sends most requests in their own write", "q quit"} {
+		"sends requests in separate writes", "q quit"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the screen lacks %q:\n%s", want, screen)
 		}

@@ -111,7 +111,7 @@ func TestTextReportAndLogToStdout(t *testing.T) {
 	if err := run(context.Background(), []string{"-r", "../../pcaps/gocql-1.7.0-v4-unbuffered-c64.pcap"}, nil, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"client-unbuffered-writes", "sends most requests in their own write", "INSERT INTO kv (k, c, v) VALUES (?, ?, ?)", "Top statements by total time"} {
+	for _, want := range []string{"client-unbuffered-writes", "sends requests in separate writes", "INSERT INTO kv (k, c, v) VALUES (?, ?, ?)", "Top statements by total time"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text report lacks %q", want)
 		}
