@@ -236,7 +236,19 @@ func (r *Report) noDiagnosis() string {
 	case plain == 0:
 		return "none: no CQL connection"
 	}
-	s := "none: on the CQL connections no side sent frames one write at a time while it had several to send, and no client left its server waiting"
+	s := "none: on the CQL connections no side sent frames one write at a time while it had several to send"
+	kept := 0 // connections that kept real concurrency long enough to judge client-bound
+	for _, c := range r.Connections {
+		if t := c.Timing; t != nil && c.Requests >= minBoundRequests && t.SpanS >= minBoundSpan && t.atLeast8 >= minBoundConcurrent {
+			kept++
+		}
+	}
+	switch {
+	case kept == 1:
+		s += ", and the one connection that kept 8 or more requests outstanding was not left waiting by its client"
+	case kept > 1:
+		s += fmt.Sprintf(", and none of the %d connections that kept 8 or more requests outstanding was left waiting by its client", kept)
+	}
 	if n := t.Encrypted - t.Decrypted; n > 0 {
 		s += fmt.Sprintf("; the %d encrypted (TLS) connections not decrypted were examined by their records only", n)
 	}
