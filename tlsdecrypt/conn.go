@@ -1049,7 +1049,7 @@ func (c *Conn) message(r int, typ uint8, body []byte, protected bool) {
 			c.haveCH, c.kick = true, true
 		}
 		h.hs.body = nil // not needed again
-	case !protected && r == server && typ == 2:
+	case !protected && r == server && typ == 2 && !c.haveSH:
 		c.serverHello(body)
 		h.hs.body = nil // not needed again
 	case !protected && r == server && typ == 4 && len(body) >= 6 && c.version == versionTLS12:
@@ -1059,6 +1059,7 @@ func (c *Conn) message(r int, typ uint8, body []byte, protected bool) {
 			c.toLearn = true
 			c.learn()
 		}
+		h.hs.body = nil
 	case protected && c.suite.tls13:
 		switch typ {
 		case 20: // Finished
