@@ -22,7 +22,10 @@ const CodeClientBound = "client-bound"
 //     minBoundBusy of it (a connection that is almost always empty carries
 //     no load to be limited: the client has nothing to ask);
 //   - it kept on average at most maxBoundKept of its peak outstanding;
-//   - and it carried enough requests over a long enough span.
+//   - and it carried enough requests over a long enough span;
+//   - and the idle gaps are the client's own time, not the round trip to
+//     a distant client (a capture on the server's host sees every answer
+//     leave and the next request arrive a round trip later).
 //
 // With the client's process measured (live), the CPU it used and the CPU
 // it waited for (its demand: on a loaded host a client starved of CPU uses
@@ -43,6 +46,10 @@ const (
 	minBoundRequests   = 500
 	minBoundSpan       = 0.2 // s
 	maxIdleDemand      = 0.25
+	// maxPathShare: the finding is withheld when the path to the client
+	// (seen from where the capture is taken) makes up half the mean idle
+	// gap or more.
+	maxPathShare       = 2
 	minSaturatedThread = 0.90
 	minBoundIdleCPU    = 0.05
 	maxBoundKeptCPU    = 0.50
@@ -71,6 +78,11 @@ func clientBound(r *ConnReport, level int) *Diagnosis {
 		return nil
 	}
 	if t.OutstandingMean > kept*float64(t.OutstandingPeak) {
+		return nil
+	}
+	if t.PathToClientUS*maxPathShare >= t.IdleGaps.MeanUS {
+		// Taken far from the client (on the server's host): the idle gaps
+		// are mostly the round trip to it, not the client's own time.
 		return nil
 	}
 	kept = t.OutstandingMean / float64(t.OutstandingPeak)

@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/internal/synth"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
@@ -259,4 +263,68 @@ func TestClientBoundGroundTruth(t *testing.T) {
 		})
 	}
 	t.Logf("%d captures, %d flagged client-bound, %d CPU-bound by their sidecars", len(files), flaggedN, truthN)
+}
+
+// TestClientBoundDistantClient: a fast client far away (20 ms round trip)
+// keeps 64 requests in flight; the server answers in 0.5 ms. Seen from the
+// server's side the connection is idle most of the time — every answer
+// takes half a round trip to reach the client and its next request as long
+// to come back — but the client is not slow: more concurrency would raise
+// the throughput. The idle gaps are the path's, and the client's ACKs of
+// the server's data show how long that path is.
+func TestClientBoundDistantClient(t *testing.T) {
+	data, _ := genCapture(t, synth.Config{Connections: 1, Requests: 5000, InFlight: 64, ClientBatch: 1, ServerBatch: 1,
+		WriteGap: 3 * time.Microsecond, RTT: 20 * time.Millisecond, ServiceTime: 500 * time.Microsecond, Seed: 9})
+	// The generator stamps each packet when its sender sends it; on the
+	// server's host the client's packets are seen half a round trip later.
+	_, rep := runPipeline(t, atServer(t, data, 10*time.Millisecond), DefaultConfig())
+	b := busiest(rep)
+	tm := b.Timing
+	t.Logf("idle %.0f%%, outstanding %.1f of %d, idle gaps %.0f µs, path to the client %.0f µs",
+		100*tm.IdleShare, tm.OutstandingMean, tm.OutstandingPeak, tm.IdleGaps.MeanUS, tm.PathToClientUS)
+	if tm.IdleShare < minBoundIdle || tm.PathToClientUS < 5000 {
+		t.Fatalf("the case does not test what it should: idle %.2f, path %.0f µs", tm.IdleShare, tm.PathToClientUS)
+	}
+	if slices.Contains(b.DiagnosisCodes, CodeClientBound) {
+		t.Errorf("flagged client-bound: the idle time is the round trip to a fast client")
+	}
+	// Without the path's length the wire's other evidence would have said it.
+	cp, tc := *b, *b.Timing
+	tc.PathToClientUS = 0
+	cp.Timing = &tc
+	if clientBound(&cp, wireEvidence) == nil {
+		t.Errorf("the rest of the evidence does not hold either: the test no longer tests the path")
+	}
+}
+
+// atServer re-times a generated capture (classic pcap, ns, Ethernet/IPv4)
+// as if taken on the server's host: the client's packets (from port
+// 40000 and up) arrive owd after they were sent; records are put back in
+// time order.
+func atServer(t *testing.T, data []byte, owd time.Duration) []byte {
+	t.Helper()
+	type rec struct {
+		ts int64
+		b  []byte
+	}
+	var recs []rec
+	for off := 24; off+16 <= len(data); {
+		n := int(binary.LittleEndian.Uint32(data[off+8:]))
+		b := data[off : off+16+n]
+		ts := int64(binary.LittleEndian.Uint32(b[0:]))*1e9 + int64(binary.LittleEndian.Uint32(b[4:]))
+		if sport := binary.BigEndian.Uint16(b[16+14+20:]); sport >= 40000 {
+			ts += int64(owd)
+		}
+		recs = append(recs, rec{ts, b})
+		off += 16 + n
+	}
+	slices.SortStableFunc(recs, func(a, b rec) int { return cmp.Compare(a.ts, b.ts) })
+	out := append([]byte(nil), data[:24]...)
+	for _, r := range recs {
+		h := append([]byte(nil), r.b[:16]...)
+		binary.LittleEndian.PutUint32(h[0:], uint32(r.ts/1e9))
+		binary.LittleEndian.PutUint32(h[4:], uint32(r.ts%1e9))
+		out = append(append(out, h...), r.b[16:]...)
+	}
+	return out
 }

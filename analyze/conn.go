@@ -125,6 +125,8 @@ type dirStats struct {
 	segSeq      uint32
 	segUnacked  bool
 	segGap      int64
+
+	ackDelay ackDelay // this direction's data to the peer's ACK
 }
 
 func (c *conn) setRoles(cdir capture.Dir) {
@@ -147,15 +149,47 @@ func (c *conn) Packet(d capture.Dir, p *capture.Packet, info capture.SegmentInfo
 			o.ackTS = p.TS
 			o.haveAck = true
 		}
+		o.ackDelay.acked(p.Ack, p.TS)
 	}
 	w := &c.w[d]
 	switch info {
 	case capture.SegRetransmit:
 		w.retrans++
+		w.ackDelay.pending = false // Karn: an ACK after a retransmission times nothing
 	case capture.SegInOrder, capture.SegOverlap:
 		w.segSeq = p.Seq
 		w.segUnacked = w.haveAck && int32(p.Seq-w.ackMax) > 0
 		w.segGap = p.TS - w.ackTS
+		if n := len(p.Payload) + p.Missing; n > 0 {
+			w.ackDelay.sent(p.Seq+uint32(n), p.TS)
+		}
+	}
+}
+
+// ackDelay times one direction's data segments to the peer's ACK that
+// covers them, one at a time (as TCP's own round-trip sampling does), and
+// keeps the shortest. Where the capture is taken on the receiver's host it
+// is the receiver's reaction (microseconds); on the sender's host it is the
+// round trip to the receiver and back.
+type ackDelay struct {
+	end     uint32 // sequence number just past the timed segment
+	at      int64
+	pending bool
+	min     int64 // shortest delay seen (0: none)
+}
+
+func (a *ackDelay) sent(end uint32, ts int64) {
+	if !a.pending {
+		a.end, a.at, a.pending = end, ts, true
+	}
+}
+
+func (a *ackDelay) acked(ack uint32, ts int64) {
+	if a.pending && int32(ack-a.end) >= 0 {
+		a.pending = false
+		if d := ts - a.at; d >= 0 && (a.min == 0 || d < a.min) {
+			a.min = max(d, 1)
+		}
 	}
 }
 

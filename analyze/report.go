@@ -365,6 +365,9 @@ func (c *conn) report() *ConnReport {
 		r.InFlight = InFlight{Mean: round2(float64(c.inflSum) / float64(c.requests)), Max: c.inflMax}
 	}
 	r.Timing = c.tm.report(c.answered, r.Latency.Mean)
+	if r.Timing != nil && c.rolesKnown {
+		r.Timing.PathToClientUS = round2(float64(c.w[c.cdir.Other()].ackDelay.min) / 1e3)
+	}
 	c.tlsReport(r)
 	if r.DurationS > 0 {
 		r.RequestsPerSec = round2(float64(c.requests) / r.DurationS)

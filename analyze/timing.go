@@ -264,7 +264,13 @@ type Timing struct {
 	// ServerTimeUS is the mean time from a request to its response (the
 	// latency); ClientReaction the time from a response reaching the
 	// capture point to the client's next request.
-	ServerTimeUS   float64   `json:"server_time_us"`
+	ServerTimeUS float64 `json:"server_time_us"`
+	// PathToClientUS is the shortest time from a server data segment to the
+	// client's ACK that covered it: about zero when the capture is taken on
+	// the client's host, the round trip to the client when it is taken on
+	// the server's. That much of every idle gap is the network's, not the
+	// client's (0: not measured).
+	PathToClientUS float64   `json:"path_to_client_us"`
 	ClientReaction GapStats  `json:"client_reaction"`
 	Series         *TimeLine `json:"series,omitempty"`
 
