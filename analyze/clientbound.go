@@ -80,7 +80,7 @@ func clientBound(r *ConnReport, level int) *Diagnosis {
 	if t.OutstandingMean > kept*float64(t.OutstandingPeak) {
 		return nil
 	}
-	if t.PathToClientUS*maxPathShare >= t.IdleGaps.MeanUS {
+	if t.PathToClientUS > 0 && t.PathToClientUS*maxPathShare >= t.IdleGaps.MeanUS {
 		// Taken far from the client (on the server's host): the idle gaps
 		// are mostly the round trip to it, not the client's own time.
 		return nil

@@ -265,7 +265,7 @@ func TestClientBoundGroundTruth(t *testing.T) {
 	t.Logf("%d captures, %d flagged client-bound, %d CPU-bound by their sidecars", len(files), flaggedN, truthN)
 }
 
-// TestClientBoundDistantClient: a fast client far away (20 ms round trip)
+// TestClientBoundDistantClient: a fast client far away (10 ms round trip)
 // keeps 64 requests in flight; the server answers in 0.5 ms. Seen from the
 // server's side the connection is idle most of the time — every answer
 // takes half a round trip to reach the client and its next request as long
@@ -274,10 +274,10 @@ func TestClientBoundGroundTruth(t *testing.T) {
 // the server's data show how long that path is.
 func TestClientBoundDistantClient(t *testing.T) {
 	data, _ := genCapture(t, synth.Config{Connections: 1, Requests: 5000, InFlight: 64, ClientBatch: 1, ServerBatch: 1,
-		WriteGap: 3 * time.Microsecond, RTT: 20 * time.Millisecond, ServiceTime: 500 * time.Microsecond, Seed: 9})
+		WriteGap: 3 * time.Microsecond, RTT: 10 * time.Millisecond, ServiceTime: 500 * time.Microsecond, Seed: 9})
 	// The generator stamps each packet when its sender sends it; on the
 	// server's host the client's packets are seen half a round trip later.
-	_, rep := runPipeline(t, atServer(t, data, 10*time.Millisecond), DefaultConfig())
+	_, rep := runPipeline(t, atServer(t, data, 5*time.Millisecond), DefaultConfig())
 	b := busiest(rep)
 	tm := b.Timing
 	t.Logf("idle %.0f%%, outstanding %.1f of %d, idle gaps %.0f µs, path to the client %.0f µs",
