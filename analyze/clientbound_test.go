@@ -18,8 +18,14 @@ import (
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
-// analyseFile runs a capture file through the whole pipeline.
+// analyseFile runs a capture file through the whole pipeline, with its key
+// log (NAME.keys) when it has one.
 func analyseFile(tb testing.TB, path string) *Report {
+	tb.Helper()
+	return analyseFileKeys(tb, path, true)
+}
+
+func analyseFileKeys(tb testing.TB, path string, useKeys bool) *Report {
 	tb.Helper()
 	src, err := capture.OpenFile(path)
 	if err != nil {
@@ -28,7 +34,7 @@ func analyseFile(tb testing.TB, path string) *Report {
 	defer src.Close()
 	cfg := DefaultConfig()
 	// A TLS capture of the lab has its key log beside it.
-	if keys := strings.TrimSuffix(strings.TrimSuffix(path, ".gz"), ".pcap") + ".keys"; fileExists(keys) {
+	if keys := strings.TrimSuffix(strings.TrimSuffix(path, ".gz"), ".pcap") + ".keys"; useKeys && fileExists(keys) {
 		kl := tlsdecrypt.NewKeyLog(0)
 		if err := kl.Load(keys); err != nil {
 			tb.Fatal(err)

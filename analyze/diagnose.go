@@ -65,7 +65,11 @@ func (c *conn) diagnose(cr *ConnReport) []Diagnosis {
 				"The wire cannot show how many writes the client made; set TCP_NODELAY on the driver's sockets.",
 			cr.Client, inflMean, d.acked, d.total, d.clocked, fmtDur(c.a.cfg.AckClocked), fps(cw))))
 	} else if msg, mech, ok := unbuffered(cw, "client", cr.Client, inflMean, c.a.cfg.BackToBack); ok {
-		out = append(out, mk(CodeClientUnbuffered, mech, msg+" "+bufferingAdvice(cr.Driver, cr.DriverVersion)))
+		if tw := cr.ClientWrites.TLS; tw != nil && tw.FramesPerRecord > 0 {
+			msg += fmt.Sprintf(" Over TLS its %d frames went out in %d records (%.2f frames per record; most TLS stacks make one record of each write).",
+				cw.frames, tw.AppRecords, tw.FramesPerRecord)
+		}
+		out = append(out, mk(CodeClientUnbuffered, mech, msg+" "+bufferingAdvice(cr.Driver, cr.DriverVersion, cr.Encrypted)))
 	}
 	if msg, mech, ok := unbuffered(sw, "server", cr.Server, inflMean, c.a.cfg.BackToBack); ok {
 		out = append(out, mk(CodeServerUnbuffered, mech, msg))
@@ -131,10 +135,15 @@ func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg
 
 // bufferingAdvice says how to make a client buffer its writes, for the
 // drivers whose write paths lab/README.md describes (by the DRIVER_NAME
-// their STARTUP gives), in general for the others.
-func bufferingAdvice(driver, version string) string {
+// their STARTUP gives), in general for the others. tls: the connection is
+// encrypted.
+func bufferingAdvice(driver, version string, tls bool) string {
 	d := strings.ToLower(driver)
 	switch {
+	case strings.Contains(d, "gocql") && tls:
+		// dial.go WrapTLS: DisableCoalesce: tlsConfig != nil (v1.7.0 and v2).
+		return "gocql turns write coalescing off on TLS connections (its TLS dialer sets DisableCoalesce), so WriteCoalesceWaitTime has no effect here: " +
+			"only a HostDialer whose connection buffers its writes brings batching back."
 	case strings.Contains(d, "gocql"):
 		return "gocql coalesces writes only with ClusterConfig.WriteCoalesceWaitTime > 0 (its default is 200µs): check it is not set to 0."
 	case strings.Contains(d, "java"):

@@ -167,7 +167,7 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 			}
 			msg += "."
 			if s.name == "client" {
-				msg += " " + bufferingAdvice(r.Driver, r.DriverVersion)
+				msg += " " + bufferingAdvice(r.Driver, r.DriverVersion, r.Encrypted)
 			}
 			out = append(out, Diagnosis{Code: s.code, Client: r.Client, Server: r.Server, Mechanism: m, Message: msg})
 		}

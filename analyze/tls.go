@@ -307,5 +307,5 @@ func (c *conn) tlsUnbuffered(cr *ConnReport) (Diagnosis, bool) {
 		"Give cqlsniff the client's key log (--keylog) to see the requests themselves. ",
 		cr.Client, why, tw.BackToBackSingle, tw.Records, 100*float64(tw.BackToBackSingle)/float64(tw.Records), smallRecord, fmtDur(c.a.cfg.BackToBack))
 	return Diagnosis{Code: CodeClientUnbuffered, Client: cr.Client, Server: cr.Server, Mechanism: "tls-records",
-		Message: msg + bufferingAdvice(cr.Driver, cr.DriverVersion)}, true
+		Message: msg + bufferingAdvice(cr.Driver, cr.DriverVersion, cr.Encrypted)}, true
 }

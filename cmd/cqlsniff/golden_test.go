@@ -20,16 +20,22 @@ var update = flag.Bool("update", false, "rewrite the golden reports in testdata/
 // `go test ./cmd/cqlsniff -run Golden -update` and review the diff.
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*.pcap"))
+	gz, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*.pcap.gz"))
 	public, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "public", "*.pcap"))
-	files = append(files, public...)
+	files = append(append(files, gz...), public...)
 	if len(files) == 0 {
 		t.Fatal("no captures in pcaps/")
 	}
 	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".pcap")
+		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".gz"), ".pcap")
 		t.Run(name, func(t *testing.T) {
+			args := []string{"-r", f, "--report", "json"}
+			// A TLS capture of the lab is decrypted with the key log beside it.
+			if keys := strings.TrimSuffix(strings.TrimSuffix(f, ".gz"), ".pcap") + ".keys"; fileExists(keys) {
+				args = append(args, "--keylog", keys)
+			}
 			var out, errb bytes.Buffer
-			if err := run(context.Background(), []string{"-r", f, "--report", "json"}, nil, &out, &errb); err != nil {
+			if err := run(context.Background(), args, nil, &out, &errb); err != nil {
 				t.Fatalf("%v\n%s", err, errb.String())
 			}
 			var rep analyze.Report
@@ -107,3 +113,5 @@ func TestGoldenText(t *testing.T) {
 		})
 	}
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
