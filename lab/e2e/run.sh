@@ -241,8 +241,16 @@ run_case() { # run_case NAME MODE COALESCE CLIENT (gocql-client: v1, protocol v4
   local t
   t=$(date +%s.%N)
   # As root even under sudo (no privilege drop to SUDO_USER): -w writes into this root-owned tree.
+  # TLS cases (tls=1): the client logs its secrets to a key log that does not exist yet when
+  # cqlsniff starts; cqlsniff reads it as it grows.
+  local sniff_tls=() client_tls=()
+  if ((${tls:-0})); then
+    rm -f "$d/keys.log"
+    sniff_tls=(--keylog "$d/keys.log")
+    client_tls=(-tls -keylog "$d/keys.log")
+  fi
   env -u SUDO_UID -u SUDO_GID -u SUDO_USER \
-    "$bin/cqlsniff" -i lo -p "$port" --report json --interval 250ms -w "$d/capture.pcap" \
+    "$bin/cqlsniff" -i lo -p "$port" --report json --interval 250ms -w "$d/capture.pcap" "${sniff_tls[@]}" \
     >"$d/report.json" 2>"$d/cqlsniff.err" &
   sniff_pid=$!
   if ! wait_for "$d/cqlsniff.err" " pkts " 30 "$sniff_pid"; then
@@ -266,7 +274,7 @@ run_case() { # run_case NAME MODE COALESCE CLIENT (gocql-client: v1, protocol v4
 
   local ts
   ts=$(date +%s.%N)
-  client "$exe" "$d/client" -n "$n" -c "$c" -conns 1 -coalesce "$coalesce"
+  client "$exe" "$d/client" -n "$n" -c "$c" -conns 1 -coalesce "$coalesce" "${client_tls[@]}"
   echo "$client_pid" >"$d/client.pid"
   wait_exit "$client_pid" 300
   client_pid=''
@@ -305,7 +313,7 @@ run_case() { # run_case NAME MODE COALESCE CLIENT (gocql-client: v1, protocol v4
     return 0
   fi
   # The same packets from the file cqlsniff wrote, without the kernel's counts: the wire-only verdict.
-  "$bin/cqlsniff" -r "$d/capture.pcap" -p "$port" --report json >"$d/replay.json" 2>"$d/replay.err" ||
+  "$bin/cqlsniff" -r "$d/capture.pcap" -p "$port" --report json "${sniff_tls[@]}" >"$d/replay.json" 2>"$d/replay.err" ||
     record FAIL "$name: replay" "cqlsniff -r of the capture it wrote failed (see ${d#"$repo"/}/replay.err)"
   local line
   while IFS= read -r line; do
@@ -331,6 +339,10 @@ run_case gocql-unbuffered-c$c unbuffered 0 gocql-client
 run_case gocql-buffered-c$c buffered 200us gocql-client
 run_case gocql-v2-v5-unbuffered-c$c unbuffered 0 gocql-v2-client
 run_case gocql-v2-v5-buffered-c$c buffered 200us gocql-v2-client
+# TLS (issue 11): gocql 1.7.0 over TLS 1.3 with its default coalescing asked for. gocql turns
+# coalescing off on TLS connections, so it sends one frame per write: unbuffered, decrypted live
+# from a key log that appears while the capture runs.
+tls=1 run_case gocql-tls13-coalesce200us-c$c unbuffered 200us gocql-client
 
 # --- client or server (issue 10) ------------------------------------------------------------------------
 # The lab's FuturesUnordered client (scylla 0.3.1, every request in flight in one FuturesUnordered) with
@@ -338,7 +350,7 @@ run_case gocql-v2-v5-buffered-c$c buffered 200us gocql-v2-client
 # live under cqlsniff with its eBPF counts on: cqlsniff's CPU per request of the client's process must be
 # within 30% of what the client measured of itself (getrusage over its request phase), and the verdict
 # must be client-bound for the first and not for the second.
-futures_case() { # futures_case VERSION CONCURRENCY WANT(client-bound|none)
+futures_case() { # futures_case VERSION CONCURRENCY WANT(client-bound|none) [retry]
   local v=$1 fc=$2 want=$3 name="futures-$1-c$2" d="$work/futures-$1-c$2" t ts
   mkdir -p "$d"
   echo
@@ -369,12 +381,20 @@ futures_case() { # futures_case VERSION CONCURRENCY WANT(client-bound|none)
     record FAIL "$name: client" "exited $crc (see ${d#"$repo"/}/client.err)"
     return 0
   fi
-  local line
+  local line lines
+  lines=$(E2E_RESULTS=$results E2E_RUN_ID=$run_id python3 "$here/e2e.py" cpucheck "$name" "$d" "$want" ||
+    echo "FAIL	$name: check	e2e.py cpucheck failed")
+  if [[ "${4:-}" != retry ]] && grep -q "^FAIL	$name: verdict" <<<"$lines"; then
+    # The verdict rests on how the client kept up, which a box loaded by other work (load average
+    # above the cores) can blur: one more run, and both are recorded.
+    record WARN "$name: verdict (first run, load $(cut -d' ' -f1 /proc/loadavg))" "$(grep "^FAIL	$name: verdict" <<<"$lines" | cut -f3)"
+    futures_case "$1" "$2" "$3" retry
+    return 0
+  fi
   while IFS= read -r line; do
     IFS=$'\t' read -r st nm dt <<<"$line"
     record "$st" "$nm" "$dt"
-  done < <(E2E_RESULTS=$results E2E_RUN_ID=$run_id python3 "$here/e2e.py" cpucheck "$name" "$d" "$want" ||
-    echo "FAIL	$name: check	e2e.py cpucheck failed")
+  done <<<"$lines"
   phase_done "$name" "$t"
 }
 if command -v cargo >/dev/null 2>&1; then
