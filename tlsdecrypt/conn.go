@@ -947,8 +947,8 @@ func (c *Conn) decrypt(r int, rec []byte, inPlace bool, m *recMeta) {
 	h.done(rec)
 	switch typ {
 	case ctAppData:
-		if c.suite.tls13 && h.phase != 2 {
-			break // not allowed under handshake keys: dropped
+		if c.suite.tls13 && h.phase != 2 || len(plain) == 0 {
+			break // not allowed under handshake keys; or empty (allowed, and nothing to deliver)
 		}
 		h.c.AppRecords++
 		h.c.PlainBytes += uint64(len(plain))
