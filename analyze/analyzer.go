@@ -8,7 +8,6 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/decode"
-	"github.com/cqlsniff/cqlsniff/syscalls"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
@@ -105,8 +104,8 @@ type Analyzer struct {
 	plain    []byte // TLS plaintext of the segment being fed (tls.go)
 	keyLogAt int64  // packet time of the last key log refresh
 
-	sys   map[syscalls.Key]syscalls.Counts // the kernel's counts, when measured
-	procs map[uint32]*procState            // the processes at the ends, when measured
+	sys   map[SocketKey]SocketCounts // the kernel's counts, when measured
+	procs map[uint32]*procState      // the processes at the ends, when measured
 }
 
 type totals struct {

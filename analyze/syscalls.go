@@ -4,11 +4,42 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/capture"
 )
 
+// SocketCounts are a connection's socket calls that moved data, seen from
+// one process, since the first such call the counter saw. Calls that
+// failed, returned EAGAIN or end of file, and MSG_PEEK receives are not
+// counted, so Sends is the number of times the process handed the kernel
+// bytes to send. Package syscalls counts them with eBPF.
+type SocketCounts struct {
+	Sends, Recvs         uint64
+	SendBytes, RecvBytes uint64
+	// PID and Comm are the process (thread group id and its leader's name,
+	// as ps shows them) that last made a call on the socket, in the host's
+	// pid namespace.
+	PID  uint32
+	Comm string
+}
+
+// SocketKey is the connection seen from the process that made the calls:
+// Local is its own end.
+type SocketKey struct {
+	Local, Remote capture.Endpoint
+}
+
+// Flow returns the direction-independent key of the connection, the one
+// capture.KeyOf gives its packets, so that socket counts join the wire's
+// connections.
+func (k SocketKey) Flow() capture.FlowKey {
+	if k.Remote.Less(k.Local) {
+		return capture.FlowKey{A: k.Remote, B: k.Local}
+	}
+	return capture.FlowKey{A: k.Local, B: k.Remote}
+}
+
 // SyscallReport is what the kernel counted for one end of a connection:
-// its socket send and receive calls that moved data (package syscalls).
+// its socket send and receive calls that moved data (SocketCounts).
 type SyscallReport struct {
 	Sends         uint64   `json:"sends"`
 	Recvs         uint64   `json:"recvs"`
@@ -33,7 +64,7 @@ const maxBytesSkew = 0.02
 // SetSyscalls hands the analyzer the kernel's per-connection counts (a copy
 // it may keep). Reports join them to connections by their endpoints. Call
 // it from the goroutine that runs the pipeline (e.g. Pipeline.BeforeReport).
-func (a *Analyzer) SetSyscalls(m map[syscalls.Key]syscalls.Counts) { a.sys = m }
+func (a *Analyzer) SetSyscalls(m map[SocketKey]SocketCounts) { a.sys = m }
 
 // withSyscalls returns r with the kernel's counts joined and the
 // diagnoses they make exact; r itself is shared with earlier reports and
@@ -42,8 +73,8 @@ func (a *Analyzer) withSyscalls(r *ConnReport) *ConnReport {
 	if a.sys == nil || !r.rolesKnown {
 		return r
 	}
-	cn, cok := a.sys[syscalls.Key{Local: r.clientEP, Remote: r.serverEP}]
-	sn, sok := a.sys[syscalls.Key{Local: r.serverEP, Remote: r.clientEP}]
+	cn, cok := a.sys[SocketKey{Local: r.clientEP, Remote: r.serverEP}]
+	sn, sok := a.sys[SocketKey{Local: r.serverEP, Remote: r.clientEP}]
 	if !cok && !sok {
 		return r
 	}
@@ -69,7 +100,7 @@ func codes(ds []Diagnosis) []string {
 
 // sysReport joins one end's kernel counts to what the wire showed it send
 // (out) and receive (in).
-func sysReport(n syscalls.Counts, out, in Writes) *SyscallReport {
+func sysReport(n SocketCounts, out, in Writes) *SyscallReport {
 	r := &SyscallReport{Sends: n.Sends, Recvs: n.Recvs, SendBytes: n.SendBytes, RecvBytes: n.RecvBytes, PID: n.PID, Comm: n.Comm}
 	// Calls in the span the capture saw: all of them when the byte counts
 	// agree, else in proportion to the bytes.

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
 // Config says which connections to count.
@@ -16,31 +16,13 @@ type Config struct {
 	Ports []uint16
 }
 
-// Counts are a connection's socket calls that moved data, seen from one process, since the first
-// such call after Open. Calls that failed, returned EAGAIN or end of file, and MSG_PEEK receives
-// are not counted, so Sends is the number of times the process handed the kernel bytes to send.
-type Counts struct {
-	Sends, Recvs         uint64
-	SendBytes, RecvBytes uint64
-	// PID and Comm are the process (thread group id and its leader's name, as ps shows them) that
-	// last made a call on the socket, in the host's pid namespace.
-	PID  uint32
-	Comm string
-}
-
-// Key is the connection seen from the process that made the calls: Local is its own end.
-type Key struct {
-	Local, Remote capture.Endpoint
-}
-
-// Flow returns the direction-independent key of the connection, the one capture.KeyOf gives its
-// packets, so that syscall counts join the wire's connections.
-func (k Key) Flow() capture.FlowKey {
-	if k.Remote.Less(k.Local) {
-		return capture.FlowKey{A: k.Remote, B: k.Local}
-	}
-	return capture.FlowKey{A: k.Local, B: k.Remote}
-}
+// Counts and Key are analyze's own types (analyze.SocketCounts and
+// analyze.SocketKey): this package produces them, analyze consumes them
+// without importing eBPF.
+type (
+	Counts = analyze.SocketCounts
+	Key    = analyze.SocketKey
+)
 
 // Sources a Tracer counts from, as Source reports them.
 const (
