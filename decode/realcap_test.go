@@ -13,12 +13,12 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// Real captures are read at test time rather than embedded: the shared ones
-// carry their own licences (see shared/pcaps-public/SOURCES.md). Tests skip
-// when the files are not there.
-var captureDirs = []string{"../pcaps", "../pcaps/public", "../../shared/pcaps-public/elastic-beats",
-	"../../shared/pcaps-public/jolynch-cqltrace", "../../shared/pcaps-public/ntop-nDPI",
-	"../../shared/pcaps-public/ntop-nDPI/pre-2024-eb12929"}
+// Real captures are read at test time rather than embedded: the public
+// ones carry their own licences (pcaps/public/README.md). The GPL-2.0
+// cqltrace captures are not shipped in the repository; they are read from
+// the team's shared directory when it is there.
+var captureDirs = []string{"../pcaps", "../pcaps/public/elastic-beats", "../pcaps/public/ntop-nDPI",
+	"../pcaps/public/ntop-nDPI/pre-2024-eb12929", "../../shared/pcaps-public/jolynch-cqltrace"}
 
 // half is one direction of a TCP connection to port 9042, reassembled.
 type half struct {

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden reports in testdata/
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*.pcap"))
 	gz, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*.pcap.gz"))
-	public, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "public", "*.pcap"))
+	public, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "public", "elastic-beats", "*.pcap"))
 	files = append(append(files, gz...), public...)
 	if len(files) == 0 {
 		t.Fatal("no captures in pcaps/")

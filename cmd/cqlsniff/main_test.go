@@ -16,7 +16,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
-const sample = "../../pcaps/public/cassandra_compressed.pcap"
+const sample = "../../pcaps/public/elastic-beats/cassandra_compressed.pcap"
 
 func exitCode(err error) int {
 	if err == nil {

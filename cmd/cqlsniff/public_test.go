@@ -15,15 +15,19 @@ import (
 	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
-// sharedDir is where the team's public captures live; users' clones do not
-// have it, so tests that need it skip.
-func sharedDir(t *testing.T) string {
+// publicCapture is a public capture by its path under pcaps-public/: the
+// copy in the repository (pcaps/public/, the Apache-2.0 and LGPL-3.0 ones,
+// with their attribution), else the team's shared directory. The GPL-2.0
+// cqltrace captures are only there: without it their tests skip, saying so.
+func publicCapture(t *testing.T, rel string) string {
 	t.Helper()
-	d := filepath.Join("..", "..", "..", "shared", "pcaps-public")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("public captures not available (%v)", err)
+	for _, d := range []string{filepath.Join("..", "..", "pcaps", "public"), filepath.Join("..", "..", "..", "shared", "pcaps-public")} {
+		if p := filepath.Join(d, rel); fileExists(p) {
+			return p
+		}
 	}
-	return d
+	t.Skipf("%s is not shipped in the repository (GPL-2.0; see pcaps/public/README.md) and the team's shared directory is not here", rel)
+	return ""
 }
 
 type logLine struct {
@@ -78,7 +82,6 @@ func analyse(t *testing.T, path string, extra ...string) (*analyze.Report, []log
 // error and that every CQL frame in it is decoded. The frame counts are the
 // ones an independent header walk over each TCP stream found (SOURCES.md).
 func TestPublicCapturesFrames(t *testing.T) {
-	d := sharedDir(t)
 	cases := []struct {
 		file   string
 		frames uint64
@@ -105,7 +108,7 @@ func TestPublicCapturesFrames(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			rep, _ := analyse(t, filepath.Join(d, c.file))
+			rep, _ := analyse(t, publicCapture(t, c.file))
 			if rep.Totals.Frames != c.frames {
 				t.Errorf("frames = %d, want %d", rep.Totals.Frames, c.frames)
 			}
@@ -134,7 +137,6 @@ func TestPublicCapturesFrames(t *testing.T) {
 // tests assert (opcode, stream, body lengths), plus the pairing packetbeat
 // gets wrong on the compressed capture.
 func TestPacketbeatPairs(t *testing.T) {
-	d := sharedDir(t)
 	type pair struct {
 		stream            int
 		opcode            string
@@ -155,7 +157,7 @@ func TestPacketbeatPairs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			_, lines := analyse(t, filepath.Join(d, "elastic-beats", c.file))
+			_, lines := analyse(t, publicCapture(t, filepath.Join("elastic-beats", c.file)))
 			for _, l := range lines {
 				if l.Stream != c.want.stream {
 					continue
@@ -170,7 +172,7 @@ func TestPacketbeatPairs(t *testing.T) {
 		})
 	}
 	t.Run("compressed pairs by stream id", func(t *testing.T) {
-		_, lines := analyse(t, filepath.Join(d, "elastic-beats", "cassandra_compressed.pcap"))
+		_, lines := analyse(t, publicCapture(t, filepath.Join("elastic-beats", "cassandra_compressed.pcap")))
 		found := false
 		for _, l := range lines {
 			if strings.Contains(l.Statement, "system.local") && l.Stream == 0 {
@@ -193,10 +195,9 @@ func TestPacketbeatPairs(t *testing.T) {
 // longer_v3.out, our log has the same client, statement (text, or the MD5
 // prepared id) and latency to the microsecond.
 func TestCqltraceLatencies(t *testing.T) {
-	d := sharedDir(t)
 	for _, name := range []string{"simple_v3", "longer_v3"} {
 		t.Run(name, func(t *testing.T) {
-			_, lines := analyse(t, filepath.Join(d, "jolynch-cqltrace", name+".in"))
+			_, lines := analyse(t, publicCapture(t, filepath.Join("jolynch-cqltrace", name+".in")))
 			have := map[string]int{}
 			for _, l := range lines {
 				st := l.Statement
@@ -205,7 +206,7 @@ func TestCqltraceLatencies(t *testing.T) {
 				}
 				have[fmt.Sprintf("%s|%s|%d", l.Client, st, int64(l.LatencyUS+0.5))]++
 			}
-			f, err := os.Open(filepath.Join(d, "jolynch-cqltrace", name+".out"))
+			f, err := os.Open(publicCapture(t, filepath.Join("jolynch-cqltrace", name+".out")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,8 +267,7 @@ func TestCqltraceLatencies(t *testing.T) {
 // --show-values (cqltrace printed the same bytes as BINDS=...), hashed with
 // --hash-values (equal values, equal hashes), and AUTH tokens never appear.
 func TestValuesPrivacy(t *testing.T) {
-	d := sharedDir(t)
-	path := filepath.Join(d, "jolynch-cqltrace", "simple_v3.in")
+	path := publicCapture(t, filepath.Join("jolynch-cqltrace", "simple_v3.in"))
 	logOf := func(extra ...string) string {
 		logPath := filepath.Join(t.TempDir(), "log.jsonl")
 		var out, errb bytes.Buffer
