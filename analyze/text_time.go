@@ -32,7 +32,10 @@ func (r *Report) writeTime(ew io.Writer) {
 			t := cr.Timing
 			cpu := "-"
 			if p := cr.ClientProcess; p != nil && p.WindowS*1e9 >= minProcWindow {
-				cpu = fmt.Sprintf("%.2f cores, %.1f µs/req, thread %.0f%%", p.Cores, p.CPUPerReqUS, 100*p.BusiestThreadShare)
+				cpu = fmt.Sprintf("%.2f cores, thread %.0f%%", p.Cores, 100*p.BusiestThreadShare)
+				if p.Requests > 0 {
+					cpu = fmt.Sprintf("%.2f cores, %.1f µs/req, thread %.0f%%", p.Cores, p.CPUPerReqUS, 100*p.BusiestThreadShare)
+				}
 			}
 			fmt.Fprintf(tw, "%s\t %s\t %.2f\t %.1f/%d\t %.0f%%\t %.0f%%\t %d\t %.0f\t %.0f\t %.0f\t %s\t\n",
 				cr.Client, cr.Server, t.SpanS, t.OutstandingMean, t.OutstandingPeak, 100*t.atLeast8, 100*t.IdleShare,
