@@ -100,7 +100,7 @@ func (l *wireLog) take() []synth.Segment {
 	return e
 }
 
-func testCert(t *testing.T) tls.Certificate {
+func testCert(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -119,7 +119,7 @@ func testCert(t *testing.T) tls.Certificate {
 // crypto/tls connection: each write becomes what crypto/tls put on the
 // wire for it (one record), at the same time; the handshake goes first.
 // It returns the segments and the key log.
-func tlsConversation(t *testing.T, plain []synth.Segment, cfg *tls.Config) ([]synth.Segment, []byte) {
+func tlsConversation(t testing.TB, plain []synth.Segment, cfg *tls.Config) ([]synth.Segment, []byte) {
 	t.Helper()
 	var keys bytes.Buffer
 	cc, sc := net.Pipe()
@@ -170,7 +170,7 @@ func tlsConversation(t *testing.T, plain []synth.Segment, cfg *tls.Config) ([]sy
 	return segs, keys.Bytes()
 }
 
-func pcapOf(t *testing.T, port uint16, segs []synth.Segment) []byte {
+func pcapOf(t testing.TB, port uint16, segs []synth.Segment) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := synth.WriteConversation(&b, port, time.Time{}, segs); err != nil {
@@ -350,6 +350,79 @@ func TestTLSCaptures(t *testing.T) {
 			if got := slices.Contains(pb.DiagnosisCodes, CodeClientUnbuffered); got != want || pb.TLS.Status != "no key log" {
 				t.Errorf("from the records: unbuffered %v, want %v (%+v, status %q)", got, want, pb.ClientWrites.TLS, pb.TLS.Status)
 			}
+		})
+	}
+}
+
+// tlsCapture is a TLS 1.3 capture of n requests (cqlConversation through
+// crypto/tls) and its key log, and the same in the clear.
+func tlsCapture(tb testing.TB, n int) (enc, plain []byte, kl *tlsdecrypt.KeyLog) {
+	segs := cqlConversation(n)
+	tsegs, keys := tlsConversation(tb, segs, &tls.Config{MinVersion: tls.VersionTLS13})
+	kl = tlsdecrypt.NewKeyLog(0)
+	if _, err := kl.ReadFrom(bytes.NewReader(keys)); err != nil {
+		tb.Fatal(err)
+	}
+	return pcapOf(tb, 9142, tsegs), pcapOf(tb, 9142, segs), kl
+}
+
+// TestPipelineTLSNoAllocs: decrypting adds no allocation per packet in the
+// steady state.
+func TestPipelineTLSNoAllocs(t *testing.T) {
+	enc, _, kl := tlsCapture(t, 20000)
+	src, err := capture.NewReaderSource(bytes.NewReader(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.KeyLog = kl
+	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	if err := p.Run(context.Background(), 5000); err != nil {
+		t.Fatal(err)
+	}
+	limit := uint64(5000)
+	allocs := testing.AllocsPerRun(5, func() {
+		limit += 2000
+		if err := p.Run(context.Background(), limit); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if perPacket := allocs / 2000; perPacket > 0.001 {
+		t.Fatalf("%.1f allocations per 2000 packets", allocs)
+	}
+	if r := p.Report("x"); r.Totals.Decrypted != 1 || r.Totals.Requests < 10000 {
+		t.Fatalf("decrypted %d, requests %d", r.Totals.Decrypted, r.Totals.Requests)
+	}
+}
+
+// BenchmarkPipelineTLS is the whole path over the same CQL traffic in the
+// clear and inside TLS 1.3 (AES-128-GCM), decrypted with its key log: the
+// difference is what decryption costs per packet.
+func BenchmarkPipelineTLS(b *testing.B) {
+	enc, plain, kl := tlsCapture(b, 20000)
+	for _, c := range []struct {
+		name string
+		data []byte
+		kl   *tlsdecrypt.KeyLog
+	}{{"plain", plain, nil}, {"tls13-decrypted", enc, kl}, {"tls13-records-only", enc, nil}} {
+		b.Run(c.name, func(b *testing.B) {
+			var packets uint64
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.data)))
+			for i := 0; i < b.N; i++ {
+				src, err := capture.NewReaderSource(bytes.NewReader(c.data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg := DefaultConfig()
+				cfg.KeyLog = c.kl
+				p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+				if err := p.Run(context.Background(), 0); err != nil {
+					b.Fatal(err)
+				}
+				packets = p.Report("x").Packets
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(packets), "ns/packet")
 		})
 	}
 }
