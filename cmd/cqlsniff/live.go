@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
-	"github.com/cqlsniff/cqlsniff/metrics"
 	"github.com/cqlsniff/cqlsniff/procstat"
 	"github.com/cqlsniff/cqlsniff/syscalls"
 	"github.com/cqlsniff/cqlsniff/tui"
@@ -99,7 +97,7 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 	p.Snapshots = &analyze.Snapshots{}
 	withSyscalls(p, tracer, io.Discard) // the UI owns the terminal
 	if metricsLn != nil {
-		defer serveMetrics(metricsLn, p.Snapshots, o.metricsCfg, io.Discard)()
+		defer serveMetrics(metricsLn, o.webConfig, p.Snapshots, o.metricsCfg, io.Discard)()
 	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -192,16 +190,3 @@ func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 // procUnavailableReports is how many reports in a row must fail to read any
 // process (permission, /proc mounted with hidepid) before that is said, once.
 const procUnavailableReports = 3
-
-// serveMetrics serves /metrics from the pipeline's snapshots until stop is
-// called. Scrapes ask the pipeline for a fresh report; nothing touches the
-// capture path.
-func serveMetrics(ln net.Listener, snaps *analyze.Snapshots, cfg metrics.Config, stderr io.Writer) (stop func()) {
-	srv := &http.Server{Handler: metrics.Handler(metrics.NewCollector(cfg, snaps)), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(stderr, "cqlsniff: metrics: %v\n", err)
-		}
-	}()
-	return func() { srv.Close() }
-}

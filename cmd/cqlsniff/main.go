@@ -130,6 +130,7 @@ type options struct {
 	syscalls    bool
 	syscallsSet bool
 	metrics     string
+	webConfig   string
 	metricsCfg  metrics.Config
 	read        string
 	ports       portList
@@ -215,6 +216,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.idleTimeout <= 0 || o.backToBack <= 0 {
 		return nil, usageErr("durations must be positive")
 	}
+	if o.webConfig != "" && o.metrics == "" {
+		return nil, usageErr("--web.config.file configures the metrics endpoint: add --metrics ADDR")
+	}
 	return o, nil
 }
 
@@ -231,6 +235,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
 	fs.BoolVar(&o.syscalls, "syscalls", true, "live capture: count each connection's send and receive calls in the kernel with eBPF, and measure the CPU time of the process at each end (needs root or CAP_BPF+CAP_PERFMON; --syscalls=false turns it off)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. :9464), path /metrics, while the capture runs")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "serve --metrics with the TLS and basic auth settings in `FILE` (Prometheus exporter-toolkit web configuration)")
 	fs.IntVar(&o.metricsCfg.MaxStatements, "metrics-max-statements", metrics.DefaultMaxStatements, "statements with their own label in the metrics (the rest: other)")
 	fs.IntVar(&o.metricsCfg.MaxClients, "metrics-max-clients", metrics.DefaultMaxClients, "client addresses with their own label in the metrics (the rest: other)")
 	fs.Float64Var(&o.speed, "speed", 1, "terminal UI replay of -r: pace factor (1 = the capture's own pace, 0 = as fast as possible; + and - change it)")
@@ -262,6 +267,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// Listen before the capture opens and privileges drop, so a bad or
 	// privileged address fails at once.
 	var metricsLn net.Listener
+	if err := checkWebConfig(o.webConfig, false); err != nil {
+		return err
+	}
 	if o.metrics != "" {
 		if metricsLn, err = net.Listen("tcp", o.metrics); err != nil {
 			return usageErr("--metrics: %v", err)
@@ -310,6 +318,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// tcpdump does.
 		if err := capture.DropPrivileges(o.user); err != nil {
 			return inputErr(err)
+		}
+		if err := checkWebConfig(o.webConfig, true); err != nil {
+			return err
 		}
 		src, name = live, o.iface
 		if o.duration > 0 {
@@ -386,7 +397,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	withSyscalls(p, tracer, stderr)
 	if metricsLn != nil {
 		p.Snapshots = &analyze.Snapshots{}
-		defer serveMetrics(metricsLn, p.Snapshots, o.metricsCfg, stderr)()
+		defer serveMetrics(metricsLn, o.webConfig, p.Snapshots, o.metricsCfg, stderr)()
 	}
 	var runErr error
 	if o.iface != "" {
