@@ -4,7 +4,9 @@ package main
 
 // The end-to-end test of --metrics: the cqlsniff binary capturing live on
 // lo, CQL traffic of known rate and latency made by the test itself, and a
-// real Prometheus server scraping cqlsniff. It needs root (live capture)
+// real Prometheus server scraping cqlsniff, once over plain HTTP and once
+// with --web.config.file (TLS with a CA made by the test, basic auth with a
+// bcrypt hash; a wrong password must get 401). It needs root (live capture)
 // and /usr/bin/prometheus (Debian: apt-get install prometheus), and skips
 // without them. Run it with
 //
@@ -72,41 +74,47 @@ func TestMetricsEndToEnd(t *testing.T) {
 	go mxServe(cqlLn)
 	cqlPort := cqlLn.Addr().(*net.TCPAddr).Port
 
-	// cqlsniff, before the clients connect, so it sees their STARTUP.
-	metricsAddr := mxFreeAddr(t)
-	var sniffLog bytes.Buffer
-	sniff := exec.Command(bin, "-i", "lo", "-p", strconv.Itoa(cqlPort), "--report", "json", "--interval", "1h",
-		"--metrics", metricsAddr)
-	sniff.Stdout, sniff.Stderr = &sniffLog, &sniffLog
-	if err := sniff.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sniff.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { sniff.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			sniff.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("cqlsniff output:\n%s", sniffLog.String())
-		}
-	}()
+	// Two cqlsniffs, before the clients connect, so that they see their
+	// STARTUP: one serving plain HTTP, one with a web configuration (TLS
+	// with a CA made here, and a bcrypt basic-auth user). Both capture the
+	// same traffic; Prometheus scrapes both and must find the same figures.
+	w := newWebTLS(t, "")
+	plainAddr := mxSniff(t, bin, cqlPort, "")
+	tlsAddr := mxSniff(t, bin, cqlPort, w.config)
 	mxUntil(t, "cqlsniff's /metrics", func() bool {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
+		code, err := webGet(t, http.DefaultClient, "http://"+plainAddr+"/metrics", "", "")
+		return err == nil && code == 200
 	})
+	mxUntil(t, "cqlsniff's /metrics over TLS", func() bool {
+		code, err := webGet(t, w.client(), "https://"+tlsAddr+"/metrics", w.user, w.password)
+		return err == nil && code == 200
+	})
+	// Without credentials or with wrong ones 401, with them 200, and no
+	// metrics over plain HTTP.
+	checkWebAuth(t, w, tlsAddr)
 
-	// Prometheus, scraping cqlsniff every second.
+	// Prometheus, scraping every second: the plain endpoint, the TLS one
+	// with the password, and the TLS one with a wrong password (which it
+	// must report as down: 401).
 	promAddr := mxFreeAddr(t)
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: cqlsniff\n    static_configs:\n      - targets: [%q]\n", metricsAddr)
+	pwFile := filepath.Join(dir, "password")
+	badPwFile := filepath.Join(dir, "wrong-password")
+	os.WriteFile(pwFile, []byte(w.password), 0o600)
+	os.WriteFile(badPwFile, []byte("not-"+w.password), 0o600)
+	tlsJob := func(job, pw string) string {
+		return fmt.Sprintf(`  - job_name: %s
+    scheme: https
+    tls_config:
+      ca_file: %q
+    basic_auth:
+      username: %s
+      password_file: %q
+    static_configs:
+      - targets: [%q]
+`, job, w.caFile, w.user, pw, tlsAddr)
+	}
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: cqlsniff\n    static_configs:\n      - targets: [%q]\n", plainAddr) +
+		tlsJob("cqlsniff-tls", pwFile) + tlsJob("cqlsniff-tls-wrong-password", badPwFile)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -169,38 +177,119 @@ func TestMetricsEndToEnd(t *testing.T) {
 	slices.Sort(lat)
 	clientP99 := lat[int(math.Ceil(0.99*float64(len(lat))))-1]
 
-	sel := fmt.Sprintf(`client="127.0.0.1", server="127.0.0.1:%d"`, cqlPort)
-	rate := mxScalar(t, base, fmt.Sprintf("sum(rate(cqlsniff_requests_total{%s}[%ds]))", sel, mxWindow), ts)
-	p99 := mxScalar(t, base, fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(cqlsniff_request_duration_seconds_bucket{%s}[%ds])))", sel, mxWindow), ts)
-	fpw := mxScalar(t, base, fmt.Sprintf(`sum(rate(cqlsniff_frames_per_write_sum{%s, direction="client_to_server"}[%ds])) / sum(rate(cqlsniff_frames_per_write_count{%[1]s, direction="client_to_server"}[%[2]ds]))`, sel, mxWindow), ts)
-	t.Logf("over %d s: clients sent %.1f requests/s, Prometheus says %.1f/s; client-side p99 %.3f ms, Prometheus p99 %.3f ms; client frames per write %.2f",
-		mxWindow, clientRate, rate, clientP99*1e3, p99*1e3, fpw)
+	for _, job := range []string{"cqlsniff", "cqlsniff-tls"} {
+		sel := fmt.Sprintf(`job=%q, client="127.0.0.1", server="127.0.0.1:%d"`, job, cqlPort)
+		t.Logf("job %s:", job)
+		rate := mxScalar(t, base, fmt.Sprintf("sum(rate(cqlsniff_requests_total{%s}[%ds]))", sel, mxWindow), ts)
+		p99 := mxScalar(t, base, fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(cqlsniff_request_duration_seconds_bucket{%s}[%ds])))", sel, mxWindow), ts)
+		fpw := mxScalar(t, base, fmt.Sprintf(`sum(rate(cqlsniff_frames_per_write_sum{%s, direction="client_to_server"}[%ds])) / sum(rate(cqlsniff_frames_per_write_count{%[1]s, direction="client_to_server"}[%[2]ds]))`, sel, mxWindow), ts)
+		t.Logf("over %d s: clients sent %.1f requests/s, Prometheus says %.1f/s; client-side p99 %.3f ms, Prometheus p99 %.3f ms; client frames per write %.2f",
+			mxWindow, clientRate, rate, clientP99*1e3, p99*1e3, fpw)
 
-	// The rate: the reports are at most a refresh old and the window's
-	// edges fall between scrapes, so allow 15%.
-	if math.Abs(rate-clientRate) > 0.15*clientRate {
-		t.Errorf("request rate %.1f/s, the clients sent %.1f/s", rate, clientRate)
+		// The rate: the reports are at most a refresh old and the window's
+		// edges fall between scrapes, so allow 15%.
+		if math.Abs(rate-clientRate) > 0.15*clientRate {
+			t.Errorf("request rate %.1f/s, the clients sent %.1f/s", rate, clientRate)
+		}
+		// The p99: the wire sees a little less than the client (no syscalls,
+		// no scheduling), never less than the server's service time, and the
+		// classic buckets are powers of two of microseconds, inside which
+		// histogram_quantile interpolates: within a factor of two.
+		if p99 < mxService.Seconds() || p99 > 2*clientP99 || p99 < clientP99/2 {
+			t.Errorf("p99 %.3f ms, the clients measured %.3f ms (service time %v)", p99*1e3, clientP99*1e3, mxService)
+		}
+		// One frame per write: these clients write each request alone.
+		if math.Abs(fpw-1) > 0.01 {
+			t.Errorf("client frames per write %.3f, want 1", fpw)
+		}
+		// The driver from the STARTUP, and the series per client IP (not per
+		// connection): one series for the two connections.
+		res := mxQueryAPI(t, base, fmt.Sprintf("cqlsniff_requests_total{%s}", sel), ts)
+		if len(res) != 1 || res[0].Metric["driver"] != mxDriver || res[0].Metric["driver_version"] != "1.0" {
+			t.Errorf("request series %+v, want one with driver=%q driver_version=\"1.0\"", res, mxDriver)
+		}
+		if open := mxScalar(t, base, fmt.Sprintf("sum(cqlsniff_open_connections{%s})", sel), ts); open != mxConns {
+			t.Errorf("%g open connections, want %d", open, mxConns)
+		}
 	}
-	// The p99: the wire sees a little less than the client (no syscalls,
-	// no scheduling), never less than the server's service time, and the
-	// classic buckets are powers of two of microseconds, inside which
-	// histogram_quantile interpolates: within a factor of two.
-	if p99 < mxService.Seconds() || p99 > 2*clientP99 || p99 < clientP99/2 {
-		t.Errorf("p99 %.3f ms, the clients measured %.3f ms (service time %v)", p99*1e3, clientP99*1e3, mxService)
+	// The scrape with the wrong password: down, and Prometheus says why.
+	if up := mxScalar(t, base, `up{job="cqlsniff-tls-wrong-password"}`, ts); up != 0 {
+		t.Errorf("the scrape with a wrong password is up (%g)", up)
 	}
-	// One frame per write: these clients write each request alone.
-	if math.Abs(fpw-1) > 0.01 {
-		t.Errorf("client frames per write %.3f, want 1", fpw)
+	if e := mxTargetError(t, base, "cqlsniff-tls-wrong-password"); !strings.Contains(e, "401") {
+		t.Errorf("the scrape with a wrong password failed with %q, want 401", e)
+	} else {
+		t.Logf("Prometheus with a wrong password: %s", e)
 	}
-	// The driver from the STARTUP, and the series per client IP (not per
-	// connection): one series for the two connections.
-	res := mxQueryAPI(t, base, fmt.Sprintf("cqlsniff_requests_total{%s}", sel), ts)
-	if len(res) != 1 || res[0].Metric["driver"] != mxDriver || res[0].Metric["driver_version"] != "1.0" {
-		t.Errorf("request series %+v, want one with driver=%q driver_version=\"1.0\"", res, mxDriver)
+}
+
+// mxSniff starts cqlsniff capturing the CQL port on lo with its metrics
+// on a free address (with the web configuration webConfig, if any) and
+// returns that address. It is stopped (SIGINT) when the test ends.
+func mxSniff(t *testing.T, bin string, cqlPort int, webConfig string) string {
+	t.Helper()
+	addr := mxFreeAddr(t)
+	args := []string{"-i", "lo", "-p", strconv.Itoa(cqlPort), "--report", "json", "--interval", "1h", "--metrics", addr}
+	if webConfig != "" {
+		args = append(args, "--web.config.file", webConfig)
 	}
-	if open := mxScalar(t, base, fmt.Sprintf("sum(cqlsniff_open_connections{%s})", sel), ts); open != mxConns {
-		t.Errorf("%g open connections, want %d", open, mxConns)
+	var out bytes.Buffer
+	sniff := exec.Command(bin, args...)
+	// Under sudo cqlsniff would drop to the invoking user, who cannot
+	// read the test's files: it stays root here.
+	sniff.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SUDO_") })
+	sniff.Stdout, sniff.Stderr = &out, &out
+	if err := sniff.Start(); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		sniff.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { sniff.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			sniff.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("cqlsniff %s output:\n%s", args, out.String())
+		}
+	})
+	return addr
+}
+
+// mxTargetError is the last scrape error Prometheus reports for job's
+// target, once it has one.
+func mxTargetError(t *testing.T, base, job string) string {
+	t.Helper()
+	var lastErr string
+	mxUntil(t, "a scrape error for "+job, func() bool {
+		resp, err := http.Get(base + "/api/v1/targets?state=active")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Data struct {
+				ActiveTargets []struct {
+					ScrapePool string
+					LastError  string
+				}
+			}
+		}
+		if json.NewDecoder(resp.Body).Decode(&body) != nil {
+			return false
+		}
+		for _, tg := range body.Data.ActiveTargets {
+			if tg.ScrapePool == job && tg.LastError != "" {
+				lastErr = tg.LastError
+				return true
+			}
+		}
+		return false
+	})
+	return lastErr
 }
 
 type mxExchange struct {
