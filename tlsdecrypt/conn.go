@@ -124,6 +124,7 @@ type Stats struct {
 	Suite   uint16      // negotiated cipher suite, 0 before the ServerHello
 	Swapped bool        // the handshake showed FromServer to be the client
 	Dirs    [2]DirStats // by the caller's Dir
+	renego  bool
 }
 
 // Reason is the status as a report says it: "unsupported: TLS 1.1",
@@ -137,7 +138,10 @@ func (s Stats) Reason() string {
 		case s.Suite != 0 && findSuite(s.Version, s.Suite) == nil:
 			return "unsupported: " + SuiteName(s.Suite)
 		}
-		return "unsupported: renegotiation"
+		if s.renego {
+			return "unsupported: renegotiation"
+		}
+		return "unsupported: a cipher the crypto module refuses (FIPS 140-only mode)"
 	case StatusFailed:
 		for _, d := range s.Dirs {
 			if d.AuthFailures > 0 {
@@ -334,6 +338,7 @@ type Conn struct {
 	suite    *suite
 	keys     *connKeys
 	looked   bool
+	gen      uint64 // key log generation of the last lookup
 
 	// TLS 1.2 sessions: what the hellos offered and what the server
 	// issued, to find a resumed session's master secret and to teach the
@@ -343,7 +348,6 @@ type Conn struct {
 	resumed           bool       // the ServerHello echoed the offered session ID
 	verified          bool       // a TLS 1.2 record authenticated: the master secret is right
 	toLearn           bool       // newSID or newTicket not yet given to the key log
-	gen               uint64     // key log generation of the last lookup
 }
 
 // NewConn returns a decrypter for one connection. kl may be nil (nothing
@@ -356,7 +360,8 @@ func NewConn(kl *KeyLog, emit func(info RecordInfo, plain []byte)) *Conn {
 
 // Feed takes the next bytes of direction d's stream (one TCP segment, in
 // order, captured at ts) and delivers the plaintext of every
-// application_data record it completes. It never keeps b. Records fed
+// application_data record it completes. It neither keeps nor changes b
+// (plaintext is made in the Conn's own buffers). Records fed
 // earlier that were waiting for keys are decrypted first if the key log
 // has changed since they were last tried.
 func (c *Conn) Feed(d Dir, b []byte, ts int64) {
@@ -456,7 +461,7 @@ func (c *Conn) Status() Status {
 
 // Stats returns the connection's status and counters.
 func (c *Conn) Stats() Stats {
-	s := Stats{Status: c.Status(), Version: c.version, Suite: c.suiteID, Swapped: c.swap == 1}
+	s := Stats{Status: c.Status(), Version: c.version, Suite: c.suiteID, Swapped: c.swap == 1, renego: c.renego}
 	for r := range c.h {
 		h := &c.h[r]
 		ds := h.c
