@@ -159,6 +159,7 @@ func FuzzKeyLog(f *testing.F) {
 	}
 	f.Add([]byte("CLIENT_RANDOM "+cr1+" "+s48+"\n# c\n\nCLIENT_RANDOM "+cr1+" "+s32+"\n"), uint16(60))
 	f.Add([]byte(strings.Repeat("x", 2000)+"\nSERVER_TRAFFIC_SECRET_0 "+cr2+" "+s48), uint16(1500))
+	path := filepath.Join(f.TempDir(), "keys") // one file, rewritten by each input: a directory per input is slow
 	f.Fuzz(func(t *testing.T, text []byte, split uint16) {
 		whole := NewKeyLog(4)
 		if n, err := whole.ReadFrom(bytes.NewReader(text)); err != nil || n != int64(len(text)) {
@@ -178,7 +179,6 @@ func FuzzKeyLog(f *testing.F) {
 		// The same as a file, loaded whole; then written in two parts,
 		// loaded and refreshed. Split at a line end, the counts agree too.
 		cut := min(int(split), len(text))
-		path := filepath.Join(t.TempDir(), "keys")
 		os.WriteFile(path, text, 0o600)
 		file2, _ := Load(path)
 		if fs := file2.Stats(); fs.Secrets != ws.Secrets || fs.Garbage != ws.Garbage || fs.Ignored != ws.Ignored || fs.Entries != ws.Entries {
