@@ -148,21 +148,20 @@ func exchange(t testing.TB, client, server *tls.Config, steps []step) *transcrip
 		return nil
 	}
 	errc := make(chan error, 1)
-	go func() {
+	serve := func() error {
 		nc, err := ln.Accept()
 		if err != nil {
-			errc <- err
-			return
+			return err
 		}
 		c := tls.Server(&tap{nc, FromServer, tr}, server)
-		defer c.Close()
+		defer c.Close() // its close_notify is written before serve returns
 		if err := run(c, FromServer); err != nil {
-			errc <- err
-			return
+			return err
 		}
 		_, err = io.Copy(io.Discard, c) // until the client's close_notify
-		errc <- err
-	}()
+		return err
+	}
+	go func() { errc <- serve() }()
 	nc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

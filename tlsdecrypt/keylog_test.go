@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -276,4 +277,46 @@ func TestNoSecretsPrinted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestKeyLogConcurrent: Conns in several goroutines look secrets up and
+// teach the key log sessions while it is refreshed (run with -race).
+func TestKeyLogConcurrent(t *testing.T) {
+	certs(t)
+	tr13 := exchange(t, &tls.Config{InsecureSkipVerify: true}, &tls.Config{Certificates: []tls.Certificate{ecdsaCert}}, defaultSteps[:4])
+	tr12 := exchange(t, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}, &tls.Config{Certificates: []tls.Certificate{ecdsaCert}}, defaultSteps[:4])
+	path := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(path, nil, 0o600)
+	kl, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool)
+	go func() {
+		f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		defer f.Close()
+		for _, tr := range []*transcript{tr13, tr12} {
+			f.Write(tr.keylog.Bytes())
+			kl.Refresh()
+		}
+		close(done)
+	}()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := []*transcript{tr13, tr12}[i%2]
+			c := NewConn(kl, nil)
+			for j, s := range tr.segments(uint64(i)) {
+				c.Feed(s.dir, s.b, int64(j))
+			}
+			<-done
+			c.Retry()
+			if s := c.Stats(); s.Status != StatusDecrypting {
+				t.Errorf("%s", s.Reason())
+			}
+		}()
+	}
+	wg.Wait()
 }
