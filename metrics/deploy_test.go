@@ -167,3 +167,43 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestSystemdWebConfigDropIn checks the drop-in that turns on TLS and basic
+// auth: the files reach the dynamic user as credentials, ExecStart reads
+// the web configuration from the credentials directory, and systemd
+// accepts the unit with the drop-in.
+func TestSystemdWebConfigDropIn(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "systemd", "web-config.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn := string(b)
+	for _, want := range []string{
+		"\nLoadCredential=web-config.yml:/etc/cqlsniff/web-config.yml\n",
+		"\nLoadCredential=tls.crt:/etc/cqlsniff/tls.crt\n",
+		"\nLoadCredential=tls.key:/etc/cqlsniff/tls.key\n",
+		"\nExecStart=\n",
+		"\nExecStart=/usr/local/bin/cqlsniff -i any --report json --metrics :9464 --web.config.file %d/web-config.yml\n",
+	} {
+		if !strings.Contains(dropIn, want) {
+			t.Errorf("the drop-in lacks %q", strings.TrimSpace(want))
+		}
+	}
+	unit, err := os.ReadFile(filepath.Join(deployDir, "systemd", "cqlsniff.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "cqlsniff.service.d"), 0o755)
+	fake := func(s string) []byte { return []byte(strings.ReplaceAll(s, "/usr/local/bin/cqlsniff", "/bin/true")) }
+	os.WriteFile(filepath.Join(dir, "cqlsniff.service"), fake(string(unit)), 0o644)
+	os.WriteFile(filepath.Join(dir, "cqlsniff.service.d", "web-config.conf"), fake(dropIn), 0o644)
+	out, err := exec.Command(analyze, "verify", filepath.Join(dir, "cqlsniff.service")).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify with the drop-in: %v\n%s", err, out)
+	}
+}
