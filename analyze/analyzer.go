@@ -101,8 +101,10 @@ type Analyzer struct {
 
 	closedStream decode.StreamStats // stream counters of closed connections
 
-	plain    []byte // TLS plaintext of the segment being fed (tls.go)
-	keyLogAt int64  // packet time of the last key log refresh
+	plain    []byte      // TLS plaintext of the segment being fed (tls.go)
+	plainDir capture.Dir // ... its direction
+	plainTS  int64       // ... and time
+	keyLogAt int64       // packet time of the last key log refresh
 
 	sys   map[SocketKey]SocketCounts // the kernel's counts, when measured
 	procs map[uint32]*procState      // the processes at the ends, when measured

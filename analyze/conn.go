@@ -125,6 +125,19 @@ func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
 	c.cqlData(d, b, ts)
 }
 
+// cqlFrames feeds CQL bytes to the direction's stream and handles the
+// frames they complete, without the batching evidence.
+func (c *conn) cqlFrames(d capture.Dir, b []byte, ts int64) {
+	w, st := &c.w[d], &c.streams[d]
+	st.Feed(b, ts)
+	for st.Next(&c.a.frame) {
+		if st.V5() {
+			w.v5frames++
+		}
+		c.frame(d, &c.a.frame)
+	}
+}
+
 // cqlData feeds one segment's worth of CQL bytes (a TCP segment's payload,
 // or the plaintext of the TLS records it completed) to the direction's
 // stream and gathers the batching evidence.
@@ -149,13 +162,7 @@ func (c *conn) cqlData(d capture.Dir, b []byte, ts int64) {
 		}
 	}
 	wasV5 := st.V5()
-	st.Feed(b, ts)
-	for st.Next(&c.a.frame) {
-		if st.V5() {
-			w.v5frames++
-		}
-		c.frame(d, &c.a.frame)
-	}
+	c.cqlFrames(d, b, ts)
 	if !st.Synced() && !c.rolesKnown && c.guess && c.dataSegs > 8 && !c.isCQL() {
 		// Not on a CQL port and nothing in it looks like CQL: stop looking.
 		c.notCQL = true

@@ -412,6 +412,7 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 	if src.ClockJumps > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("packet times jumped back %d times (captures with different clocks spliced together?): the duration counts only the spans where time ran forward", src.ClockJumps))
 	}
+	a.retryKeys()
 	conns := make([]*ConnReport, 0, len(a.closed)+len(a.live))
 	for _, cr := range a.closed {
 		conns = append(conns, a.withSyscalls(cr))

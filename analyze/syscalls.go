@@ -79,15 +79,25 @@ func (a *Analyzer) withSyscalls(r *ConnReport) *ConnReport {
 		return r
 	}
 	cp := *r
+	cw, sw := wireWrites(r.ClientWrites), wireWrites(r.ServerWrites)
 	if cok {
-		cp.ClientSyscalls = sysReport(cn, r.ClientWrites, r.ServerWrites)
+		cp.ClientSyscalls = sysReport(cn, cw, sw)
 	}
 	if sok {
-		cp.ServerSyscalls = sysReport(sn, r.ServerWrites, r.ClientWrites)
+		cp.ServerSyscalls = sysReport(sn, sw, cw)
 	}
 	cp.diagnoses = exactDiagnoses(&cp, r.diagnoses)
 	cp.DiagnosisCodes = codes(cp.diagnoses)
 	return &cp
+}
+
+// wireWrites is w with the bytes the kernel saw: for TLS, the records'
+// TCP bytes, not the plaintext.
+func wireWrites(w Writes) Writes {
+	if w.TLS != nil {
+		w.Bytes = w.TLS.WireBytes
+	}
+	return w
 }
 
 func codes(ds []Diagnosis) []string {
@@ -150,7 +160,9 @@ const (
 // exactDiagnoses replaces the wire's estimate of unbuffered writes with the
 // kernel's count where there is one, and adds the read-side findings.
 func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
-	if r.ClientSyscalls == nil && r.ServerSyscalls == nil {
+	if r.ClientSyscalls == nil && r.ServerSyscalls == nil || r.TLS != nil && !r.TLS.Decrypted {
+		// (Without the CQL inside a TLS connection there are no frames to
+		// divide the calls by: the records' evidence stands.)
 		return wire
 	}
 	var out []Diagnosis

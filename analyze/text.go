@@ -230,9 +230,9 @@ func (r *Report) noDiagnosis() string {
 	switch {
 	case plain == 0 && t.Encrypted > 0:
 		if t.Encrypted == 1 {
-			return "none: the connection is encrypted (TLS) and was not decrypted, so only its TCP segments and TLS records were examined (give --keylog to see the CQL)"
+			return "none: the connection is encrypted (TLS) and was not decrypted, so only its TCP segments and TLS records were examined"
 		}
-		return fmt.Sprintf("none: the %d connections are encrypted (TLS) and were not decrypted, so only their TCP segments and TLS records were examined (give --keylog to see the CQL)", t.Encrypted)
+		return fmt.Sprintf("none: the %d connections are encrypted (TLS) and were not decrypted, so only their TCP segments and TLS records were examined", t.Encrypted)
 	case plain == 0:
 		return "none: no CQL connection"
 	}

@@ -24,6 +24,7 @@ type recWalk struct {
 	nhdr    int
 	left    int  // body bytes still to come of the current record
 	lost    bool // bytes that are not TLS records: counting stopped
+	app     bool // the current record is application data
 	records uint64
 	bytes   uint64    // record bytes, headers included
 	segs    uint64    // TCP segments
@@ -47,11 +48,11 @@ const smallRecord = 600
 
 // walk counts the records of one segment; it returns the records starting
 // in it and, when exactly one whole record made up the segment, its length.
-func (r *recWalk) walk(b []byte) (starts, single int) {
+func (r *recWalk) walk(b []byte) (starts, single int, appData bool) {
 	r.segs++
 	r.tcp += uint64(len(b))
 	if r.lost {
-		return 0, 0
+		return 0, 0, false
 	}
 	atStart := r.left == 0 && r.nhdr == 0
 	for len(b) > 0 {
@@ -59,6 +60,7 @@ func (r *recWalk) walk(b []byte) (starts, single int) {
 			n := min(r.left, len(b))
 			r.left -= n
 			b = b[n:]
+			appData = appData || r.app
 			continue
 		}
 		n := copy(r.hdr[r.nhdr:], b)
@@ -70,13 +72,15 @@ func (r *recWalk) walk(b []byte) (starts, single int) {
 		r.nhdr = 0
 		if r.hdr[0] < 20 || r.hdr[0] > 24 || r.hdr[1] != 3 {
 			r.lost = true
-			return starts, 0
+			return starts, 0, appData
 		}
 		l := int(r.hdr[3])<<8 | int(r.hdr[4])
 		if l > 1<<14+2048 {
 			r.lost = true
-			return starts, 0
+			return starts, 0, appData
 		}
+		r.app = r.hdr[0] == 23
+		appData = appData || r.app
 		r.records++
 		r.bytes += uint64(5 + l)
 		r.left = l
@@ -87,7 +91,7 @@ func (r *recWalk) walk(b []byte) (starts, single int) {
 	if !atStart || starts != 1 || r.left != 0 || r.nhdr != 0 {
 		single = 0
 	}
-	return starts, single
+	return starts, single, appData
 }
 
 // tlsState is a TLS connection's decryption and record counting.
@@ -97,22 +101,23 @@ type tlsState struct {
 	lastDir  capture.Dir      // the direction of the latest data segment
 	haveLast bool
 	late     uint64 // records decrypted only once their keys arrived
+	gaveUp   string // the status with which the decrypter was let go (offline, no keys)
 }
 
 // tlsData handles one data segment of a TLS connection.
 func (c *conn) tlsData(d capture.Dir, b []byte, ts int64) {
 	t := c.tlsSt
+	a := c.a
 	if t == nil {
 		t = &tlsState{}
 		c.tlsSt = t
-		if kl := c.a.cfg.KeyLog; kl != nil {
+		if kl := a.cfg.KeyLog; kl != nil {
 			t.dec = tlsdecrypt.NewConn(kl, c.onPlain)
-			c.a.keyLogNewConn()
 		}
 	}
 	rw := &t.walk[d]
-	_, single := rw.walk(b)
-	if single > 0 && single <= smallRecord && rw.haveLast && ts-rw.lastTS <= c.a.cfg.BackToBack &&
+	starts, single, appData := rw.walk(b)
+	if single > 0 && single <= smallRecord && rw.haveLast && ts-rw.lastTS <= a.cfg.BackToBack &&
 		t.haveLast && t.lastDir == d {
 		rw.b2b++
 		rw.b2bBytes += uint64(single)
@@ -123,44 +128,75 @@ func (c *conn) tlsData(d capture.Dir, b []byte, ts int64) {
 	if t.dec == nil {
 		return
 	}
-	dir := tlsdecrypt.FromClient
-	if c.rolesKnown && d != c.cdir {
-		dir = tlsdecrypt.FromServer
-	}
-	a := c.a
-	if a.cfg.KeyLogRefresh && ts-a.keyLogAt >= keyLogRefreshEvery && t.dec.Status() == tlsdecrypt.StatusNoKeys {
-		a.keyLogAt = ts
-		_ = a.cfg.KeyLog.Refresh()
+	if a.cfg.KeyLogRefresh && ts-a.keyLogAt >= keyLogRefreshEvery {
+		if st := t.dec.Status(); st == tlsdecrypt.StatusNoKeys || st == tlsdecrypt.StatusHandshake {
+			// Live: the client may have written this connection's secrets
+			// since the last read.
+			a.keyLogAt = ts
+			_ = a.cfg.KeyLog.Refresh()
+		}
 	}
 	a.plain = a.plain[:0]
-	t.dec.Feed(dir, b, ts)
-	if len(a.plain) == 0 {
-		return // handshake records, or no keys (yet)
+	a.plainDir, a.plainTS = d, ts
+	t.dec.Feed(c.tlsDir(d), b, ts)
+	switch {
+	case len(a.plain) > 0:
+		c.cqlData(d, a.plain, ts)
+	case appData && starts == 0 && c.w[d].frames > 0:
+		// Only the middle of a record: a segment that continues a frame.
+		w := &c.w[d]
+		w.segments++
+		w.buckets[0]++
 	}
-	c.cqlData(d, a.plain, ts)
+	if !a.cfg.KeyLogRefresh && t.dec.Status() == tlsdecrypt.StatusNoKeys {
+		// Offline the key log will not grow: let the records waiting for
+		// keys go (up to 64 KiB a direction) and keep only the verdict.
+		t.gaveUp = t.dec.Stats().Reason()
+		t.dec = nil
+	}
+}
+
+// tlsDir is a flow direction as the decrypter names it.
+func (c *conn) tlsDir(d capture.Dir) tlsdecrypt.Dir {
+	if c.rolesKnown && d != c.cdir {
+		return tlsdecrypt.FromServer
+	}
+	return tlsdecrypt.FromClient
+}
+
+// flowDir is the flow direction of a decrypter's direction.
+func (c *conn) flowDir(d tlsdecrypt.Dir) capture.Dir {
+	cd := c.cdir
+	if !c.rolesKnown {
+		cd = 0
+	}
+	if d == tlsdecrypt.FromServer {
+		return cd.Other()
+	}
+	return cd
+}
+
+// onPlain receives a decrypted application_data record (tlsdecrypt's emit).
+// The records that complete in the segment being fed make up that
+// segment's payload. A record decrypted late — its keys arrived after it,
+// or it belongs to the other direction, drained when the keys came — goes
+// to the CQL stream of its own direction at its own time, outside the
+// batching evidence (it says nothing of how its segment was written).
+func (c *conn) onPlain(info tlsdecrypt.RecordInfo, plain []byte) {
+	t, a := c.tlsSt, c.a
+	d := c.flowDir(info.Dir)
+	if info.Late || d != a.plainDir {
+		t.late++
+		c.cqlFrames(d, plain, info.EndTS)
+		return
+	}
+	a.plain = append(a.plain, plain...)
 }
 
 // keyLogRefreshEvery is how often (packet time) a live capture re-reads the
 // key log while a connection waits for its keys.
 const keyLogRefreshEvery = int64(20e6)
 
-// onPlain receives a decrypted application_data record (tlsdecrypt's emit).
-func (c *conn) onPlain(info tlsdecrypt.RecordInfo, plain []byte) {
-	t := c.tlsSt
-	if info.Late {
-		t.late++
-	}
-	c.a.plain = append(c.a.plain, plain...)
-}
-
-// keyLogNewConn refreshes the key log when a TLS connection starts, so a
-// live capture finds the secrets of a connection opened after it began
-// (the client appends them while it shakes hands).
-func (a *Analyzer) keyLogNewConn() {
-	if a.cfg.KeyLogRefresh {
-		_ = a.cfg.KeyLog.Refresh()
-	}
-}
 
 // tlsGap: bytes were lost. Record boundaries are gone for good in that
 // direction (and with them the decryption's sequence numbers).
@@ -171,11 +207,7 @@ func (c *conn) tlsGap(d capture.Dir, lost int) {
 	}
 	t.walk[d].lost = true
 	if t.dec != nil {
-		dir := tlsdecrypt.FromClient
-		if c.rolesKnown && d != c.cdir {
-			dir = tlsdecrypt.FromServer
-		}
-		t.dec.Gap(dir, lost)
+		t.dec.Gap(c.tlsDir(d), lost)
 	}
 }
 
@@ -203,6 +235,7 @@ type TLSWrites struct {
 	AppRecords        uint64            `json:"app_records"` // application_data records decrypted (with a key log)
 	RecordsPerSegment float64           `json:"records_per_segment"`
 	BytesPerRecord    float64           `json:"bytes_per_record"` // on the wire, header and AEAD overhead included
+	WireBytes         uint64            `json:"wire_bytes"`       // TCP payload bytes: what the kernel's send and receive counts cover
 	Distribution      map[string]uint64 `json:"distribution"`     // TCP segments by the records starting in them
 	// FramesPerRecord is CQL frames per record once decrypted: a buffered
 	// sender puts many in one record, an unbuffered one about one.
@@ -218,7 +251,7 @@ type TLSWrites struct {
 // the application_data records decrypted and the CQL frames they carried
 // (0 without keys).
 func (r *recWalk) report(appRecords, frames uint64) *TLSWrites {
-	w := &TLSWrites{Records: r.records, AppRecords: appRecords, Distribution: distribution(&r.buckets), BackToBackSingle: r.b2b, RecordSyncLost: r.lost}
+	w := &TLSWrites{Records: r.records, AppRecords: appRecords, WireBytes: r.tcp, Distribution: distribution(&r.buckets), BackToBackSingle: r.b2b, RecordSyncLost: r.lost}
 	if r.segs > 0 {
 		w.RecordsPerSegment = round2(float64(r.records) / float64(r.segs))
 	}
@@ -238,15 +271,14 @@ func (c *conn) tlsReport(r *ConnReport) {
 		return
 	}
 	tr := &TLSReport{Status: "no key log"}
+	if t.gaveUp != "" {
+		tr.Status = t.gaveUp
+	}
 	var app [2]uint64 // by flow direction
 	if t.dec != nil {
 		st := t.dec.Stats()
 		for d := range app {
-			dir := tlsdecrypt.FromClient
-			if c.rolesKnown && capture.Dir(d) != c.cdir {
-				dir = tlsdecrypt.FromServer
-			}
-			app[d] = st.Dirs[dir].AppRecords
+			app[d] = st.Dirs[c.tlsDir(capture.Dir(d))].AppRecords
 		}
 		tr.Status = st.Reason()
 		tr.Decrypted = c.w[0].frames+c.w[1].frames > 0
@@ -297,15 +329,43 @@ func (c *conn) tlsUnbuffered(cr *ConnReport) (Diagnosis, bool) {
 		float64(tw.BackToBackSingle) < minTLSSplitShare*float64(tw.Records) {
 		return Diagnosis{}, false
 	}
-	why := "no key log was given"
-	if cr.TLS.Status != "no key log" {
-		why = "it could not be decrypted: " + cr.TLS.Status
+	why, hint := "no key log was given", " Give cqlsniff the client's key log (--keylog) to see the requests themselves."
+	switch {
+	case cr.TLS.Status == "handshake not captured":
+		why, hint = "its handshake was not captured, so no key can open it", ""
+	case cr.TLS.Status != "no key log":
+		why, hint = "it could not be decrypted ("+cr.TLS.Status+")", ""
 	}
-	msg := fmt.Sprintf("client %s sends most requests in their own write, judging by its TLS records (the connection is encrypted and %s, so the CQL inside is not seen): "+
-		"%d of its %d records (%.0f%%) were small (at most %d bytes, about one request), alone in their TCP segment, and left within %s of its previous one with no answer from the server in between, "+
-		"so two requests were in flight together yet went out in two writes (most TLS stacks make one record of each write). "+
-		"Give cqlsniff the client's key log (--keylog) to see the requests themselves. ",
-		cr.Client, why, tw.BackToBackSingle, tw.Records, 100*float64(tw.BackToBackSingle)/float64(tw.Records), smallRecord, fmtDur(c.a.cfg.BackToBack))
+	msg := fmt.Sprintf("client %s sends its requests in many small writes, judging by its TLS records (the connection is encrypted and %s, so the CQL inside is not seen): "+
+		"%d of its %d records (%.0f%%) were small (at most %d bytes: one request, or a few small ones), alone in their TCP segment, and left within %s of its previous one with no answer from the server in between, "+
+		"so requests in flight together went out in separate writes (most TLS stacks make one record of each write).%s ",
+		cr.Client, why, tw.BackToBackSingle, tw.Records, 100*float64(tw.BackToBackSingle)/float64(tw.Records), smallRecord, fmtDur(c.a.cfg.BackToBack), hint)
 	return Diagnosis{Code: CodeClientUnbuffered, Client: cr.Client, Server: cr.Server, Mechanism: "tls-records",
 		Message: msg + bufferingAdvice(cr.Driver, cr.DriverVersion, cr.Encrypted)}, true
+}
+
+// retryKeys re-reads a live key log and decrypts what connections waiting
+// for their keys hold: a connection that fell quiet gets no packet to
+// trigger it. Called when a report is built.
+func (a *Analyzer) retryKeys() {
+	if !a.cfg.KeyLogRefresh || a.cfg.KeyLog == nil {
+		return
+	}
+	waiting := false
+	for c := range a.live {
+		if t := c.tlsSt; t != nil && t.dec != nil && t.dec.Status() == tlsdecrypt.StatusNoKeys {
+			waiting = true
+			break
+		}
+	}
+	if !waiting {
+		return
+	}
+	_ = a.cfg.KeyLog.Refresh()
+	for c := range a.live {
+		if t := c.tlsSt; t != nil && t.dec != nil && t.dec.Status() == tlsdecrypt.StatusNoKeys {
+			a.plainDir = 2 // no segment is being fed: every record goes as a late one
+			t.dec.Retry()
+		}
+	}
 }

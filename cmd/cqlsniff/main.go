@@ -352,7 +352,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg.HashValues = o.hashValues
 	cfg.HashKey = []byte(o.hashKey)
 	if o.keylog != "" {
-		// Read as the user cqlsniff runs as (after dropping privileges).
+		// Read as the user cqlsniff runs as (after dropping privileges). A
+		// key log is a file that grows: a device or a pipe never ends.
+		if fi, err := os.Stat(o.keylog); err == nil && !fi.Mode().IsRegular() {
+			return usageErr("--keylog %s is not a regular file", o.keylog)
+		}
 		kl := tlsdecrypt.NewKeyLog(0)
 		if err := kl.Load(o.keylog); err != nil {
 			if o.iface == "" || !errors.Is(err, os.ErrNotExist) {

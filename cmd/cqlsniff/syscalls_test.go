@@ -11,6 +11,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/internal/labcounts"
 	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
 // kernelCounts reads the client's per-connection syscall counts that the
@@ -146,5 +147,57 @@ func TestPartialSyscalls(t *testing.T) {
 	dropped := run(counts)
 	if !dropped.ClientSyscalls.Partial || slices.Contains(dropped.DiagnosisCodes, analyze.CodeClientUnbuffered) {
 		t.Errorf("wire lost frames: partial %v, diagnoses %v", dropped.ClientSyscalls.Partial, dropped.DiagnosisCodes)
+	}
+}
+
+// TestTLSSyscalls joins the kernel's counts to a TLS capture of the lab:
+// they cover the ciphertext, so the comparison of bytes uses the records'
+// TCP bytes, not the plaintext. Decrypted, the verdict rests on the send
+// calls per frame; without the key log, the records' evidence stands next
+// to the counts.
+func TestTLSSyscalls(t *testing.T) {
+	path := filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-tls13-c64.pcap.gz")
+	for _, withKeys := range []bool{true, false} {
+		cfg := analyze.DefaultConfig()
+		if withKeys {
+			kl := tlsdecrypt.NewKeyLog(0)
+			if err := kl.Load(filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-tls13-c64.keys")); err != nil {
+				t.Fatal(err)
+			}
+			cfg.KeyLog = kl
+		}
+		src, err := capture.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+		counts := kernelCounts(t, path)
+		p.BeforeReport = func() { p.An.SetSyscalls(counts) }
+		if err := p.Run(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		p.Finish()
+		rep := p.Report("tls")
+		src.Close()
+		var busy *analyze.ConnReport
+		for _, c := range rep.Connections {
+			if busy == nil || c.ClientWrites.TLS.Records > busy.ClientWrites.TLS.Records {
+				busy = c
+			}
+		}
+		s := busy.ClientSyscalls
+		if s == nil || s.Partial {
+			t.Fatalf("keys %v: kernel counts %+v (partial: the wire's bytes and the kernel's disagree)", withKeys, s)
+		}
+		flagged := false
+		for _, d := range busy.DiagnosisCodes {
+			flagged = flagged || d == analyze.CodeClientUnbuffered
+		}
+		if !flagged {
+			t.Errorf("keys %v: diagnoses %v, want %s (%d sends)", withKeys, busy.DiagnosisCodes, analyze.CodeClientUnbuffered, s.Sends)
+		}
+		if withKeys && (s.FramesPerSend == nil || *s.FramesPerSend > 1.01) {
+			t.Errorf("frames per send %v, the kernel counted %d sends for %d frames", s.FramesPerSend, s.Sends, busy.ClientWrites.Frames)
+		}
 	}
 }
