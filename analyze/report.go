@@ -429,6 +429,15 @@ func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
 	a.withProcesses(conns)
 	r.Connections = conns
 	r.Diagnoses = []Diagnosis{}
+	stopped := 0
+	for _, c := range conns {
+		if c.TLS != nil && c.TLS.Decrypted && c.TLS.Status != "decrypting" {
+			stopped++
+		}
+	}
+	if stopped > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d TLS connections stopped being decrypted partway (see their tls.status: bytes lost in the capture, a record that failed authentication): their later requests and answers are missing from the figures", stopped))
+	}
 	for _, c := range conns {
 		r.Diagnoses = append(r.Diagnoses, c.diagnoses...)
 		if c.Encrypted {

@@ -114,7 +114,11 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 			continue
 		}
 		if cr.TLS != nil {
-			drv += " [" + cr.TLS.Version + "]"
+			if cr.TLS.Status != "decrypting" {
+				drv += " [" + cr.TLS.Version + ", stopped: " + cr.TLS.Status + "]"
+			} else {
+				drv += " [" + cr.TLS.Version + "]"
+			}
 		}
 		diag := strings.Join(cr.DiagnosisCodes, ",")
 		if diag == "" {
