@@ -219,10 +219,27 @@ func tracefsMounted() bool {
 func (t *Tracer) Source() string { return t.source }
 
 // Read fills into with the cumulative counts of every connection the kernel map holds, overwriting
-// the entries it has; connections no longer in the map (evicted when more than 65536 are tracked)
-// keep whatever into had for them. Counts are per socket: a new connection that reuses a closed
-// one's 4-tuple replaces its entry.
+// the entries it has, and removes the connections the map no longer holds (evicted, least recently
+// used first, when more than 65536 are tracked), so that into is bounded like the map however many
+// connections come and go (a soak at 300 connections a second grew by two entries per connection
+// before). Counts are per socket: a new connection that reuses a closed one's 4-tuple replaces its
+// entry.
 func (t *Tracer) Read(into map[Key]Counts) error {
+	err := t.read(into)
+	if err == nil {
+		// Sockets the kernel's map no longer holds (it keeps the most
+		// recently used, up to its size) leave into too: into stays as
+		// bounded as the map, however many connections come and go.
+		for k := range into {
+			if _, ok := t.newest[k]; !ok {
+				delete(into, k)
+			}
+		}
+	}
+	return err
+}
+
+func (t *Tracer) read(into map[Key]Counts) error {
 	clear(t.newest)
 	if !t.noBatch {
 		err := t.readBatch(into)
