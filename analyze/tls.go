@@ -197,7 +197,6 @@ func (c *conn) onPlain(info tlsdecrypt.RecordInfo, plain []byte) {
 // key log while a connection waits for its keys.
 const keyLogRefreshEvery = int64(20e6)
 
-
 // tlsGap: bytes were lost. Record boundaries are gone for good in that
 // direction (and with them the decryption's sequence numbers).
 func (c *conn) tlsGap(d capture.Dir, lost int) {
