@@ -384,10 +384,10 @@ futures_case() { # futures_case VERSION CONCURRENCY WANT(client-bound|none) [ret
   local line lines
   lines=$(E2E_RESULTS=$results E2E_RUN_ID=$run_id python3 "$here/e2e.py" cpucheck "$name" "$d" "$want" ||
     echo "FAIL	$name: check	e2e.py cpucheck failed")
-  if [[ "${4:-}" != retry ]] && grep -q "^FAIL	$name: verdict" <<<"$lines"; then
+  if [[ "${4:-}" != retry ]] && grep -qE "^(FAIL|WARN)	$name: verdict" <<<"$lines"; then
     # The verdict rests on how the client kept up, which a box loaded by other work (load average
     # above the cores) can blur: one more run, and both are recorded.
-    record WARN "$name: verdict (first run, load $(cut -d' ' -f1 /proc/loadavg))" "$(grep "^FAIL	$name: verdict" <<<"$lines" | cut -f3)"
+    record WARN "$name: verdict (first run, load $(cut -d' ' -f1 /proc/loadavg))" "$(grep -E "^(FAIL|WARN)	$name: verdict" <<<"$lines" | cut -f3)"
     futures_case "$1" "$2" "$3" retry
     return 0
   fi
