@@ -117,20 +117,29 @@ type phase struct {
 	rounds, inFlight int
 	perWrite         int
 	client           string // the client's address once run
+	// dial connects; nil is plain TCP with TCP_NODELAY.
+	dial func(addr string) (net.Conn, error)
 }
 
 func (ph *phase) run(addr string) error {
-	c, err := net.Dial("tcp4", addr)
+	dial := ph.dial
+	if dial == nil {
+		dial = func(addr string) (net.Conn, error) {
+			c, err := net.Dial("tcp4", addr)
+			if err != nil {
+				return nil, err
+			}
+			// Go sets TCP_NODELAY by default; say so, the counts below
+			// rely on it: no write waits for an ACK.
+			return c, c.(*net.TCPConn).SetNoDelay(true)
+		}
+	}
+	c, err := dial(addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(exchangeTimeout))
-	// Go sets TCP_NODELAY by default; say so, the counts below rely on
-	// it: no write waits for an ACK.
-	if err := c.(*net.TCPConn).SetNoDelay(true); err != nil {
-		return err
-	}
 	ph.client = c.LocalAddr().String()
 	answers := make([]byte, ph.inFlight*resultLen)
 	var buf []byte

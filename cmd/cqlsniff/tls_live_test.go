@@ -37,36 +37,15 @@ func selfSigned(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// runTLSPhase is phase.run over TLS, the client logging its secrets to
-// keylog (appended, as SSLKEYLOGFILE is).
-func runTLSPhase(ph *phase, addr string, keylog io.Writer, cfg *tls.Config) error {
-	c := cfg.Clone()
-	c.InsecureSkipVerify = true
-	c.KeyLogWriter = keylog
-	conn, err := tls.Dial("tcp4", addr, c)
-	if err != nil {
-		return err
+// tlsDial connects with TLS, the client logging its secrets to keylog
+// (appended, as SSLKEYLOGFILE is).
+func tlsDial(keylog io.Writer, cfg *tls.Config) func(string) (net.Conn, error) {
+	return func(addr string) (net.Conn, error) {
+		c := cfg.Clone()
+		c.InsecureSkipVerify = true
+		c.KeyLogWriter = keylog
+		return tls.Dial("tcp4", addr, c)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(exchangeTimeout))
-	ph.client = conn.LocalAddr().String()
-	answers := make([]byte, ph.inFlight*resultLen)
-	var buf []byte
-	for r := 0; r < ph.rounds; r++ {
-		for s := 0; s < ph.inFlight; s++ {
-			buf = append(buf, queryFrame(uint16(s))...)
-			if (s+1)%ph.perWrite == 0 {
-				if _, err := conn.Write(buf); err != nil {
-					return err
-				}
-				buf = buf[:0]
-			}
-		}
-		if _, err := io.ReadFull(conn, answers); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // TestLiveTLS captures TLS clients on lo with cqlsniff's --keylog path: the
@@ -134,7 +113,8 @@ func liveTLS(t *testing.T, ccfg *tls.Config) {
 	defer keys.Close()
 	var total uint64
 	for _, ph := range phases {
-		if err := runTLSPhase(ph, ln.Addr().String(), keys, ccfg); err != nil {
+		ph.dial = tlsDial(keys, ccfg)
+		if err := ph.run(ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-served; err != nil {
