@@ -429,6 +429,15 @@ func (k *KeyLog) consume(data []byte, skipping, counted *bool) (used int, added 
 		if quiet {
 			*counted = false
 		}
+		if len(line) > maxLine {
+			// Over-long, whatever it says: garbage, as it is when it
+			// arrives in pieces and overflows before its newline (the
+			// fuzzer found a long comment read both ways).
+			if !quiet {
+				k.stats.Garbage++
+			}
+			continue
+		}
 		added = k.line(line, !quiet) || added
 	}
 	if len(data)-used > maxLine {
