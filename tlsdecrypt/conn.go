@@ -1103,21 +1103,39 @@ func (c *Conn) clientHello(b []byte) {
 	if p+2 > len(b) {
 		return
 	}
+	for ext := extensionBlock(b, p); ; {
+		t, body, rest, ok := nextExtension(ext)
+		if !ok {
+			break
+		}
+		if t == 35 && len(body) > 0 { // session_ticket
+			c.ticket = sessionKey{kind: kindTicket, b: sha256.Sum256(body)}
+		}
+		ext = rest
+	}
+}
+
+// extensionBlock is a hello's extensions, whose 2-byte length is at p of b,
+// cut to that length (or to b).
+func extensionBlock(b []byte, p int) []byte {
 	ext := b[p+2:]
 	if n := int(binary.BigEndian.Uint16(b[p:])); n < len(ext) {
 		ext = ext[:n]
 	}
-	for len(ext) >= 4 {
-		t := binary.BigEndian.Uint16(ext)
-		n := int(binary.BigEndian.Uint16(ext[2:]))
-		if 4+n > len(ext) {
-			break
-		}
-		if t == 35 && n > 0 { // session_ticket
-			c.ticket = sessionKey{kind: kindTicket, b: sha256.Sum256(ext[4 : 4+n])}
-		}
-		ext = ext[4+n:]
+	return ext
+}
+
+// nextExtension reads the first extension of ext: its type, its body and
+// what follows; ok is false when no whole extension is left.
+func nextExtension(ext []byte) (typ uint16, body, rest []byte, ok bool) {
+	if len(ext) < 4 {
+		return 0, nil, nil, false
 	}
+	n := int(binary.BigEndian.Uint16(ext[2:]))
+	if 4+n > len(ext) {
+		return 0, nil, nil, false
+	}
+	return binary.BigEndian.Uint16(ext), ext[4 : 4+n], ext[4+n:], true
 }
 
 // learn gives the key log the master secret of the TLS 1.2 session this
@@ -1150,20 +1168,15 @@ func (c *Conn) serverHello(b []byte) {
 	id := binary.BigEndian.Uint16(b[p:])
 	p += 3
 	if p+2 <= len(b) {
-		ext := b[p+2:]
-		if n := int(binary.BigEndian.Uint16(b[p:])); n < len(ext) {
-			ext = ext[:n]
-		}
-		for len(ext) >= 4 {
-			t := binary.BigEndian.Uint16(ext)
-			n := int(binary.BigEndian.Uint16(ext[2:]))
-			if 4+n > len(ext) {
+		for ext := extensionBlock(b, p); ; {
+			t, body, rest, ok := nextExtension(ext)
+			if !ok {
 				break
 			}
-			if t == 43 && n == 2 { // supported_versions
-				v = binary.BigEndian.Uint16(ext[4:])
+			if t == 43 && len(body) == 2 { // supported_versions
+				v = binary.BigEndian.Uint16(body)
 			}
-			ext = ext[4+n:]
+			ext = rest
 		}
 	}
 	if random == hrrRandom {
