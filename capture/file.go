@@ -335,6 +335,7 @@ func (s *FileSource) nextPcap(p *Packet) error {
 		s.stats.Records++
 		s.stats.Bytes += uint64(len(data))
 		if s.count(DecodePacket(s.link, data, int(wireLen), ts, p)) {
+			p.Num = s.stats.Records
 			return nil
 		}
 		if s.skipped += skipCost(uint64(n)); s.skipped >= skipBudget {
@@ -369,6 +370,7 @@ func (s *FileSource) nextNg(p *Packet) error {
 		if !ok {
 			s.stats.UnsupportedLink++
 		} else if s.count(DecodePacket(link, data, ci.Length, ci.Timestamp.UnixNano(), p)) {
+			p.Num = s.stats.Records
 			return nil
 		}
 		if s.skipped += skipCost(uint64(len(data))); s.skipped >= skipBudget {

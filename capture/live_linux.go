@@ -226,6 +226,7 @@ func (s *LiveSource) Next(p *Packet) error {
 			}
 		}
 		if countDecode(&s.stats, DecodePacket(s.link, data, ci.Length, ts, p)) {
+			p.Num = s.stats.Records
 			return nil
 		}
 		if s.closing.Load() {

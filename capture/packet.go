@@ -17,7 +17,12 @@ const (
 // Payload aliases the buffer the packet was decoded from and is valid until
 // the source reads the next packet.
 type Packet struct {
-	TS      int64 // capture time, Unix nanoseconds
+	TS int64 // capture time, Unix nanoseconds
+	// Num is the packet's number in its source, counting from 1 every
+	// record read (TCP or not), as Wireshark numbers frames: a connection
+	// is named by the number of its first packet, which any number of
+	// analysis workers agree on.
+	Num     uint64
 	SrcIP   [16]byte
 	DstIP   [16]byte
 	IPv6    bool
