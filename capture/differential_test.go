@@ -104,9 +104,10 @@ func differentialFile(t *testing.T, data []byte) {
 	recs := readRecords(t, data)
 	var counts [DecodeMalformed + 1]int
 	var want []Packet
-	for _, r := range recs {
+	for i, r := range recs {
 		var p Packet
 		res := DecodePacket(r.link, r.data, r.ci.Length, r.ci.Timestamp.UnixNano(), &p)
+		p.Num = uint64(i + 1) // the record's number, as Wireshark gives it
 		counts[res]++
 		crossCheck(t, r.link, r.data, r.ci.Length, res, &p)
 		if res == DecodeTCP {
