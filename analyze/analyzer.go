@@ -81,10 +81,11 @@ type Analyzer struct {
 	stmtList []*stmt
 	other    [256]*stmt
 	prepared map[string]*stmt // prepared id → EXECUTE statement
-	// scyllaNodes is what each ScyllaDB node (by address) said in SUPPORTED
-	// on any connection: a connection whose own OPTIONS was not captured
-	// still gets its node's shard count.
-	scyllaNodes map[[16]byte]decode.ScyllaInfo
+	// reg is what connections teach about each other (prepared ids,
+	// ScyllaDB nodes), shared by the analysis workers; regSeen is how many
+	// of its prepared ids are copied into prepared.
+	reg     *registry
+	regSeen int
 
 	totals totals
 
@@ -106,8 +107,9 @@ type Analyzer struct {
 	plainTS  int64       // ... and time
 	keyLogAt int64       // packet time of the last key log refresh
 
-	sys   map[SocketKey]SocketCounts // the kernel's counts, when measured
-	procs map[uint32]*procState      // the processes at the ends, when measured
+	// rep builds this analyzer's reports when it runs alone (a sharded
+	// pipeline has one merger for all its workers).
+	rep *merger
 }
 
 type totals struct {
@@ -158,6 +160,7 @@ func New(cfg Config) *Analyzer {
 		live:     make(map[*conn]struct{}),
 		stmts:    make(map[string]*stmt),
 		prepared: make(map[string]*stmt),
+		reg:      newRegistry(cfg.MaxPrepared),
 		key:      make([]byte, 0, 1024),
 	}
 	if cfg.MaxValueBytes == 0 {
@@ -170,6 +173,7 @@ func New(cfg Config) *Analyzer {
 		}
 	}
 	a.cfg = cfg
+	a.rep = &merger{cfg: cfg, reg: a.reg}
 	if cfg.Log != nil {
 		a.log = newExchangeLog(cfg.Log)
 		a.req.KeepValues = cfg.ShowValues || cfg.HashValues
@@ -192,9 +196,13 @@ func (a *Analyzer) NewFlow(k capture.FlowKey, d capture.Dir, p *capture.Packet) 
 	if a.cfg.OnlyPorts && !sa && !sb {
 		return nil
 	}
-	c := &conn{a: a, key: k, first: p.TS, last: p.TS}
-	a.nextID++
-	c.id = a.nextID
+	c := &conn{a: a, key: k, first: p.TS, last: p.TS, id: p.Num}
+	if c.id == 0 {
+		// A packet without a number (made by hand, not read from a
+		// source): number the connections in order.
+		a.nextID++
+		c.id = a.nextID
+	}
 	switch {
 	case sb && !sa:
 		c.setRoles(0) // A is the client
@@ -249,4 +257,26 @@ func (a *Analyzer) statement(op decode.Opcode, text []byte) *stmt {
 	a.stmts[string(a.key)] = s
 	a.stmtList = append(a.stmtList, s)
 	return s
+}
+
+// preparedStmt returns the EXECUTE statement a prepared id names, nil if
+// the id is unknown. The local map answers almost always; on a miss the
+// ids other workers learned since the last look are copied in first.
+func (a *Analyzer) preparedStmt(id []byte) *stmt {
+	if s := a.prepared[string(id)]; s != nil {
+		return s
+	}
+	if int(a.reg.n.Load()) == a.regSeen {
+		return nil
+	}
+	for _, e := range a.reg.since(a.regSeen) {
+		a.regSeen++
+		if len(a.prepared) >= a.cfg.MaxPrepared && a.prepared[e.id] == nil {
+			continue
+		}
+		s := a.statement(decode.OpExecute, []byte(e.text))
+		s.lwt = s.lwt || e.lwt
+		a.prepared[e.id] = s
+	}
+	return a.prepared[string(id)]
 }

@@ -226,6 +226,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 				// negotiated SCYLLA_LWT_ADD_METADATA_MARK.
 				p.prepare.lwt = true
 			}
+			a.reg.learn(r.PreparedID, p.prepare.text, p.prepare.lwt)
 		case h.Opcode == decode.OpResult && r.Kind == decode.ResultSetKeyspace:
 			c.keyspace = string(r.Keyspace)
 		case h.Opcode == decode.OpSupported && len(r.Supported) > 0:
@@ -233,12 +234,8 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 			if decode.ParseScyllaSupported(r.Supported, &info) == nil && (info.NrShards >= 0 || info.Shard >= 0) {
 				c.scylla = info
 				c.scyllaSeen = true
-				if _, server := c.key.Endpoints(c.cdir); len(a.scyllaNodes) < a.cfg.MaxPrepared {
-					if a.scyllaNodes == nil {
-						a.scyllaNodes = make(map[[16]byte]decode.ScyllaInfo)
-					}
-					a.scyllaNodes[server.IP] = info
-				}
+				_, server := c.key.Endpoints(c.cdir)
+				a.reg.node(server.IP, info)
 				r.RateLimitCode = info.RateLimitErrorCode
 				c.rateLimit = info.RateLimitErrorCode
 			}

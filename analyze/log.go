@@ -239,7 +239,7 @@ func (a *Analyzer) setsPassword(r *decode.Request) bool {
 		if len(query) > 0 {
 			return containsFold(query, "PASSWORD")
 		}
-		st := a.prepared[string(id)]
+		st := a.preparedStmt(id)
 		return st != nil && containsFold([]byte(st.text), "PASSWORD")
 	}
 	switch r.Opcode {

@@ -64,10 +64,10 @@ func (a *Analyzer) executeStatement(id []byte, err error) *stmt {
 	if err != nil {
 		return a.statement(decode.OpExecute, []byte("(undecodable)"))
 	}
-	if s := a.prepared[string(id)]; s != nil {
+	if s := a.preparedStmt(id); s != nil {
 		return s
 	}
-	a.fp = append(a.fp[:0], "prepared 0x"...)
+	a.fp = append(a.fp[:0], unknownPrefix...)
 	a.fp = hex.AppendEncode(a.fp, id)
 	return a.statement(decode.OpExecute, a.fp)
 }
@@ -113,10 +113,10 @@ func (a *Analyzer) batchStatement(r *decode.Request, err error, announced int) *
 		ch := &r.Children[i]
 		if ch.Kind == 0 {
 			a.fp2 = Fingerprint(a.fp2, ch.Query)
-		} else if s := a.prepared[string(ch.PreparedID)]; s != nil {
+		} else if s := a.preparedStmt(ch.PreparedID); s != nil {
 			a.fp2 = append(a.fp2, s.text...)
 		} else {
-			a.fp2 = append(a.fp2, "prepared 0x"...)
+			a.fp2 = append(a.fp2, unknownPrefix...)
 			a.fp2 = hex.AppendEncode(a.fp2, ch.PreparedID)
 		}
 		if prev >= 0 && string(a.fp[prev:]) == string(a.fp2) {

@@ -73,18 +73,20 @@ const minProcWindow = 1e9
 // the ends of CQL connections (a copy it may keep). Call it from the
 // goroutine that runs the pipeline, after SetSyscalls: the processes are
 // joined to connections by the pids the kernel's counts name.
-func (a *Analyzer) SetProcesses(ps []ProcessCPU) {
-	if a.procs == nil {
-		a.procs = make(map[uint32]*procState)
+func (a *Analyzer) SetProcesses(ps []ProcessCPU) { a.rep.setProcesses(ps) }
+
+func (m *merger) setProcesses(ps []ProcessCPU) {
+	if m.procs == nil {
+		m.procs = make(map[uint32]*procState)
 	}
 	for _, p := range ps {
-		s := a.procs[p.PID]
+		s := m.procs[p.PID]
 		if s == nil {
-			if len(a.procs) >= maxProcs {
+			if len(m.procs) >= maxProcs {
 				continue
 			}
 			s = &procState{baseReq: -1}
-			a.procs[p.PID] = s
+			m.procs[p.PID] = s
 		}
 		s.last = p
 	}
@@ -110,8 +112,8 @@ const procJoinSlack = 5 * 1e9
 
 // withProcesses fills each connection end's process figures from the
 // newest readings. The report's connections are copies it may modify.
-func (a *Analyzer) withProcesses(conns []*ConnReport) {
-	if len(a.procs) == 0 {
+func (m *merger) withProcesses(conns []*ConnReport) {
+	if len(m.procs) == 0 {
 		return
 	}
 	type agg struct {
@@ -124,7 +126,7 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 		if s == nil || s.PID == 0 {
 			return
 		}
-		if p := a.procs[s.PID]; p != nil && c.lastTS < p.last.Since-int64(procJoinSlack) {
+		if p := m.procs[s.PID]; p != nil && c.lastTS < p.last.Since-int64(procJoinSlack) {
 			return // over before the process was first seen: an earlier process with the same pid
 		}
 		g := by[s.PID]
@@ -134,7 +136,7 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 		}
 		g.reqs += c.Requests
 		g.conns++
-		if p := a.procs[s.PID]; c.Closed == "open" || p != nil && c.lastTS >= p.last.At-int64(procJoinSlack) {
+		if p := m.procs[s.PID]; c.Closed == "open" || p != nil && c.lastTS >= p.last.At-int64(procJoinSlack) {
 			g.open++ // open when the process's sockets were last counted, as far as can be told
 		}
 	}
@@ -146,7 +148,7 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 	}
 	reports := make(map[uint32]*ProcessReport, len(by))
 	for pid, g := range by {
-		s := a.procs[pid]
+		s := m.procs[pid]
 		if s == nil {
 			continue
 		}
@@ -161,7 +163,7 @@ func (a *Analyzer) withProcesses(conns []*ConnReport) {
 		if s == nil {
 			return nil
 		}
-		if p := a.procs[s.PID]; p == nil || c.lastTS < p.last.Since-int64(procJoinSlack) {
+		if p := m.procs[s.PID]; p == nil || c.lastTS < p.last.Since-int64(procJoinSlack) {
 			return nil
 		}
 		return reports[s.PID]

@@ -1,9 +1,6 @@
 package analyze
 
 import (
-	"fmt"
-	"sort"
-
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/cqlsniff/cqlsniff/capture"
@@ -343,7 +340,7 @@ func (c *conn) report() *ConnReport {
 	}
 	info, seen := c.scylla, c.scyllaSeen
 	fromNode := false
-	if node, ok := c.a.scyllaNodes[server.IP]; !seen && ok && c.rolesKnown {
+	if node, ok := c.a.reg.nodeInfo(server.IP); !seen && ok && c.rolesKnown {
 		// Its own SUPPORTED was not captured; another connection's to the
 		// same node was. The shard itself is only known on a shard-aware port.
 		info, seen, fromNode = node, true, true
@@ -396,131 +393,10 @@ type SourceStats struct {
 }
 
 // Report builds the report of everything seen so far. Connections still
-// open are included as they stand.
+// open are included as they stand. Call it from the goroutine that feeds
+// the analyzer.
 func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
-	r := &Report{
-		Source:  src.Name,
-		Packets: src.Packets,
-		Bytes:   src.Bytes,
-		Dropped: src.Dropped,
-		Start:   rfc3339(src.First),
-		End:     rfc3339(src.Last),
-	}
-	if src.Elapsed > 0 {
-		r.DurationS = float64(src.Elapsed) / 1e9
-	}
-	if src.ClockJumps > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("packet times jumped back %d times (captures with different clocks spliced together?): the duration counts only the spans where time ran forward", src.ClockJumps))
-	}
-	a.retryKeys()
-	conns := make([]*ConnReport, 0, len(a.closed)+len(a.live))
-	for _, cr := range a.closed {
-		conns = append(conns, a.withSyscalls(cr))
-	}
-	var unanswered uint64
-	for c := range a.live {
-		if c.isCQL() || c.tls {
-			cr := c.report()
-			conns = append(conns, a.withSyscalls(cr))
-			unanswered += cr.Unanswered
-		}
-	}
-	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
-	a.withProcesses(conns)
-	r.Connections = conns
-	r.Diagnoses = []Diagnosis{}
-	stopped := 0
-	for _, c := range conns {
-		if c.TLS != nil && c.TLS.Decrypted && c.TLS.Status != "decrypting" {
-			stopped++
-		}
-	}
-	if stopped > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%d TLS connections stopped being decrypted partway (see their tls.status: bytes lost in the capture, a record that failed authentication): their later requests and answers are missing from the figures", stopped))
-	}
-	for _, c := range conns {
-		r.Diagnoses = append(r.Diagnoses, c.diagnoses...)
-		if c.Encrypted {
-			r.Totals.Encrypted++
-			if c.TLS != nil && c.TLS.Decrypted {
-				r.Totals.Decrypted++
-			}
-		}
-	}
-	t := a.totals
-	r.Totals = Totals{
-		Connections:     len(conns) + int(a.closedDropped),
-		NotListed:       a.closedDropped,
-		Requests:        t.requests,
-		Responses:       t.responses,
-		Unanswered:      t.unanswered + unanswered,
-		Errors:          t.errors,
-		Events:          t.events,
-		OrphanResponses: t.orphans,
-		StreamReuse:     t.reused,
-		Frames:          t.frames,
-		Encrypted:       r.Totals.Encrypted,
-		Decrypted:       r.Totals.Decrypted,
-		NotCQL:          a.ignored,
-	}
-	r.Statements = []StmtReport{}
-	for _, s := range a.stmtList {
-		if s.count == 0 {
-			continue
-		}
-		r.Statements = append(r.Statements, StmtReport{
-			Statement: s.text, Opcode: s.op.String(), LWT: s.lwt, Count: s.count, Errors: s.errors,
-			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, s.max, s.total),
-		})
-	}
-	sort.SliceStable(r.Statements, func(i, j int) bool { return r.Statements[i].TotalMS > r.Statements[j].TotalMS })
-	// Every answered request is counted in exactly one statement, so the
-	// opcode figures are the merge of their statements' (one histogram
-	// update per response instead of two on the hot path).
-	var ops [256]*OpReport
-	var opHist [256]*hdrhistogram.Histogram
-	var opMax, opSum [256]int64
-	for _, s := range a.stmtList {
-		if s.count == 0 {
-			continue
-		}
-		if ops[s.op] == nil {
-			ops[s.op] = &OpReport{Opcode: s.op.String()}
-			opHist[s.op] = hdrhistogram.New(1, 100_000_000, 2)
-		}
-		ops[s.op].Count += s.count
-		ops[s.op].Errors += s.errors
-		opHist[s.op].Merge(s.hist)
-		opMax[s.op] = max(opMax[s.op], s.max)
-		opSum[s.op] += s.total
-	}
-	r.Opcodes = []OpReport{}
-	all := hdrhistogram.New(1, 100_000_000, 2)
-	var allMax, allSum int64
-	for op, o := range ops {
-		if o != nil {
-			o.Latency = summarize(opHist[op], opMax[op], opSum[op])
-			r.Opcodes = append(r.Opcodes, *o)
-			all.Merge(opHist[op])
-			allMax, allSum = max(allMax, opMax[op]), allSum+opSum[op]
-		}
-	}
-	r.Latency = summarize(all, allMax, allSum)
-	ss := a.closedStream
-	for c := range a.live {
-		if c.isCQL() {
-			addStreamStats(&ss, c.streams[0].Stats())
-			addStreamStats(&ss, c.streams[1].Stats())
-		}
-	}
-	r.Capture = CaptureCounters{
-		TCPPackets: src.TCP, NotTCP: src.NotTCP, Fragments: src.Fragments, Malformed: src.Malformed,
-		UnsupportedLink: src.Unsupported, Retransmits: asm.Retransmits, OutOfOrder: asm.OutOfOrder,
-		Gaps: asm.Gaps, GapBytes: asm.GapBytes, SkippedBytes: ss.SkippedBytes, Resyncs: ss.Syncs,
-		Desyncs: ss.Desyncs, Oversized: ss.Oversized, DecompressErr: ss.DecompressErr, Truncated: src.Truncated,
-		LostFrames: ss.LostFrames, V5Segments: ss.Segments, V5SegmentErrors: ss.SegmentErrors,
-	}
-	return r
+	return a.rep.merge([]*part{a.part(asm, false)}, src)
 }
 
 func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {

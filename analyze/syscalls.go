@@ -64,17 +64,17 @@ const maxBytesSkew = 0.02
 // SetSyscalls hands the analyzer the kernel's per-connection counts (a copy
 // it may keep). Reports join them to connections by their endpoints. Call
 // it from the goroutine that runs the pipeline (e.g. Pipeline.BeforeReport).
-func (a *Analyzer) SetSyscalls(m map[SocketKey]SocketCounts) { a.sys = m }
+func (a *Analyzer) SetSyscalls(m map[SocketKey]SocketCounts) { a.rep.sys = m }
 
 // withSyscalls returns r with the kernel's counts joined and the
 // diagnoses they make exact; r itself is shared with earlier reports and
 // is not modified.
-func (a *Analyzer) withSyscalls(r *ConnReport) *ConnReport {
-	if a.sys == nil || !r.rolesKnown {
+func (m *merger) withSyscalls(r *ConnReport) *ConnReport {
+	if m.sys == nil || !r.rolesKnown {
 		return r
 	}
-	cn, cok := a.sys[SocketKey{Local: r.clientEP, Remote: r.serverEP}]
-	sn, sok := a.sys[SocketKey{Local: r.serverEP, Remote: r.clientEP}]
+	cn, cok := m.sys[SocketKey{Local: r.clientEP, Remote: r.serverEP}]
+	sn, sok := m.sys[SocketKey{Local: r.serverEP, Remote: r.clientEP}]
 	if !cok && !sok {
 		return r
 	}

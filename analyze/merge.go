@@ -1,0 +1,311 @@
+package analyze
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+	"github.com/cqlsniff/cqlsniff/decode"
+)
+
+// A report is built in two steps, so that several analysis workers can
+// make one: each worker's analyzer builds its part (its connections' reports
+// and its counters, on its own goroutine, between two packets), and a
+// merger joins the parts with what the packet source counted and what the
+// host told (the kernel's socket counts, the processes' CPU).
+
+// part is one analyzer's share of a report.
+type part struct {
+	conns         []*ConnReport
+	unanswered    uint64 // of the open connections
+	totals        totals
+	closedDropped uint64
+	ignored       uint64
+	stmts         []stmtPart
+	stream        decode.StreamStats
+	asm           capture.AssemblerStats
+}
+
+type stmtPart struct {
+	text          string
+	op            decode.Opcode
+	lwt           bool
+	count, errors uint64
+	total, max    int64
+	hist          *hdrhistogram.Histogram
+}
+
+// part builds the analyzer's share of a report. With copyHists the
+// statements' histograms are copies the part owns, for a merge that runs
+// while the analyzer goes on; without, they are the analyzer's own and the
+// part must be merged before the analyzer sees another packet.
+func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
+	a.retryKeys()
+	p := &part{
+		conns:         make([]*ConnReport, 0, len(a.closed)+len(a.live)),
+		totals:        a.totals,
+		closedDropped: a.closedDropped,
+		ignored:       a.ignored,
+		stream:        a.closedStream,
+		asm:           asm,
+	}
+	p.conns = append(p.conns, a.closed...)
+	for c := range a.live {
+		if c.isCQL() || c.tls {
+			cr := c.report()
+			p.conns = append(p.conns, cr)
+			p.unanswered += cr.Unanswered
+		}
+		if c.isCQL() {
+			addStreamStats(&p.stream, c.streams[0].Stats())
+			addStreamStats(&p.stream, c.streams[1].Stats())
+		}
+	}
+	p.stmts = make([]stmtPart, 0, len(a.stmtList))
+	for _, s := range a.stmtList {
+		if s.count == 0 {
+			continue
+		}
+		h := s.hist
+		if copyHists {
+			h = hdrhistogram.New(1, 100_000_000, 2)
+			h.Merge(s.hist)
+		}
+		p.stmts = append(p.stmts, stmtPart{text: s.text, op: s.op, lwt: s.lwt, count: s.count, errors: s.errors,
+			total: s.total, max: s.max, hist: h})
+	}
+	return p
+}
+
+// merger joins parts into reports. It keeps what reports add from outside
+// the wire: the kernel's counts and the processes' CPU (whose windows run
+// from one report to the next).
+type merger struct {
+	cfg   Config
+	reg   *registry
+	sys   map[SocketKey]SocketCounts // the kernel's counts, when measured
+	procs map[uint32]*procState      // the processes at the ends, when measured
+}
+
+// merge builds the report of the parts.
+func (m *merger) merge(parts []*part, src SourceStats) *Report {
+	r := &Report{
+		Source:  src.Name,
+		Packets: src.Packets,
+		Bytes:   src.Bytes,
+		Dropped: src.Dropped,
+		Start:   rfc3339(src.First),
+		End:     rfc3339(src.Last),
+	}
+	if src.Elapsed > 0 {
+		r.DurationS = float64(src.Elapsed) / 1e9
+	}
+	if src.ClockJumps > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("packet times jumped back %d times (captures with different clocks spliced together?): the duration counts only the spans where time ran forward", src.ClockJumps))
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p.conns)
+	}
+	conns := make([]*ConnReport, 0, n)
+	var t totals
+	var unanswered, dropped, ignored uint64
+	var ss decode.StreamStats
+	var asm capture.AssemblerStats
+	for _, p := range parts {
+		for _, cr := range p.conns {
+			conns = append(conns, m.withSyscalls(cr))
+		}
+		unanswered += p.unanswered
+		dropped += p.closedDropped
+		ignored += p.ignored
+		t.add(&p.totals)
+		addStreamTotals(&ss, &p.stream)
+		addAssemblerStats(&asm, &p.asm)
+	}
+	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
+	m.withProcesses(conns)
+	r.Connections = conns
+	r.Diagnoses = []Diagnosis{}
+	stopped := 0
+	for _, c := range conns {
+		if c.TLS != nil && c.TLS.Decrypted && c.TLS.Status != "decrypting" {
+			stopped++
+		}
+	}
+	if stopped > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d TLS connections stopped being decrypted partway (see their tls.status: bytes lost in the capture, a record that failed authentication): their later requests and answers are missing from the figures", stopped))
+	}
+	for _, c := range conns {
+		r.Diagnoses = append(r.Diagnoses, c.diagnoses...)
+		if c.Encrypted {
+			r.Totals.Encrypted++
+			if c.TLS != nil && c.TLS.Decrypted {
+				r.Totals.Decrypted++
+			}
+		}
+	}
+	r.Totals = Totals{
+		Connections:     len(conns) + int(dropped),
+		NotListed:       dropped,
+		Requests:        t.requests,
+		Responses:       t.responses,
+		Unanswered:      t.unanswered + unanswered,
+		Errors:          t.errors,
+		Events:          t.events,
+		OrphanResponses: t.orphans,
+		StreamReuse:     t.reused,
+		Frames:          t.frames,
+		Encrypted:       r.Totals.Encrypted,
+		Decrypted:       r.Totals.Decrypted,
+		NotCQL:          ignored,
+	}
+	stmts := m.statements(parts)
+	r.Statements = make([]StmtReport, 0, len(stmts))
+	for _, s := range stmts {
+		r.Statements = append(r.Statements, StmtReport{
+			Statement: s.text, Opcode: s.op.String(), LWT: s.lwt, Count: s.count, Errors: s.errors,
+			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, s.max, s.total),
+		})
+	}
+	r.Opcodes, r.Latency = opcodes(stmts)
+	r.Capture = CaptureCounters{
+		TCPPackets: src.TCP, NotTCP: src.NotTCP, Fragments: src.Fragments, Malformed: src.Malformed,
+		UnsupportedLink: src.Unsupported, Retransmits: asm.Retransmits, OutOfOrder: asm.OutOfOrder,
+		Gaps: asm.Gaps, GapBytes: asm.GapBytes, SkippedBytes: ss.SkippedBytes, Resyncs: ss.Syncs,
+		Desyncs: ss.Desyncs, Oversized: ss.Oversized, DecompressErr: ss.DecompressErr, Truncated: src.Truncated,
+		LostFrames: ss.LostFrames, V5Segments: ss.Segments, V5SegmentErrors: ss.SegmentErrors,
+	}
+	return r
+}
+
+// statements joins the parts' statements by name, after naming the
+// EXECUTEs (and BATCH children) whose ids were learned only after they
+// ran, and orders them by the time spent in them. Histograms of statements
+// in a single part are that part's; the others are new.
+func (m *merger) statements(parts []*part) []stmtPart {
+	type key struct {
+		op   decode.Opcode
+		text string
+	}
+	idx := make(map[key]int)
+	var out []stmtPart
+	shared := make(map[int]bool) // out entries whose histogram is a new sum
+	for _, p := range parts {
+		for _, s := range p.stmts {
+			if name, lwt, ok := m.reg.resolve(s.op, s.text); ok {
+				s.text, s.lwt = name, s.lwt || lwt
+			}
+			k := key{s.op, s.text}
+			i, ok := idx[k]
+			if !ok {
+				idx[k] = len(out)
+				out = append(out, s)
+				continue
+			}
+			o := &out[i]
+			if !shared[i] {
+				h := hdrhistogram.New(1, 100_000_000, 2)
+				h.Merge(o.hist)
+				o.hist = h
+				shared[i] = true
+			}
+			o.hist.Merge(s.hist)
+			o.lwt = o.lwt || s.lwt
+			o.count += s.count
+			o.errors += s.errors
+			o.total += s.total
+			o.max = max(o.max, s.max)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if ta, tb := round2(float64(a.total)/1e6), round2(float64(b.total)/1e6); ta != tb {
+			return ta > tb
+		}
+		if a.count != b.count {
+			return a.count > b.count
+		}
+		if a.op != b.op {
+			return a.op < b.op
+		}
+		return a.text < b.text
+	})
+	return out
+}
+
+// opcodes gives the per-opcode figures and the whole capture's latency.
+// Every answered request is counted in exactly one statement, so they are
+// the merge of the statements' (one histogram update per response instead
+// of two on the hot path).
+func opcodes(stmts []stmtPart) ([]OpReport, Latency) {
+	var ops [256]*OpReport
+	var opHist [256]*hdrhistogram.Histogram
+	var opMax, opSum [256]int64
+	for i := range stmts {
+		s := &stmts[i]
+		if ops[s.op] == nil {
+			ops[s.op] = &OpReport{Opcode: s.op.String()}
+			opHist[s.op] = hdrhistogram.New(1, 100_000_000, 2)
+		}
+		ops[s.op].Count += s.count
+		ops[s.op].Errors += s.errors
+		opHist[s.op].Merge(s.hist)
+		opMax[s.op] = max(opMax[s.op], s.max)
+		opSum[s.op] += s.total
+	}
+	out := []OpReport{}
+	all := hdrhistogram.New(1, 100_000_000, 2)
+	var allMax, allSum int64
+	for op, o := range ops {
+		if o != nil {
+			o.Latency = summarize(opHist[op], opMax[op], opSum[op])
+			out = append(out, *o)
+			all.Merge(opHist[op])
+			allMax, allSum = max(allMax, opMax[op]), allSum+opSum[op]
+		}
+	}
+	return out, summarize(all, allMax, allSum)
+}
+
+func (t *totals) add(o *totals) {
+	t.requests += o.requests
+	t.responses += o.responses
+	t.unanswered += o.unanswered
+	t.errors += o.errors
+	t.events += o.events
+	t.orphans += o.orphans
+	t.reused += o.reused
+	t.frames += o.frames
+}
+
+// addStreamTotals adds counters already summed by addStreamStats.
+func addStreamTotals(dst, s *decode.StreamStats) {
+	dst.Frames += s.Frames
+	dst.FrameBytes += s.FrameBytes
+	dst.SkippedBytes += s.SkippedBytes
+	dst.Syncs += s.Syncs
+	dst.Desyncs += s.Desyncs
+	dst.Gaps += s.Gaps
+	dst.Oversized += s.Oversized
+	dst.DecompressErr += s.DecompressErr
+	dst.LostFrames += s.LostFrames
+	dst.Segments += s.Segments
+	dst.SegmentErrors += s.SegmentErrors
+}
+
+func addAssemblerStats(dst, s *capture.AssemblerStats) {
+	dst.Flows += s.Flows
+	dst.Ignored += s.Ignored
+	dst.Evicted += s.Evicted
+	dst.IdleClosed += s.IdleClosed
+	dst.DataSegments += s.DataSegments
+	dst.Retransmits += s.Retransmits
+	dst.Overlaps += s.Overlaps
+	dst.OutOfOrder += s.OutOfOrder
+	dst.Gaps += s.Gaps
+	dst.GapBytes += s.GapBytes
+	dst.BufferOverflow += s.BufferOverflow
+}
