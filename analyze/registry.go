@@ -148,4 +148,3 @@ func (g *registry) resolve(op decode.Opcode, text string) (name string, lwt, ok 
 	b.WriteString(rest)
 	return b.String(), lwt && op == decode.OpExecute, true
 }
-
