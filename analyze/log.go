@@ -117,6 +117,13 @@ func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Fra
 	}
 	b = append(b, "}\n"...)
 	l.buf = b
+	if l.w.Available() < len(b) && l.w.Buffered() > 0 {
+		// Whole lines only reach the writer, so that the lines of several
+		// analysis workers sharing it never interleave.
+		if l.err = l.w.Flush(); l.err != nil {
+			return
+		}
+	}
 	_, l.err = l.w.Write(b)
 }
 

@@ -4,41 +4,141 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 )
 
-// Pipeline wires a packet source, the TCP assembler and the analyzer. All
-// work happens on the caller's goroutine; the steady state allocates
-// nothing per packet.
+// Pipeline wires a packet source, TCP reassembly and analysis. With one
+// worker all work happens on the caller's goroutine. With several, the
+// caller's goroutine only reads packets and deals them out by a
+// direction-independent hash of their connection to the workers, each of
+// which owns its connections' reassembly, decoding and statistics, so that
+// nothing per packet is shared; reports join the workers' parts. The steady
+// state allocates nothing per packet either way.
 type Pipeline struct {
-	Src capture.Source
-	Asm *capture.Assembler
-	An  *Analyzer
+	src    capture.Source
+	name   string
+	snaps  *Snapshots
+	host   HostReader
+	shards []*shard
+	one    *shard // the only shard when there is one worker
 
-	// Snapshots, when set, receives a report whenever it asks for one
-	// (live capture and the terminal UI); the report is built on the
-	// pipeline's goroutine between two packets, so capture never waits.
-	Snapshots *Snapshots
-	Name      string // the source's name in reports
-	// BeforeReport, when set, runs on the pipeline goroutine before each
-	// report is built (e.g. to read the kernel's syscall counters).
-	BeforeReport func()
+	// mu guards the merger: snapshots are merged off the pipeline's
+	// goroutines, and a final report may be asked for meanwhile.
+	mu      sync.Mutex
+	m       *merger
+	merging sync.WaitGroup // the snapshot being merged, if any
+	busy    atomic.Bool    // a snapshot is being built or merged
 
-	pkt         capture.Packet
-	first, last int64 // the first packet's time; the latest time of the current span
-	spanStart   int64 // where the current span of a monotonic clock began
-	elapsed     int64 // the lengths of the spans before it
-	clockJumps  uint64
-	truncated   bool
-	count       uint64
+	pkt        capture.Packet
+	first      int64 // the first packet's time
+	last       int64 // the latest time of the current span
+	spanStart  int64 // where the current span of a monotonic clock began
+	elapsed    int64 // the lengths of the spans before it
+	clockJumps uint64
+	truncated  bool
+	count      uint64
+	now        int64 // the latest packet time: the workers' clock
+	lastSweep  int64
+	started    bool
+	finished   bool
+	workers    sync.WaitGroup
 }
 
-// Snapshots hands the newest report from the pipeline goroutine to readers
-// on other goroutines. Readers call Request (e.g. from a ticker) and Latest;
-// the pipeline publishes at its next packet (or idle timeout).
+// HostReader reads what the host tells beside the wire, before each
+// report: the kernel's counts of each socket's calls and the CPU of the
+// processes at the ends of connections (see SetSyscalls, SetProcesses).
+// A nil map leaves the previous counts in place. It is called from one
+// goroutine at a time, not necessarily the pipeline's.
+type HostReader func() (map[SocketKey]SocketCounts, []ProcessCPU)
+
+// Option configures a pipeline.
+type Option func(*Pipeline)
+
+// Workers sets the number of analysis workers (1 when n < 1).
+func Workers(n int) Option {
+	return func(p *Pipeline) { p.shards = make([]*shard, max(n, 1)) }
+}
+
+// Name sets the source's name in reports.
+func Name(name string) Option { return func(p *Pipeline) { p.name = name } }
+
+// Host sets the reader of the host's figures (kernel counts, processes).
+func Host(h HostReader) Option { return func(p *Pipeline) { p.host = h } }
+
+// WithSnapshots has the pipeline publish reports to s when asked (live
+// capture, the terminal UI, the metrics endpoint).
+func WithSnapshots(s *Snapshots) Option { return func(p *Pipeline) { p.snaps = s } }
+
+// NewPipeline builds a pipeline over src.
+func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, opts ...Option) *Pipeline {
+	p := &Pipeline{src: src, shards: make([]*shard, 1)}
+	for _, o := range opts {
+		o(p)
+	}
+	n := len(p.shards)
+	if n > 1 {
+		// The bounds are the whole pipeline's: each worker gets its share.
+		acfg.MaxFlows = max(acfg.MaxFlows/n, 1)
+		acfg.MaxBufferedAll = max(acfg.MaxBufferedAll/n, acfg.MaxBufferedFlow)
+		cfg.MaxClosed = max(cfg.MaxClosed/n, 1)
+		cfg.Log = lockedLog(cfg.Log)
+		if cfg.HashValues && len(cfg.HashKey) == 0 {
+			cfg.HashKey = randomKey() // one key for all workers: equal values hash alike
+		}
+	}
+	var reg *registry
+	for i := range p.shards {
+		an := New(cfg)
+		if reg == nil {
+			reg = an.reg
+		}
+		an.reg = reg
+		s := &shard{an: an, asm: capture.NewAssembler(acfg, an)}
+		if n > 1 {
+			s.asm.Drive()
+			s.in = make(chan *batch, batchesPerShard)
+			s.free = make(chan *batch, batchesPerShard)
+			for range batchesPerShard {
+				s.free <- newBatch()
+			}
+			s.cur = <-s.free
+		}
+		p.shards[i] = s
+	}
+	p.m = p.shards[0].an.rep
+	if n == 1 {
+		p.one = p.shards[0]
+	}
+	return p
+}
+
+// Snapshots returns where the pipeline publishes reports, creating it if
+// no WithSnapshots option gave one. Call it before Run.
+func (p *Pipeline) Snapshots() *Snapshots {
+	if p.snaps == nil {
+		p.snaps = &Snapshots{}
+	}
+	return p.snaps
+}
+
+// SetHost replaces the reader of the host's figures; nil stops reading
+// them and forgets the kernel's counts. Call it between runs.
+func (p *Pipeline) SetHost(h HostReader) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.host = h
+	if h == nil {
+		p.m.sys = nil
+	}
+}
+
+// Snapshots hands the newest report from the pipeline to readers on other
+// goroutines. Readers call Request (e.g. from a ticker) and Latest; the
+// pipeline publishes soon after its next packet (or idle timeout).
 type Snapshots struct {
 	want   atomic.Bool
 	latest atomic.Pointer[Report]
@@ -51,44 +151,75 @@ func (s *Snapshots) Request() { s.want.Store(true) }
 // immutable once published.
 func (s *Snapshots) Latest() *Report { return s.latest.Load() }
 
-// Publish builds and publishes a report now. Call it only from the
-// goroutine that runs the pipeline.
+// Publish builds and publishes a report now, waiting for it. Call it only
+// from the goroutine that runs the pipeline, when Run is not running.
 func (p *Pipeline) Publish() {
-	if p.Snapshots == nil {
+	if p.snaps == nil {
 		return
 	}
-	p.Snapshots.want.Store(false)
-	p.Snapshots.latest.Store(p.Report(p.Name))
+	p.snaps.want.Store(false)
+	p.snaps.latest.Store(p.Report(p.name))
 }
 
-// NewPipeline builds a pipeline over src.
-func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig) *Pipeline {
-	an := New(cfg)
-	return &Pipeline{Src: src, An: an, Asm: capture.NewAssembler(acfg, an)}
+// snapshot starts a report for the snapshot readers without waiting for
+// it: each worker builds its part at its next batch (with one worker, right
+// here), and a goroutine of its own merges them and publishes. While one
+// is under way, requests wait for it.
+func (p *Pipeline) snapshot() {
+	if !p.busy.CompareAndSwap(false, true) {
+		return
+	}
+	p.snaps.want.Store(false)
+	src := p.sourceStats(p.name)
+	req := &partsRequest{parts: make([]*part, len(p.shards)), copy: true}
+	req.wg.Add(len(p.shards))
+	if p.one != nil {
+		req.parts[0] = p.one.an.part(p.one.asm.Stats(), true)
+		req.wg.Done()
+	} else {
+		for _, s := range p.shards {
+			s.cur.req = req
+			p.send(s)
+		}
+	}
+	p.merging.Add(1)
+	go func() {
+		defer p.merging.Done()
+		req.wg.Wait()
+		r := p.merge(req.parts, src)
+		p.snaps.latest.Store(r)
+		p.busy.Store(false)
+	}()
 }
 
 // Run processes packets until the source ends, limit TCP packets were
 // processed (0 = no limit) or ctx is done. A truncated capture file ends the
 // run without error (Report says so); other read errors are returned.
 func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
+	if p.one == nil && !p.started {
+		p.start()
+	}
+	defer p.merging.Wait() // a snapshot asked for is published before Run returns
 	for {
 		if p.count&1023 == 0 && ctx.Err() != nil {
 			return nil
 		}
 		if limit > 0 && p.count >= limit {
+			p.flushAll()
 			return nil
 		}
-		if p.Snapshots != nil && p.Snapshots.want.Load() {
-			p.Publish()
+		if p.snaps != nil && p.snaps.want.Load() {
+			p.snapshot()
 		}
-		err := p.Src.Next(&p.pkt)
+		err := p.src.Next(&p.pkt)
 		if err != nil {
 			if err == io.EOF {
 				return nil
 			}
 			if errors.Is(err, capture.ErrTimeout) {
-				// A live source with nothing to read: publish if asked,
-				// stop if cancelled.
+				// A live source with nothing to read: hand the workers
+				// what they have, publish if asked, stop if cancelled.
+				p.flushAll()
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -102,27 +233,88 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 		}
 		p.count++
 		p.clock(p.pkt.TS)
-		p.Asm.Add(&p.pkt)
+		if p.one != nil {
+			p.one.asm.Add(&p.pkt)
+			continue
+		}
+		p.deal(&p.pkt)
 	}
 }
 
-// Finish closes every connection, as at the end of the capture.
+// Finish closes every connection, as at the end of the capture, and stops
+// the workers.
 func (p *Pipeline) Finish() error {
-	p.Asm.Flush()
-	return p.An.FlushLog()
+	p.merging.Wait()
+	if p.finished {
+		return nil
+	}
+	p.finished = true
+	if p.one != nil {
+		p.one.asm.Flush()
+		return p.one.an.FlushLog()
+	}
+	if !p.started {
+		p.start()
+	}
+	for _, s := range p.shards {
+		s.cur.finish, s.cur.now = true, p.now
+		p.send(s)
+		close(s.in)
+	}
+	p.workers.Wait()
+	var errs []error
+	for _, s := range p.shards {
+		errs = append(errs, s.err)
+	}
+	return errors.Join(errs...)
 }
 
-// Report builds the report; name is the source's name for humans.
+// Report builds the report; name is the source's name for humans. With
+// several workers it waits for each to build its part at its next batch.
+// Call it from the goroutine that runs the pipeline, when Run is not
+// running.
 func (p *Pipeline) Report(name string) *Report {
-	if p.BeforeReport != nil {
-		p.BeforeReport()
+	p.merging.Wait()
+	src := p.sourceStats(name)
+	parts := make([]*part, len(p.shards))
+	switch {
+	case p.one != nil || p.finished || !p.started:
+		// Nothing runs on the workers' goroutines.
+		for i, s := range p.shards {
+			parts[i] = s.an.part(s.asm.Stats(), false)
+		}
+	default:
+		req := &partsRequest{parts: parts}
+		req.wg.Add(len(p.shards))
+		for _, s := range p.shards {
+			s.cur.req = req
+			p.send(s)
+		}
+		req.wg.Wait()
 	}
-	s := p.Src.Stats()
-	return p.An.Report(SourceStats{
+	return p.merge(parts, src)
+}
+
+func (p *Pipeline) merge(parts []*part, src SourceStats) *Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.host != nil {
+		sys, procs := p.host()
+		if sys != nil {
+			p.m.sys = sys
+		}
+		p.m.setProcesses(procs)
+	}
+	return p.m.merge(parts, src)
+}
+
+func (p *Pipeline) sourceStats(name string) SourceStats {
+	s := p.src.Stats()
+	return SourceStats{
 		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,
 		NotTCP: s.NotTCP, Fragments: s.Fragments, Malformed: s.Malformed, Unsupported: s.UnsupportedLink,
 		Truncated: p.truncated, First: p.first, Last: p.last, Elapsed: p.elapsed + p.last - p.spanStart, ClockJumps: p.clockJumps,
-	}, p.Asm.Stats())
+	}
 }
 
 // maxClockStep is how far packet times may step back (reordering between
@@ -144,4 +336,10 @@ func (p *Pipeline) clock(ts int64) {
 	case ts > p.last:
 		p.last = ts
 	}
+}
+
+// SyscallCounts is a HostReader that always gives the same kernel counts
+// (tests, replays of a capture whose counts were recorded with it).
+func SyscallCounts(m map[SocketKey]SocketCounts) HostReader {
+	return func() (map[SocketKey]SocketCounts, []ProcessCPU) { return m, nil }
 }

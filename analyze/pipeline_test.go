@@ -206,26 +206,24 @@ func TestSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
-	p.Snapshots = &Snapshots{}
-	p.Name = "snap"
-	if p.Snapshots.Latest() != nil {
+	p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig(), Name("snap"))
+	if p.Snapshots().Latest() != nil {
 		t.Fatal("a report before any was asked for")
 	}
-	p.Snapshots.Request()
+	p.Snapshots().Request()
 	if err := p.Run(context.Background(), uint64(st.Packets/2)); err != nil {
 		t.Fatal(err)
 	}
-	first := p.Snapshots.Latest()
+	first := p.Snapshots().Latest()
 	if first == nil || first.Source != "snap" {
 		t.Fatalf("no snapshot published: %+v", first)
 	}
-	p.Snapshots.Request()
+	p.Snapshots().Request()
 	if err := p.Run(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
 	p.Publish()
-	last := p.Snapshots.Latest()
+	last := p.Snapshots().Latest()
 	if last == first || last.Totals.Requests <= first.Totals.Requests {
 		t.Errorf("snapshots did not advance: %d then %d requests", first.Totals.Requests, last.Totals.Requests)
 	}

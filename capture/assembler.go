@@ -98,6 +98,9 @@ type Assembler struct {
 	stats   AssemblerStats
 	now     int64
 	lastGC  int64
+	// driven: the owner moves the clock and sweeps (Advance, Sweep), so
+	// that several assemblers sharing a capture act at the same moments.
+	driven bool
 	bufAll  int
 	free    [][]byte             // recycled out-of-order buffers
 	cache   [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
@@ -162,7 +165,7 @@ func (a *Assembler) Add(p *Packet) {
 	if p.TS > a.now {
 		a.now = p.TS
 	}
-	if a.now-a.lastGC > 1e9 {
+	if a.now-a.lastGC > GCInterval && !a.driven {
 		a.gc()
 	}
 	// A direct-mapped cache of recent flows, indexed by a hash that is
@@ -544,6 +547,31 @@ func (a *Assembler) gc() {
 			delete(a.ignored, k)
 		}
 	}
+}
+
+// GCInterval is how much packet time passes between two sweeps for idle
+// flows and stale holes.
+const GCInterval = int64(1e9)
+
+// Drive hands the assembler's clock and sweeps to its owner: Add no longer
+// sweeps by itself. A sharded pipeline, whose assemblers each see part of a
+// capture, drives them all with the capture's clock so that each sweeps at
+// the moment a single assembler over the whole capture would.
+func (a *Assembler) Drive() { a.driven = true }
+
+// Advance moves the clock to now (the latest packet time of the whole
+// capture) if it is later.
+func (a *Assembler) Advance(now int64) {
+	if now > a.now {
+		a.now = now
+	}
+}
+
+// Sweep closes idle flows and declares stale holes lost as of now, as Add
+// does every GCInterval of packet time when not driven.
+func (a *Assembler) Sweep(now int64) {
+	a.Advance(now)
+	a.gc()
 }
 
 // Flush closes every flow, as at the end of a capture.

@@ -36,7 +36,7 @@ func reportWithKernelCounts(tb testing.TB, path string) *analyze.Report {
 	}
 	defer src.Close()
 	p := analyze.NewPipeline(src, analyze.DefaultConfig(), capture.DefaultAssemblerConfig())
-	p.BeforeReport = func() { p.An.SetSyscalls(counts) }
+	p.SetHost(analyze.SyscallCounts(counts))
 	if err := p.Run(context.Background(), 0); err != nil {
 		tb.Fatal(err)
 	}

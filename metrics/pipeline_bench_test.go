@@ -43,8 +43,7 @@ func BenchmarkPipelineScraped(b *testing.B) {
 				stop := make(chan struct{})
 				done := make(chan struct{})
 				if scraped {
-					p.Snapshots = &analyze.Snapshots{}
-					h := Handler(NewCollector(Config{}, p.Snapshots))
+					h := Handler(NewCollector(Config{}, p.Snapshots()))
 					go func() {
 						defer close(done)
 						t := time.NewTicker(10 * time.Millisecond)
@@ -90,8 +89,7 @@ func BenchmarkScrape(b *testing.B) {
 	if err := p.Run(context.Background(), 0); err != nil {
 		b.Fatal(err)
 	}
-	p.Snapshots = &analyze.Snapshots{}
-	h := Handler(NewCollector(Config{}, p.Snapshots))
+	h := Handler(NewCollector(Config{}, p.Snapshots()))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -28,41 +28,48 @@ func TestGolden(t *testing.T) {
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".gz"), ".pcap")
-		t.Run(name, func(t *testing.T) {
-			args := []string{"-r", f, "--report", "json"}
-			// A TLS capture of the lab is decrypted with the key log beside it.
-			if keys := strings.TrimSuffix(strings.TrimSuffix(f, ".gz"), ".pcap") + ".keys"; fileExists(keys) {
-				args = append(args, "--keylog", keys)
-			}
-			var out, errb bytes.Buffer
-			if err := run(context.Background(), args, nil, &out, &errb); err != nil {
-				t.Fatalf("%v\n%s", err, errb.String())
-			}
-			var rep analyze.Report
-			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-				t.Fatal(err)
-			}
-			rep.Source = filepath.Base(f)
-			got, _ := json.MarshalIndent(&rep, "", "  ")
-			got = append(got, '\n')
-			golden := filepath.Join("testdata", "golden", name+".json")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+		// One worker makes the golden; several must make the same report
+		// (the connections dealt out differently, the parts merged).
+		for _, workers := range []int{1, 3} {
+			t.Run(name+"/workers="+itoa(workers), func(t *testing.T) {
+				args := []string{"-r", f, "--report", "json", "--workers", itoa(workers)}
+				// A TLS capture of the lab is decrypted with the key log beside it.
+				if keys := strings.TrimSuffix(strings.TrimSuffix(f, ".gz"), ".pcap") + ".keys"; fileExists(keys) {
+					args = append(args, "--keylog", keys)
+				}
+				var out, errb bytes.Buffer
+				if err := run(context.Background(), args, nil, &out, &errb); err != nil {
+					t.Fatalf("%v\n%s", err, errb.String())
+				}
+				var rep analyze.Report
+				if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
+				rep.Source = filepath.Base(f)
+				got, _ := json.MarshalIndent(&rep, "", "  ")
+				got = append(got, '\n')
+				golden := filepath.Join("testdata", "golden", name+".json")
+				if *update {
+					if workers > 1 {
+						return
+					}
+					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
 				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("report differs from %s; run `go test ./cmd/cqlsniff -run Golden -update` and review the diff.\n%s", golden, firstDiff(string(want), string(got)))
-			}
-		})
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run with -update to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("report differs from %s; run `go test ./cmd/cqlsniff -run Golden -update` and review the diff.\n%s", golden, firstDiff(string(want), string(got)))
+				}
+			})
+		}
 	}
 }
 

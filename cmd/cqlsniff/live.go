@@ -23,9 +23,7 @@ import (
 // works on this goroutine while a ticker asks it for a snapshot every
 // o.interval and prints a one-line summary of the newest one to stderr.
 func runHeadless(ctx context.Context, p *analyze.Pipeline, o *options, stderr io.Writer) error {
-	if p.Snapshots == nil {
-		p.Snapshots = &analyze.Snapshots{}
-	}
+	snaps := p.Snapshots()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -37,15 +35,15 @@ func runHeadless(ctx context.Context, p *analyze.Pipeline, o *options, stderr io
 			case <-done:
 				return
 			case <-t.C:
-				if r := p.Snapshots.Latest(); r != nil && r != prev {
+				if r := snaps.Latest(); r != nil && r != prev {
 					fmt.Fprintln(stderr, summaryLine(r, prev))
 					prev = r
 				}
-				p.Snapshots.Request()
+				snaps.Request()
 			}
 		}
 	}()
-	p.Snapshots.Request()
+	snaps.Request()
 	return p.Run(ctx, o.count)
 }
 
@@ -92,12 +90,11 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 		pc = newPacer(src, o.speed)
 		src = pc
 	}
-	p := analyze.NewPipeline(src, cfg, acfg)
-	p.Name = name
-	p.Snapshots = &analyze.Snapshots{}
-	withSyscalls(p, tracer, io.Discard) // the UI owns the terminal
+	p := analyze.NewPipeline(src, cfg, acfg, analyze.Name(name), analyze.Workers(o.workerCount()),
+		analyze.Host(hostReader(tracer, io.Discard))) // the UI owns the terminal
+	snaps := p.Snapshots()
 	if metricsLn != nil {
-		defer serveMetrics(metricsLn, o.webConfig, p.Snapshots, o.metricsCfg, io.Discard)()
+		defer serveMetrics(metricsLn, o.webConfig, snaps, o.metricsCfg, io.Discard)()
 	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -114,7 +111,7 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 	if pc != nil {
 		rp = &tui.Replay{Speed: pc.Speed, SetSpeed: pc.SetSpeed, Done: done.Load}
 	}
-	uiErr := tui.Run(ctx, tui.Config{Source: name, Snapshots: p.Snapshots, Replay: rp})
+	uiErr := tui.Run(ctx, tui.Config{Source: name, Snapshots: snaps, Replay: rp})
 	cancelRun()
 	runErr := <-errc
 	if uiErr != nil {
@@ -123,7 +120,7 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 	if runErr != nil {
 		return inputErr(fmt.Errorf("reading %s: %w", name, runErr))
 	}
-	if r := p.Snapshots.Latest(); r != nil {
+	if r := snaps.Latest(); r != nil {
 		if r.Dropped > 0 {
 			fmt.Fprintf(stderr, "cqlsniff: warning: the kernel dropped %d packets\n", r.Dropped)
 		}
@@ -134,8 +131,8 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 	return nil
 }
 
-// withSyscalls makes every report read the kernel's counters first (on the
-// pipeline goroutine, at the report cadence: no per-packet cost). A read
+// hostReader makes every report read the kernel's counters first (at the
+// report cadence: no per-packet cost). A read
 // that fails (e.g. permission lost after dropping privileges) is said once
 // and counting stops; the wire analysis goes on.
 //
@@ -143,9 +140,9 @@ func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg ca
 // processes' CPU time is read from /proc at the same cadence (procstat).
 // One that cannot be read is left out; when none can be, for
 // procUnavailableReports reports in a row, one line says so.
-func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
+func hostReader(tr *syscalls.Tracer, stderr io.Writer) analyze.HostReader {
 	if tr == nil {
-		return
+		return nil
 	}
 	m := make(map[syscalls.Key]syscalls.Counts)
 	failed := false
@@ -155,14 +152,14 @@ func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 		procs      []analyze.ProcessCPU
 		unreadable int
 	)
-	p.BeforeReport = func() {
+	return func() (map[analyze.SocketKey]analyze.SocketCounts, []analyze.ProcessCPU) {
 		if failed {
-			return
+			return nil, nil
 		}
 		if err := tr.Read(m); err != nil {
 			failed = true
 			fmt.Fprintf(stderr, "cqlsniff: syscall counts stopped: %s\n", syscalls.Explain(err))
-			return
+			return nil, nil
 		}
 		cp := make(map[syscalls.Key]syscalls.Counts, len(m))
 		pids = pids[:0]
@@ -172,11 +169,9 @@ func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 				pids = append(pids, v.PID)
 			}
 		}
-		p.An.SetSyscalls(cp)
 		slices.Sort(pids)
 		pids = slices.Compact(pids)
 		procs = sampler.Sample(procs[:0], pids, time.Now())
-		p.An.SetProcesses(procs)
 		if err := sampler.Err(); len(procs) == 0 && err != nil {
 			if unreadable++; unreadable == procUnavailableReports {
 				fmt.Fprintf(stderr, "cqlsniff: process CPU unavailable: %v\n", err)
@@ -184,6 +179,7 @@ func withSyscalls(p *analyze.Pipeline, tr *syscalls.Tracer, stderr io.Writer) {
 		} else if unreadable < procUnavailableReports {
 			unreadable = 0
 		}
+		return cp, procs
 	}
 }
 

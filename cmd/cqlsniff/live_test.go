@@ -205,7 +205,6 @@ func TestLivePipeline(t *testing.T) {
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = []uint16{port}
 	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	p.Snapshots = &analyze.Snapshots{}
 	// The kernel's count of the writes, where eBPF works: the wire cannot
 	// show them exactly (concurrent one-frame writes share segments even
 	// with autocorking off, when the previous one is still queued).
@@ -215,7 +214,7 @@ func TestLivePipeline(t *testing.T) {
 		tracer = nil
 	} else {
 		defer tracer.Close()
-		withSyscalls(p, tracer, io.Discard)
+		p.SetHost(hostReader(tracer, io.Discard))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -271,13 +270,13 @@ func TestLivePipeline(t *testing.T) {
 	// Wait until the pipeline has seen every answer (the kernel hands the
 	// ring over in blocks, up to 50ms late), then stop it.
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		p.Snapshots.Request()
+		p.Snapshots().Request()
 		time.Sleep(20 * time.Millisecond)
-		if r := p.Snapshots.Latest(); r != nil && r.Totals.Responses >= total {
+		if r := p.Snapshots().Latest(); r != nil && r.Totals.Responses >= total {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the pipeline saw %+v after 20s", p.Snapshots.Latest().Totals)
+			t.Fatalf("the pipeline saw %+v after 20s", p.Snapshots().Latest().Totals)
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // the last FINs and ACKs
@@ -387,8 +386,7 @@ func TestLivePipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The live report without the kernel's counts, which a file cannot have.
-	p.BeforeReport = nil
-	p.An.SetSyscalls(nil)
+	p.SetHost(nil)
 	wire := p.Report("lo")
 	offline.Source, offline.Dropped = wire.Source, wire.Dropped
 	liveJSON, _ := json.Marshal(wire)

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,6 +147,7 @@ type options struct {
 	hashKey     string
 	version     bool
 	keylog      string
+	workers     int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -245,6 +247,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.report, "report", "text", "report `FORMAT`: text or json")
 	fs.StringVar(&o.logPath, "log", "", "write one JSON line per request/response pair to `PATH` (- for stdout)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `COUNT` TCP packets")
+	fs.IntVar(&o.workers, "workers", 0, "analysis workers, each owning a share of the connections (default 0: one per usable CPU)")
 	fs.IntVar(&o.top, "top", 20, "statements shown in the text report")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections idle this long (packet time)")
 	fs.DurationVar(&o.backToBack, "back-to-back", 100*time.Microsecond, "longest pause between two writes that still counts as back to back")
@@ -396,12 +399,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return err
 	}
-	p := analyze.NewPipeline(src, cfg, acfg)
-	p.Name = name
-	withSyscalls(p, tracer, stderr)
+	p := analyze.NewPipeline(src, cfg, acfg, analyze.Name(name), analyze.Workers(o.workerCount()), analyze.Host(hostReader(tracer, stderr)))
 	if metricsLn != nil {
-		p.Snapshots = &analyze.Snapshots{}
-		defer serveMetrics(metricsLn, o.webConfig, p.Snapshots, o.metricsCfg, stderr)()
+		defer serveMetrics(metricsLn, o.webConfig, p.Snapshots(), o.metricsCfg, stderr)()
 	}
 	var runErr error
 	if o.iface != "" {
@@ -451,4 +451,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(stdout, o.top)
+}
+
+// workerCount is the number of analysis workers: --workers, or one per CPU
+// the process may use (GOMAXPROCS follows the affinity mask and cgroup
+// limits).
+func (o *options) workerCount() int {
+	if o.workers > 0 {
+		return o.workers
+	}
+	return runtime.GOMAXPROCS(0)
 }

@@ -70,8 +70,8 @@ func TestLiveProcessCPU(t *testing.T) {
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = []uint16{port}
 	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	var said bytes.Buffer // written on the pipeline goroutine, read after it ends
-	withSyscalls(p, tracer, &said)
+	var said bytes.Buffer // written while reports are built, read after Run ends
+	p.SetHost(hostReader(tracer, &said))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -118,11 +118,11 @@ func TestLiveProcessCPU(t *testing.T) {
 	// Let the pipeline see the last packets (the ring hands them over up
 	// to 50 ms late), then stop it and build the final report, as run does.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if r := p.Snapshots.Latest(); r != nil && r.Totals.Responses >= res.Requests {
+		if r := p.Snapshots().Latest(); r != nil && r.Totals.Responses >= res.Requests {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the pipeline saw %+v, the client made %d requests", p.Snapshots.Latest().Totals, res.Requests)
+			t.Fatalf("the pipeline saw %+v, the client made %d requests", p.Snapshots().Latest().Totals, res.Requests)
 		}
 	}
 	cancel()

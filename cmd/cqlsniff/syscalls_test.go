@@ -55,7 +55,7 @@ func TestExactDiagnoses(t *testing.T) {
 			defer src.Close()
 			p := analyze.NewPipeline(src, analyze.DefaultConfig(), capture.DefaultAssemblerConfig())
 			counts := kernelCounts(t, path)
-			p.BeforeReport = func() { p.An.SetSyscalls(counts) }
+			p.SetHost(analyze.SyscallCounts(counts))
 			if err := p.Run(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestPartialSyscalls(t *testing.T) {
 		}
 		defer src.Close()
 		p := analyze.NewPipeline(src, analyze.DefaultConfig(), capture.DefaultAssemblerConfig())
-		p.BeforeReport = func() { p.An.SetSyscalls(counts) }
+		p.SetHost(analyze.SyscallCounts(counts))
 		if err := p.Run(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestTLSSyscalls(t *testing.T) {
 		}
 		p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
 		counts := kernelCounts(t, path)
-		p.BeforeReport = func() { p.An.SetSyscalls(counts) }
+		p.SetHost(analyze.SyscallCounts(counts))
 		if err := p.Run(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}

@@ -83,7 +83,6 @@ func liveTLS(t *testing.T, ccfg *tls.Config) {
 	cfg.Ports = []uint16{port}
 	cfg.KeyLog, cfg.KeyLogRefresh = kl, true
 	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	p.Snapshots = &analyze.Snapshots{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -123,13 +122,13 @@ func liveTLS(t *testing.T, ccfg *tls.Config) {
 		total += ph.requests()
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		p.Snapshots.Request()
+		p.Snapshots().Request()
 		time.Sleep(20 * time.Millisecond)
-		if r := p.Snapshots.Latest(); r != nil && r.Totals.Responses >= total {
+		if r := p.Snapshots().Latest(); r != nil && r.Totals.Responses >= total {
 			break
 		}
 		if time.Now().After(deadline) {
-			r := p.Snapshots.Latest()
+			r := p.Snapshots().Latest()
 			for _, c := range r.Connections {
 				t.Logf("%s: %+v", c.Client, c.TLS)
 			}

@@ -1,0 +1,204 @@
+package analyze
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"io"
+	"math/bits"
+	"sync"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+)
+
+// shard is one analysis worker: an assembler and an analyzer that own the
+// connections dealt to it. With several workers the pipeline's goroutine
+// fills batches of packets (copies: the source's buffer is reused at the
+// next read) and hands them over a channel; used batches come back on
+// another, so a worker that falls behind slows the reader down instead of
+// growing memory.
+type shard struct {
+	an   *Analyzer
+	asm  *capture.Assembler
+	in   chan *batch
+	free chan *batch
+	cur  *batch // being filled by the pipeline's goroutine
+	err  error  // the exchange log's, at the end
+}
+
+// Batch bounds: a batch goes to its worker when either is reached (or the
+// source pauses, or a report is asked for). batchesPerShard batches per
+// worker circulate, so each worker holds at most that much of the capture.
+const (
+	batchPackets    = 256
+	batchBytes      = 256 << 10
+	batchesPerShard = 4
+)
+
+type batch struct {
+	pkts []dealt
+	buf  []byte // the packets' payloads
+	// After the packets: build a part of a report, or end the capture at
+	// time now.
+	req    *partsRequest
+	finish bool
+	now    int64
+}
+
+// dealt is a packet dealt to a worker, or (sweep) the moment the capture's
+// clock passed a sweep for idle flows, so that every worker sweeps where a
+// single assembler would have.
+type dealt struct {
+	p     capture.Packet
+	now   int64 // the capture's clock when the packet was read
+	sweep bool
+}
+
+func newBatch() *batch {
+	return &batch{pkts: make([]dealt, 0, batchPackets), buf: make([]byte, 0, batchBytes)}
+}
+
+// partsRequest collects the workers' parts of one report.
+type partsRequest struct {
+	parts []*part
+	copy  bool
+	wg    sync.WaitGroup
+}
+
+// deal hands a packet to the worker that owns its connection.
+func (p *Pipeline) deal(pkt *capture.Packet) {
+	if pkt.TS > p.now {
+		p.now = pkt.TS
+	}
+	if p.now-p.lastSweep > capture.GCInterval {
+		p.lastSweep = p.now
+		for _, s := range p.shards {
+			p.add(s, dealt{now: p.now, sweep: true}, nil)
+		}
+	}
+	s := p.shards[shardOf(pkt, len(p.shards))]
+	p.add(s, dealt{p: *pkt, now: p.now}, pkt.Payload)
+}
+
+// add appends d, with payload copied into the batch, to s's batch.
+func (p *Pipeline) add(s *shard, d dealt, payload []byte) {
+	b := s.cur
+	if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(payload) > cap(b.buf) {
+		p.send(s)
+		b = s.cur
+		if len(payload) > cap(b.buf) {
+			b.buf = make([]byte, 0, len(payload)) // a record larger than a batch: rare, and bounded by the source
+		}
+	}
+	if !d.sweep {
+		off := len(b.buf)
+		b.buf = append(b.buf, payload...)
+		d.p.Payload = b.buf[off:len(b.buf):len(b.buf)]
+	}
+	b.pkts = append(b.pkts, d)
+}
+
+// send hands s's batch to its worker and takes an empty one, waiting for
+// the worker to return one if all are in use.
+func (p *Pipeline) send(s *shard) {
+	s.in <- s.cur
+	s.cur = <-s.free
+}
+
+// flushAll hands every worker what it has, so that a pause in the capture
+// does not leave packets waiting in a half-full batch.
+func (p *Pipeline) flushAll() {
+	if p.one != nil || !p.started {
+		return
+	}
+	for _, s := range p.shards {
+		if len(s.cur.pkts) > 0 {
+			p.send(s)
+		}
+	}
+}
+
+// start starts the workers.
+func (p *Pipeline) start() {
+	p.started = true
+	for i, s := range p.shards {
+		p.workers.Add(1)
+		go func() {
+			defer p.workers.Done()
+			s.run(i)
+		}()
+	}
+}
+
+// run is a worker's loop.
+func (s *shard) run(i int) {
+	for b := range s.in {
+		for j := range b.pkts {
+			d := &b.pkts[j]
+			if d.sweep {
+				s.asm.Sweep(d.now)
+				continue
+			}
+			s.asm.Advance(d.now)
+			s.asm.Add(&d.p)
+		}
+		if b.req != nil {
+			b.req.parts[i] = s.an.part(s.asm.Stats(), b.req.copy)
+			b.req.wg.Done()
+		}
+		if b.finish {
+			s.asm.Advance(b.now)
+			s.asm.Flush()
+			s.err = s.an.FlushLog()
+		}
+		clear(b.pkts) // drop references to payloads and handlers' data
+		b.pkts, b.buf, b.req, b.finish = b.pkts[:0], b.buf[:0], nil, false
+		s.free <- b
+	}
+}
+
+// shardOf maps a packet to a worker by a hash of its connection that is the
+// same in both directions: each end's address and port are mixed on their
+// own and the two added.
+func shardOf(p *capture.Packet, n int) int {
+	h := endpointHash(&p.SrcIP, p.SrcPort) + endpointHash(&p.DstIP, p.DstPort)
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 32
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
+}
+
+func endpointHash(ip *[16]byte, port uint16) uint64 {
+	hi, lo := binary.LittleEndian.Uint64(ip[:8]), binary.LittleEndian.Uint64(ip[8:])
+	h := (lo ^ uint64(port)<<48) * 0x9e3779b97f4a7c15
+	h ^= hi * 0xc2b2ae3d27d4eb4f
+	return h ^ h>>31
+}
+
+// lockedLog makes the exchange log safe for several workers. Each worker
+// writes whole lines (see exchangeLog), so lines never interleave.
+func lockedLog(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return &syncWriter{w: w}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+func randomKey() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("crypto/rand: " + err.Error()) // documented never to fail on Linux
+	}
+	return k
+}
