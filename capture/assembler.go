@@ -101,9 +101,9 @@ type Assembler struct {
 	// driven: the owner moves the clock and sweeps (Advance, Sweep), so
 	// that several assemblers sharing a capture act at the same moments.
 	driven bool
-	bufAll  int
-	free    [][]byte             // recycled out-of-order buffers
-	cache   [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
+	bufAll int
+	free   [][]byte             // recycled out-of-order buffers
+	cache  [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
 	// The flows from least to most recently active (by arrival of their
 	// packets): eviction takes the first without scanning the table, which
 	// cost a pass over all MaxFlows flows per new flow once it was full.
