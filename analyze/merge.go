@@ -35,6 +35,21 @@ type stmtPart struct {
 	count, errors uint64
 	total, max    int64
 	hist          *hdrhistogram.Histogram
+	// more are the histograms of the same statement in other parts,
+	// merged into hist only when its summary is not already known.
+	more []*hdrhistogram.Histogram
+}
+
+// merged returns the statement's histogram over all parts.
+func (s *stmtPart) merged() *hdrhistogram.Histogram {
+	if len(s.more) == 0 {
+		return s.hist
+	}
+	h := s.hist.Clone()
+	for _, o := range s.more {
+		h.Merge(o)
+	}
+	return h
 }
 
 // part builds the analyzer's share of a report. With copyHists the
@@ -70,8 +85,12 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 		}
 		h := s.hist
 		if copyHists {
-			h = hdrhistogram.New(1, 100_000_000, 2)
-			h.Merge(s.hist)
+			// The copy of the last part serves again if the statement
+			// did not run since: the parts never modify it.
+			if s.snap == nil || s.snapCount != s.count {
+				s.snap, s.snapCount = s.hist.Clone(), s.count
+			}
+			h = s.snap
 		}
 		p.stmts = append(p.stmts, stmtPart{text: s.text, op: s.op, lwt: s.lwt, count: s.count, errors: s.errors,
 			total: s.total, max: s.max, hist: h})
@@ -87,6 +106,19 @@ type merger struct {
 	reg   *registry
 	sys   map[SocketKey]SocketCounts // the kernel's counts, when measured
 	procs map[uint32]*procState      // the processes at the ends, when measured
+	// stmtCache is each statement's latency summary in the last report.
+	stmtCache map[stmtKey]stmtSummary
+}
+
+type stmtKey struct {
+	op   decode.Opcode
+	text string
+}
+
+type stmtSummary struct {
+	count      uint64
+	total, max int64
+	lat        Latency
 }
 
 // merge builds the report of the parts.
@@ -164,12 +196,23 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 	}
 	stmts := m.statements(parts)
 	r.Statements = make([]StmtReport, 0, len(stmts))
+	seen := make(map[stmtKey]stmtSummary, len(stmts))
 	for _, s := range stmts {
+		// A statement that ran no more since the last report has the
+		// same figures: most of the thousands a busy host has, between two
+		// refreshes of the UI.
+		k := stmtKey{s.op, s.text}
+		sum, ok := m.stmtCache[k]
+		if !ok || sum.count != s.count || sum.total != s.total || sum.max != s.max {
+			sum = stmtSummary{count: s.count, total: s.total, max: s.max, lat: summarize(s.merged(), s.max, s.total)}
+		}
+		seen[k] = sum
 		r.Statements = append(r.Statements, StmtReport{
 			Statement: s.text, Opcode: s.op.String(), LWT: s.lwt, Count: s.count, Errors: s.errors,
-			TotalMS: round2(float64(s.total) / 1e6), Latency: summarize(s.hist, s.max, s.total),
+			TotalMS: round2(float64(s.total) / 1e6), Latency: sum.lat,
 		})
 	}
+	m.stmtCache = seen
 	r.Opcodes, r.Latency = opcodes(stmts)
 	r.Capture = CaptureCounters{
 		TCPPackets: src.TCP, NotTCP: src.NotTCP, Fragments: src.Fragments, Malformed: src.Malformed,
@@ -184,21 +227,16 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 // statements joins the parts' statements by name, after naming the
 // EXECUTEs (and BATCH children) whose ids were learned only after they
 // ran, and orders them by the time spent in them. Histograms of statements
-// in a single part are that part's; the others are new.
+// are the parts' (see stmtPart.merged).
 func (m *merger) statements(parts []*part) []stmtPart {
-	type key struct {
-		op   decode.Opcode
-		text string
-	}
-	idx := make(map[key]int)
+	idx := make(map[stmtKey]int)
 	var out []stmtPart
-	shared := make(map[int]bool) // out entries whose histogram is a new sum
 	for _, p := range parts {
 		for _, s := range p.stmts {
 			if name, lwt, ok := m.reg.resolve(s.op, s.text); ok {
 				s.text, s.lwt = name, s.lwt || lwt
 			}
-			k := key{s.op, s.text}
+			k := stmtKey{s.op, s.text}
 			i, ok := idx[k]
 			if !ok {
 				idx[k] = len(out)
@@ -206,13 +244,7 @@ func (m *merger) statements(parts []*part) []stmtPart {
 				continue
 			}
 			o := &out[i]
-			if !shared[i] {
-				h := hdrhistogram.New(1, 100_000_000, 2)
-				h.Merge(o.hist)
-				o.hist = h
-				shared[i] = true
-			}
-			o.hist.Merge(s.hist)
+			o.more = append(o.more, s.hist)
 			o.lwt = o.lwt || s.lwt
 			o.count += s.count
 			o.errors += s.errors
@@ -253,6 +285,9 @@ func opcodes(stmts []stmtPart) ([]OpReport, Latency) {
 		ops[s.op].Count += s.count
 		ops[s.op].Errors += s.errors
 		opHist[s.op].Merge(s.hist)
+		for _, h := range s.more {
+			opHist[s.op].Merge(h)
+		}
 		opMax[s.op] = max(opMax[s.op], s.max)
 		opSum[s.op] += s.total
 	}

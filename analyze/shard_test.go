@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/decode"
@@ -208,5 +212,84 @@ func BenchmarkPipelineWorkers(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(st.Packets)/float64(b.N), "ns/pkt")
 		})
+	}
+}
+
+// BenchmarkSnapshot is the cost of one snapshot at the scale of a busy
+// host: 30,000 connections and 5,000 statements, on one worker and spread
+// over two. "part" is what a worker spends between two batches (the
+// capture's stall), "merge" what the merging goroutine spends.
+func BenchmarkSnapshot(b *testing.B) {
+	data, _ := genCapture(b, synth.Config{Connections: 30000, Requests: 12, InFlight: 2, Mix: synth.MixMixed, Seed: 9})
+	for _, n := range []int{1, 2} {
+		src, err := capture.NewReaderSource(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig(), Workers(n))
+		if err := p.Run(context.Background(), 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Finish(); err != nil {
+			b.Fatal(err)
+		}
+		// The connections are closed by Finish; a live capture has them
+		// open. Reopen none: closed reports are kept ready-made, so a
+		// busy capture's open connections are the cost. Add statements.
+		for i, s := range p.shards {
+			for j := 0; j < 5000; j++ {
+				st := s.an.statement(decode.OpQuery, []byte("SELECT v FROM t"+strings.Repeat("x", j%7)+" WHERE k = ? /* "+string(rune('a'+i))+"_"+itoa(j)+" */"))
+				st.count++
+				_ = st.hist.RecordValue(int64(100 + j))
+			}
+		}
+		b.Run("workers="+itoa(n)+"/part", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				for _, s := range p.shards {
+					s.an.part(s.asm.Stats(), true)
+				}
+			}
+		})
+		parts := make([]*part, len(p.shards))
+		for i, s := range p.shards {
+			parts[i] = s.an.part(s.asm.Stats(), true)
+		}
+		b.Run("workers="+itoa(n)+"/merge", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p.merge(parts, p.sourceStats("bench"))
+			}
+		})
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestBarsLikeDistribution: bars, which walks the counts itself, folds the
+// buckets exactly as hdrhistogram's own Distribution gives them.
+func TestBarsLikeDistribution(t *testing.T) {
+	h := hdrhistogram.New(1, 100_000_000, 2)
+	for i := int64(0); i < 20000; i++ {
+		_ = h.RecordValue(1 + (i*i*7919)%(1+i*5000))
+	}
+	_ = h.RecordValue(100_000_000)
+	var want []Bar
+	for _, b := range h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		up := int64(1)
+		for up < b.To {
+			up <<= 1
+		}
+		if n := len(want); n > 0 && want[n-1].UpToUS == up {
+			want[n-1].Count += b.Count
+		} else {
+			want = append(want, Bar{UpToUS: up, Count: b.Count})
+		}
+	}
+	if got := bars(h); !reflect.DeepEqual(got, want) {
+		t.Errorf("bars\n got %v\nwant %v", got, want)
 	}
 }
