@@ -46,8 +46,7 @@ type LiveSource struct {
 	dropped  uint64
 
 	dump        *dumper
-	dumpStarted bool
-	dumpFailed  bool // the sticky error is the dump's: Close does not flush again
+	dumpStarted bool // this source asked the dump for its header
 }
 
 var _ Source = (*LiveSource)(nil)
@@ -238,7 +237,6 @@ func (s *LiveSource) Next(p *Packet) error {
 // dumpError makes a failed dump write the sticky error: the capture stops
 // rather than go on without the file that was asked for.
 func (s *LiveSource) dumpError(err error) error {
-	s.dumpFailed = true
 	s.err = fmt.Errorf("capture: writing the dump: %w", err)
 	return s.err
 }
@@ -285,16 +283,8 @@ func (s *LiveSource) Close() error {
 	s.readDrops()
 	s.tp.Close()
 	s.tp = nil
-	if s.dump != nil && !s.dumpFailed {
-		if !s.dumpStarted {
-			// Nothing was read: the file still gets its header, so it
-			// is a valid empty capture.
-			s.dumpStarted = true
-			if err := s.dump.start(); err != nil {
-				return fmt.Errorf("capture: writing the dump: %w", err)
-			}
-		}
-		if err := s.dump.flush(); err != nil {
+	if s.dump != nil {
+		if err := s.dump.finish(); err != nil {
 			return fmt.Errorf("capture: writing the dump: %w", err)
 		}
 	}
