@@ -53,6 +53,8 @@ type LiveSource struct {
 
 	dump        *dumper
 	dumpStarted bool // this source asked the dump for its header
+
+	group *liveGroup // the fanout group this source is a member of, nil if none
 }
 
 var _ Source = (*LiveSource)(nil)
@@ -314,21 +316,33 @@ func (s *LiveSource) readDrops() {
 // Close stops the capture: a Next waiting for packets returns io.EOF
 // within the read timeout, and Close waits for it before it releases the
 // ring. It flushes the dump (and returns the error of that) but does not
-// close the dump's writer. Close may be called more than once.
+// close the dump's writer. Close may be called more than once. On a member
+// of a fanout group it closes every member (see OpenLiveFanout).
 func (s *LiveSource) Close() error {
+	if s.group != nil {
+		return s.group.close()
+	}
 	s.closing.Store(true)
+	if !s.closeRing() || s.dump == nil {
+		return nil
+	}
+	if err := s.dump.finish(); err != nil {
+		return fmt.Errorf("capture: writing the dump: %w", err)
+	}
+	return nil
+}
+
+// closeRing releases the socket and its ring once Next is done with them,
+// keeping the drops counted so far. It reports whether it did (false: it
+// was done before).
+func (s *LiveSource) closeRing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tp == nil {
-		return nil
+		return false
 	}
 	s.readDrops()
 	s.tp.Close()
 	s.tp = nil
-	if s.dump != nil {
-		if err := s.dump.finish(); err != nil {
-			return fmt.Errorf("capture: writing the dump: %w", err)
-		}
-	}
-	return nil
+	return true
 }
