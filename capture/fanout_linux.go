@@ -14,53 +14,53 @@ import (
 // OpenLiveFanout opens a live capture spread over n sources, one per
 // analysis worker: n AF_PACKET sockets, each with its own TPACKET_V3 ring
 // and kernel filter, joined in one PACKET_FANOUT group in hash mode. The
-// kernel hands every packet to one member, chosen by a hash of its
-// addresses and ports that is the same both ways (fanout_demux_hash uses
-// __skb_get_hash_symmetric, which sorts the addresses and the ports before
-// hashing), so both directions of a TCP connection reach the same member
+// kernel hands every packet to one member, chosen by a hash that is the
+// same both ways (fanout_demux_hash uses __skb_get_hash_symmetric, which
+// sorts the addresses and the ports before hashing them with the
+// protocol), so both directions of a TCP connection reach the same member
 // and a worker owns whole connections. n == 1 is OpenLive: no group.
 //
-// What the hash covers: the addresses, protocol and ports; for IPv6
-// packets that carry a flow label (Linux labels all it sends by default)
-// the kernel stops at the label and hashes addresses and protocol only.
-// All connections between two IPv6 hosts then meet in one member; and a
-// connection one end of which labels its packets while the other does not
-// is split between two members. IP fragments are not reassembled
-// (PACKET_FANOUT_FLAG_DEFRAG is not set): a fragment hashes by its
-// addresses and may reach another member than its connection, but no
-// source decodes fragments, which are counted (Fragments) as one capture
-// counts them. Reassembly in the group would hand the members, and the
-// dump, IPv4 datagrams that were never on the wire, and members would
-// then decode TCP that a capture of one socket counts as fragments; TCP
-// is hardly ever fragmented anyway (path MTU discovery).
+// Kernels without a late-2023 fix to that hash (its Fixes: tag names
+// eb70db875671; the stable series have it) stop at an IPv6 flow label,
+// which Linux puts on all it sends: there all connections between two
+// IPv6 hosts meet in one member, and a connection one end of which labels
+// its packets while the other does not is split between two members.
 //
-// The group's id is the kernel's choice (PACKET_FANOUT_FLAG_UNIQUEID):
-// free in the network namespace when made, so the group cannot be joined
-// by another cqlsniff's sockets, as one named after the process (a PID
-// does not fit the 16 bits of an id) could be, the kernel then sharing
-// packets between the two processes without a word. afpacket does not
+// IP fragments are not reassembled (no PACKET_FANOUT_FLAG_DEFRAG): a
+// fragment hashes by its addresses alone and may reach another member
+// than the rest of its connection, but no source decodes fragments; each
+// is counted (Fragments) once, as by a capture of one socket. Reassembly
+// would hand the members, and the dump, IPv4 datagrams that were never on
+// the wire, which the members would decode where a single capture counts
+// fragments; and TCP is hardly ever fragmented (path MTU discovery).
+//
+// The group's id is the kernel's pick (PACKET_FANOUT_FLAG_UNIQUEID), free
+// in the network namespace: an id of our own, say from the PID (which
+// need not fit the id's 16 bits), could be another cqlsniff's, and the
+// kernel would silently share packets between the two. afpacket does not
 // expose a socket's descriptor, so a probe socket of our own makes the
-// group and reads its id; the members join, then the probe leaves.
+// group and reads its id; the members join it, then the probe leaves.
 //
 // Each member is a Source for one goroutine, with a ring of cfg.RingMB
-// (n rings take n times the memory), its own Stats (SourceStats.Add sums
-// them) and its own packet numbers: the k-th record (from 0) of member i
-// is numbered k*n + i + 1, unique over the group. Packets stamped before
-// the last member joined are skipped by every member, as OpenLive skips
-// those from before its filter: until then each member received on its
-// own, and the group hashed over fewer members. Close on any member closes
-// them all (each waits for its Next): a group that lost a member would
-// spread that member's connections over the others mid-stream.
+// (n times the memory in all), its own Stats (SourceStats.Add sums them)
+// and its own packet numbers: member i numbers its k-th record (from 0)
+// k*n + i + 1, unique over the group. Every member skips the packets
+// stamped before the last one joined, as OpenLive skips those from before
+// its filter: until then each socket received on its own, and the group
+// hashed over fewer sockets. Close on any member closes all of them (each
+// waiting for its Next): a group that lost a member would re-spread that
+// member's connections over the others mid-stream.
 //
-// With cfg.Dump the members share one dump, each writing a record as it
-// reads it, whole (the dump is locked per record). Records of different
-// members interleave in reading order, so timestamps may step back from
-// one record to the next by up to the lag between the members (the
-// rings' block timeout, 50ms at most, plus the workers' own delays):
-// readers of the file (FileSource, tshark) take it; reordercap sorts it.
+// With cfg.Dump the members share one dump, each writing a record whole
+// (the dump is locked per record) as it reads it. Records of different
+// members interleave in the order they were read, so a timestamp may be
+// earlier than the one before it, by as much as one member lags another:
+// up to the block timeout (50ms at most), more when a worker falls behind.
+// FileSource and tshark read such a file; reordercap sorts it.
 //
-// Joining uses afpacket's SetFanout, which passes the kernel an 8-byte
-// struct fanout_args: kernels older than that struct refuse it (EINVAL).
+// afpacket's SetFanout, with which the members join, passes an 8-byte
+// struct fanout_args, which kernels older than that struct refuse
+// (EINVAL).
 func OpenLiveFanout(cfg LiveConfig, n int) ([]*LiveSource, error) {
 	if n == 1 {
 		s, err := OpenLive(cfg)
