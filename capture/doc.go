@@ -13,7 +13,9 @@
 //
 // Live capture (LiveSource) reads an AF_PACKET TPACKET_V3 ring with a
 // generated kernel filter (TCP on the CQL ports only), counts each loopback
-// packet once, and can dump exactly what it captured (-w). The Assembler
+// packet once, and can dump exactly what it captured (-w); OpenLiveFanout
+// spreads it over one ring per analysis worker, the kernel keeping each
+// TCP connection, both ways, in one of them. The Assembler
 // turns packets into per-direction byte streams that keep each segment's
 // boundary and capture time, which is what batching analysis measures.
 package capture

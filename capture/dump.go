@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -19,7 +20,16 @@ const dumpBufferSize = 1 << 20
 // dumper writes the frames of a live capture to a pcap or pcapng file,
 // exactly as captured, with nanosecond timestamps (the kernel's
 // resolution). Both formats read back with FileSource, tcpdump and tshark.
+//
+// The members of a fanout group share one dumper, each writing from its
+// own goroutine: every method holds mu, so a record is always written
+// whole, and records of different members interleave only between
+// records. The first failure is sticky: every later call returns it, so
+// that each member stops rather than go on without the file asked for.
 type dumper struct {
+	mu      sync.Mutex
+	started bool  // the file header was written (or tried)
+	err     error // the first failure
 	w       *bufio.Writer
 	format  string
 	link    layers.LinkType
@@ -34,8 +44,19 @@ func newDumper(w io.Writer, format string, link layers.LinkType, snaplen int, if
 }
 
 // start writes the file header and flushes it, so that a file that cannot
-// be written fails at once rather than at the first full buffer.
+// be written fails at once rather than at the first full buffer. Only the
+// first call writes; later ones return its error.
 func (d *dumper) start() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.startLocked()
+}
+
+func (d *dumper) startLocked() error {
+	if d.started || d.err != nil {
+		return d.err
+	}
+	d.started = true
 	if d.format == "pcapng" {
 		ng, err := pcapgo.NewNgWriterInterface(d.w, pcapgo.NgInterface{
 			Name:                d.iface,
@@ -47,16 +68,18 @@ func (d *dumper) start() error {
 			Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "cqlsniff",
 		}})
 		if err != nil {
+			d.err = err
 			return err
 		}
 		d.ng = ng
 	} else {
 		d.pcap = pcapgo.NewWriterNanos(d.w)
 		if err := d.pcap.WriteFileHeader(uint32(d.snaplen), d.link); err != nil {
+			d.err = err
 			return err
 		}
 	}
-	return d.flush()
+	return d.flushLocked()
 }
 
 // write appends one frame. ci is the capture's: its interface index is
@@ -67,20 +90,61 @@ func (d *dumper) write(ci gopacket.CaptureInfo, data []byte) error {
 	if ci.Length < len(data) {
 		ci.Length = len(data)
 	}
-	if d.ng != nil {
-		return d.ng.WritePacket(ci, data)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
 	}
-	return d.pcap.WritePacket(ci, data)
+	var err error
+	if d.ng != nil {
+		err = d.ng.WritePacket(ci, data)
+	} else {
+		err = d.pcap.WritePacket(ci, data)
+	}
+	if err != nil {
+		d.err = err
+	}
+	return err
 }
 
 // flush pushes the buffered records to the writer.
 func (d *dumper) flush() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.flushLocked()
+}
+
+func (d *dumper) flushLocked() error {
+	if d.err != nil {
+		return d.err
+	}
 	if d.ng != nil {
 		if err := d.ng.Flush(); err != nil {
+			d.err = err
 			return err
 		}
 	}
-	return d.w.Flush()
+	if err := d.w.Flush(); err != nil {
+		d.err = err
+		return err
+	}
+	return nil
+}
+
+// finish ends the dump when the capture closes: a file nothing was read
+// into still gets its header, so that it is a valid empty capture, and
+// what is buffered is flushed. It returns nil after an earlier failure,
+// which the call that met it returned already.
+func (d *dumper) finish() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return nil
+	}
+	if err := d.startLocked(); err != nil {
+		return err
+	}
+	return d.flushLocked()
 }
 
 // DumpFile is an io.WriteCloser for LiveConfig.Dump that creates its file

@@ -30,6 +30,19 @@ type SourceStats struct {
 	Dropped                                            uint64 // kernel drops (0 for files)
 }
 
+// Add adds o's counters to s: the members of a fanout group (OpenLiveFanout)
+// each count what they read, and the capture's totals are their sum.
+func (s *SourceStats) Add(o SourceStats) {
+	s.Records += o.Records
+	s.Bytes += o.Bytes
+	s.TCP += o.TCP
+	s.NotTCP += o.NotTCP
+	s.Fragments += o.Fragments
+	s.Malformed += o.Malformed
+	s.UnsupportedLink += o.UnsupportedLink
+	s.Dropped += o.Dropped
+}
+
 // Errors from opening and reading capture files.
 var (
 	// ErrNotCapture: the input is neither pcap nor pcapng (plain or gzip).

@@ -51,6 +51,11 @@ const (
 // (MaxRecordLen plus headers) and several of them.
 const ringBlockSize = 1 << 20
 
+// MaxLiveFanout is the most members OpenLiveFanout opens: a fanout group
+// takes 256 sockets (the kernel's legacy PACKET_FANOUT_MAX), one of them
+// a probe while the members join.
+const MaxLiveFanout = 255
+
 // ErrLiveUnsupported is returned by OpenLive where there is no AF_PACKET.
 var ErrLiveUnsupported = errors.New("capture: live capture needs Linux (AF_PACKET)")
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +39,11 @@ type LiveSource struct {
 	since int64
 	stats SourceStats
 	err   error // sticky read or dump error
+	// Packet numbers: the k-th record (from 0) is numbered k*stride +
+	// member + 1, so that the members of a fanout group, each counting
+	// its own records, never give two packets one number. A source on
+	// its own has stride 1 and member 0: 1, 2, 3...
+	stride, member uint64
 
 	// Kernel drop counting: afpacket keeps the running sum of the
 	// PACKET_STATISTICS reads (each read resets the kernel's counters)
@@ -46,8 +52,9 @@ type LiveSource struct {
 	dropped  uint64
 
 	dump        *dumper
-	dumpStarted bool
-	dumpFailed  bool // the sticky error is the dump's: Close does not flush again
+	dumpStarted bool // this source asked the dump for its header
+
+	group *liveGroup // the fanout group this source is a member of, nil if none
 }
 
 var _ Source = (*LiveSource)(nil)
@@ -70,13 +77,47 @@ const (
 // does not expose; a SOCK_DGRAM socket instead starts every packet at its
 // IP header whatever the device, and that is all the analysis needs.
 func OpenLive(cfg LiveConfig) (*LiveSource, error) {
-	cfg, err := cfg.withDefaults()
+	ls, err := newLiveSetup(cfg)
 	if err != nil {
 		return nil, err
 	}
+	tp, err := ls.open()
+	if err != nil {
+		return nil, err
+	}
+	s := &LiveSource{tp: tp, link: ls.link, stride: 1}
+	// The socket was receiving from its bind until the filter was in
+	// place: whatever came in meanwhile is in the ring unfiltered (other
+	// ports, loopback's outgoing copies; TestLiveStartsFiltered saw
+	// hundreds). Those packets were stamped before now and come first out
+	// of the ring, so Next skips packets older than now until it meets a
+	// newer one. (libpcap closes the same window by running a new filter in
+	// user space over what the ring already holds.)
+	s.startAt(time.Now().UnixNano())
+	if ls.cfg.Dump != nil {
+		s.dump = ls.newDumper()
+	}
+	return s, nil
+}
+
+// liveSetup is how each AF_PACKET socket of a capture is opened: a
+// LiveConfig checked and turned into socket options and a kernel filter.
+type liveSetup struct {
+	cfg     LiveConfig // with the defaults filled in
+	opts    []any      // afpacket options
+	filter  []bpf.RawInstruction
+	link    layers.LinkType
+	ifindex int // the device's index, 0 for "any"
+}
+
+func newLiveSetup(cfg LiveConfig) (liveSetup, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return liveSetup{}, err
+	}
+	ls := liveSetup{cfg: cfg, link: layers.LinkTypeRaw}
 	spec := filterSpec{ports: cfg.Ports, hosts: cfg.Hosts, snaplen: uint32(cfg.Snaplen)}
-	link := layers.LinkTypeRaw
-	opts := []any{
+	ls.opts = []any{
 		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
 		afpacket.OptBlockSize(ringBlockSize),
 		afpacket.OptNumBlocks(cfg.RingMB * (1 << 20) / ringBlockSize),
@@ -84,56 +125,58 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 		afpacket.OptPollTimeout(cfg.Timeout),
 	}
 	if cfg.Interface == "any" {
-		opts = append(opts, afpacket.OptInterface(""), afpacket.OptSocketType(afpacket.SocketDgram))
+		ls.opts = append(ls.opts, afpacket.OptInterface(""), afpacket.OptSocketType(afpacket.SocketDgram))
 		if lo := loopbackIndex(); lo > 0 {
 			spec.dropOutgoing, spec.loopbackIfindex = true, uint32(lo)
 		}
 	} else {
 		ifi, err := net.InterfaceByName(cfg.Interface)
 		if err != nil {
-			return nil, fmt.Errorf("capture: interface %q: %w", cfg.Interface, err)
+			return liveSetup{}, fmt.Errorf("capture: interface %q: %w", cfg.Interface, err)
 		}
-		opts = append(opts, afpacket.OptInterface(cfg.Interface))
+		ls.ifindex = ifi.Index
+		ls.opts = append(ls.opts, afpacket.OptInterface(cfg.Interface))
 		switch hardwareType(cfg.Interface) {
 		case arphrdEther, arphrdLoopback:
-			link = layers.LinkTypeEthernet
+			ls.link = layers.LinkTypeEthernet
 			spec.ethernet = true
-			opts = append(opts, afpacket.OptSocketType(afpacket.SocketRaw))
+			ls.opts = append(ls.opts, afpacket.OptSocketType(afpacket.SocketRaw))
 		default:
-			opts = append(opts, afpacket.OptSocketType(afpacket.SocketDgram))
+			ls.opts = append(ls.opts, afpacket.OptSocketType(afpacket.SocketDgram))
 		}
 		spec.dropOutgoing = ifi.Flags&net.FlagLoopback != 0
 	}
-	filter, err := assembleFilter(spec)
-	if err != nil {
-		return nil, err
+	if ls.filter, err = assembleFilter(spec); err != nil {
+		return liveSetup{}, err
 	}
+	return ls, nil
+}
 
-	tp, err := afpacket.NewTPacket(opts...)
+// open opens a socket with its ring and attaches the kernel filter.
+func (ls liveSetup) open() (*afpacket.TPacket, error) {
+	tp, err := afpacket.NewTPacket(ls.opts...)
 	if err != nil {
-		return nil, fmt.Errorf("capture: opening an AF_PACKET socket on %s: %w", cfg.Interface, err)
+		return nil, fmt.Errorf("capture: opening an AF_PACKET socket on %s: %w", ls.cfg.Interface, err)
 	}
-	if err := tp.SetBPF(filter); err != nil {
+	if err := tp.SetBPF(ls.filter); err != nil {
 		tp.Close()
-		return nil, fmt.Errorf("capture: attaching the kernel filter on %s: %w", cfg.Interface, err)
+		return nil, fmt.Errorf("capture: attaching the kernel filter on %s: %w", ls.cfg.Interface, err)
 	}
-	s := &LiveSource{tp: tp, link: link}
-	// The socket was receiving from its bind until the filter was in
-	// place: whatever came in meanwhile is in the ring unfiltered (other
-	// ports, loopback's outgoing copies; TestLiveStartsFiltered saw
-	// hundreds). Those packets were stamped before now and come first out
-	// of the ring, so Next skips packets older than now until it meets a
-	// newer one. (libpcap closes the same window by running a new filter in
-	// user space over what the ring already holds.) The drops so far are
-	// theirs too.
-	s.since = time.Now().UnixNano()
-	if _, st, err := tp.SocketStats(); err == nil {
+	return tp, nil
+}
+
+func (ls liveSetup) newDumper() *dumper {
+	return newDumper(ls.cfg.Dump, ls.cfg.DumpFormat, ls.link, ls.cfg.Snaplen, ls.cfg.Interface)
+}
+
+// startAt makes the source skip the packets stamped before since, which
+// came in before the socket was ready (see OpenLive), and counts the
+// kernel's drops from now: the drops so far are those packets' too.
+func (s *LiveSource) startAt(since int64) {
+	s.since = since
+	if _, st, err := s.tp.SocketStats(); err == nil {
 		s.dropsSum = uint32(st.Drops())
 	}
-	if cfg.Dump != nil {
-		s.dump = newDumper(cfg.Dump, cfg.DumpFormat, link, cfg.Snaplen, cfg.Interface)
-	}
-	return s, nil
 }
 
 // loopbackIndex is the interface index of the loopback device, 0 if none.
@@ -226,7 +269,7 @@ func (s *LiveSource) Next(p *Packet) error {
 			}
 		}
 		if countDecode(&s.stats, DecodePacket(s.link, data, ci.Length, ts, p)) {
-			p.Num = s.stats.Records
+			p.Num = (s.stats.Records-1)*s.stride + s.member + 1
 			return nil
 		}
 		if s.closing.Load() {
@@ -238,7 +281,6 @@ func (s *LiveSource) Next(p *Packet) error {
 // dumpError makes a failed dump write the sticky error: the capture stops
 // rather than go on without the file that was asked for.
 func (s *LiveSource) dumpError(err error) error {
-	s.dumpFailed = true
 	s.err = fmt.Errorf("capture: writing the dump: %w", err)
 	return s.err
 }
@@ -274,29 +316,33 @@ func (s *LiveSource) readDrops() {
 // Close stops the capture: a Next waiting for packets returns io.EOF
 // within the read timeout, and Close waits for it before it releases the
 // ring. It flushes the dump (and returns the error of that) but does not
-// close the dump's writer. Close may be called more than once.
+// close the dump's writer. Close may be called more than once. On a member
+// of a fanout group it closes every member (see OpenLiveFanout).
 func (s *LiveSource) Close() error {
+	if s.group != nil {
+		return s.group.close()
+	}
 	s.closing.Store(true)
+	if !s.closeRing() || s.dump == nil {
+		return nil
+	}
+	if err := s.dump.finish(); err != nil {
+		return fmt.Errorf("capture: writing the dump: %w", err)
+	}
+	return nil
+}
+
+// closeRing releases the socket and its ring once Next is done with them,
+// keeping the drops counted so far. It reports whether it did (false: it
+// was done before).
+func (s *LiveSource) closeRing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tp == nil {
-		return nil
+		return false
 	}
 	s.readDrops()
 	s.tp.Close()
 	s.tp = nil
-	if s.dump != nil && !s.dumpFailed {
-		if !s.dumpStarted {
-			// Nothing was read: the file still gets its header, so it
-			// is a valid empty capture.
-			s.dumpStarted = true
-			if err := s.dump.start(); err != nil {
-				return fmt.Errorf("capture: writing the dump: %w", err)
-			}
-		}
-		if err := s.dump.flush(); err != nil {
-			return fmt.Errorf("capture: writing the dump: %w", err)
-		}
-	}
-	return nil
+	return true
 }

@@ -14,6 +14,9 @@ type LiveSource struct{}
 // OpenLive returns ErrLiveUnsupported: live capture needs Linux.
 func OpenLive(cfg LiveConfig) (*LiveSource, error) { return nil, ErrLiveUnsupported }
 
+// OpenLiveFanout returns ErrLiveUnsupported: live capture needs Linux.
+func OpenLiveFanout(cfg LiveConfig, n int) ([]*LiveSource, error) { return nil, ErrLiveUnsupported }
+
 // LinkType is the link type of the frames the source reads.
 func (s *LiveSource) LinkType() layers.LinkType { return layers.LinkTypeNull }
 

@@ -34,15 +34,23 @@ func openLive(t *testing.T, cfg LiveConfig) *LiveSource {
 	}
 	src, err := OpenLive(cfg)
 	if err != nil {
-		for _, env := range []error{syscall.EPERM, syscall.EACCES, syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT, ErrLiveUnsupported} {
-			if errors.Is(err, env) {
-				t.Skipf("no live capture here: %v", err)
-			}
-		}
+		skipWithoutLive(t, err)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
 	return src
+}
+
+// skipWithoutLive skips the test if err says live capture is not possible
+// here: a root that still gets EPERM (a container without CAP_NET_RAW), or
+// no AF_PACKET.
+func skipWithoutLive(t *testing.T, err error) {
+	t.Helper()
+	for _, env := range []error{syscall.EPERM, syscall.EACCES, syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT, ErrLiveUnsupported} {
+		if errors.Is(err, env) {
+			t.Skipf("no live capture here: %v", err)
+		}
+	}
 }
 
 // pingPong runs a TCP exchange whose packets are known: the client sends

@@ -21,7 +21,9 @@ type Packet struct {
 	// Num is the packet's number in its source, counting from 1 every
 	// record read (TCP or not), as Wireshark numbers frames: a connection
 	// is named by the number of its first packet, which any number of
-	// analysis workers agree on.
+	// analysis workers agree on. Member i of a fanout group of n
+	// (OpenLiveFanout) numbers its records i+1, i+1+n, i+1+2n...: unique
+	// over the group, though not in order of arrival across members.
 	Num     uint64
 	SrcIP   [16]byte
 	DstIP   [16]byte
