@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 )
@@ -33,19 +32,17 @@ type Pipeline struct {
 	merging sync.WaitGroup // the snapshot being merged, if any
 	busy    atomic.Bool    // a snapshot is being built or merged
 
-	pkt        capture.Packet
-	first      int64 // the first packet's time
-	last       int64 // the latest time of the current span
-	spanStart  int64 // where the current span of a monotonic clock began
-	elapsed    int64 // the lengths of the spans before it
-	clockJumps uint64
-	truncated  bool
-	count      uint64
-	now        int64 // the latest packet time: the workers' clock
-	lastSweep  int64
-	started    bool
-	finished   bool
-	workers    sync.WaitGroup
+	acfg      capture.AssemblerConfig // each worker's share of the bounds
+	fanout    bool                    // each worker reads its own source
+	pkt       capture.Packet
+	clk       clock
+	truncated bool
+	count     uint64
+	now       int64 // the latest packet time: the workers' clock
+	lastSweep int64
+	started   bool
+	finished  bool
+	workers   sync.WaitGroup
 }
 
 // HostReader reads what the host tells beside the wire, before each
@@ -90,6 +87,7 @@ func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, o
 			cfg.HashKey = randomKey() // one key for all workers: equal values hash alike
 		}
 	}
+	p.acfg = acfg
 	var reg *registry
 	for i := range p.shards {
 		an := New(cfg)
@@ -173,10 +171,15 @@ func (p *Pipeline) snapshot() {
 	src := p.sourceStats(p.name)
 	req := &partsRequest{parts: make([]*part, len(p.shards)), copy: true}
 	req.wg.Add(len(p.shards))
-	if p.one != nil {
+	switch {
+	case p.one != nil:
 		req.parts[0] = p.one.an.part(p.one.asm.Stats(), true)
 		req.wg.Done()
-	} else {
+	case p.fanout:
+		for _, s := range p.shards {
+			s.fan.req.Store(req)
+		}
+	default:
 		for _, s := range p.shards {
 			s.cur.req = req
 			p.send(s)
@@ -195,11 +198,17 @@ func (p *Pipeline) snapshot() {
 // Run processes packets until the source ends, limit TCP packets were
 // processed (0 = no limit) or ctx is done. A truncated capture file ends the
 // run without error (Report says so); other read errors are returned.
+//
+// A fanout pipeline (NewFanoutPipeline) runs each worker on its source, and
+// ignores limit.
 func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
+	defer p.merging.Wait() // a snapshot asked for is published before Run returns
+	if p.fanout {
+		return p.runFanout(ctx)
+	}
 	if p.one == nil && !p.started {
 		p.start()
 	}
-	defer p.merging.Wait() // a snapshot asked for is published before Run returns
 	for {
 		if p.count&1023 == 0 && ctx.Err() != nil {
 			return nil
@@ -232,7 +241,7 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 			return err
 		}
 		p.count++
-		p.clock(p.pkt.TS)
+		p.clk.tick(p.pkt.TS)
 		if p.one != nil {
 			p.one.asm.Add(&p.pkt)
 			continue
@@ -249,9 +258,14 @@ func (p *Pipeline) Finish() error {
 		return nil
 	}
 	p.finished = true
-	if p.one != nil {
-		p.one.asm.Flush()
-		return p.one.an.FlushLog()
+	if p.one != nil || p.fanout {
+		// Nothing runs on the workers' goroutines.
+		var errs []error
+		for _, s := range p.shards {
+			s.asm.Flush()
+			errs = append(errs, s.an.FlushLog())
+		}
+		return errors.Join(errs...)
 	}
 	if !p.started {
 		p.start()
@@ -278,7 +292,7 @@ func (p *Pipeline) Report(name string) *Report {
 	src := p.sourceStats(name)
 	parts := make([]*part, len(p.shards))
 	switch {
-	case p.one != nil || p.finished || !p.started:
+	case p.one != nil || p.fanout || p.finished || !p.started:
 		// Nothing runs on the workers' goroutines.
 		for i, s := range p.shards {
 			parts[i] = s.an.part(s.asm.Stats(), false)
@@ -310,31 +324,18 @@ func (p *Pipeline) merge(parts []*part, src SourceStats) *Report {
 
 func (p *Pipeline) sourceStats(name string) SourceStats {
 	s := p.src.Stats()
+	first, last, elapsed, jumps := p.clk.span()
+	if p.fanout {
+		clocks := make([]*clock, len(p.shards))
+		for i, sh := range p.shards {
+			clocks[i] = &sh.fan.clk
+		}
+		first, last, elapsed, jumps = joinSpans(clocks)
+	}
 	return SourceStats{
 		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,
 		NotTCP: s.NotTCP, Fragments: s.Fragments, Malformed: s.Malformed, Unsupported: s.UnsupportedLink,
-		Truncated: p.truncated, First: p.first, Last: p.last, Elapsed: p.elapsed + p.last - p.spanStart, ClockJumps: p.clockJumps,
-	}
-}
-
-// maxClockStep is how far packet times may step back (reordering between
-// interfaces, a capture's own jitter) before the clock is taken to have
-// jumped: files spliced from captures with other clocks.
-const maxClockStep = int64(time.Second)
-
-// clock follows the capture's time. The duration is the sum of the spans
-// in which time ran forward, so a spliced file (one part from 2015, the next
-// from a clock 69 s after boot) does not last 45 years.
-func (p *Pipeline) clock(ts int64) {
-	switch {
-	case p.first == 0:
-		p.first, p.last, p.spanStart = ts, ts, ts
-	case ts < p.last-maxClockStep:
-		p.elapsed += p.last - p.spanStart
-		p.spanStart, p.last = ts, ts
-		p.clockJumps++
-	case ts > p.last:
-		p.last = ts
+		Truncated: p.truncated, First: first, Last: last, Elapsed: elapsed, ClockJumps: jumps,
 	}
 }
 

@@ -23,6 +23,7 @@ type shard struct {
 	free chan *batch
 	cur  *batch // being filled by the pipeline's goroutine
 	err  error  // the exchange log's, at the end
+	fan  fanoutState
 }
 
 // Batch bounds: a batch goes to its worker when either is reached (or the

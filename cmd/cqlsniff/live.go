@@ -84,13 +84,13 @@ func isTerminal(w io.Writer) bool {
 // runTUI runs the pipeline on its own goroutine and the terminal UI on
 // this one. A replayed file goes at its own pace (times --speed) and the
 // UI keeps the final state until q; a live capture ends when the UI quits.
-func runTUI(ctx context.Context, src capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *syscalls.Tracer, metricsLn net.Listener, stderr io.Writer) error {
+func runTUI(ctx context.Context, src capture.Source, members []capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *syscalls.Tracer, metricsLn net.Listener, stderr io.Writer) error {
 	var pc *pacer
 	if o.iface == "" {
 		pc = newPacer(src, o.speed)
 		src = pc
 	}
-	p := analyze.NewPipeline(src, cfg, acfg, analyze.Name(name), analyze.Workers(o.workerCount()),
+	p := newPipeline(src, members, cfg, acfg, o, analyze.Name(name),
 		analyze.Host(hostReader(tracer, io.Discard))) // the UI owns the terminal
 	snaps := p.Snapshots()
 	if metricsLn != nil {

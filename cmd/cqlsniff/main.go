@@ -285,6 +285,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		dump   *capture.DumpFile
 		tracer *syscalls.Tracer
 		live   *capture.LiveSource
+		// members are the rings of a fanout group, one per worker, when
+		// the kernel deals the packets (nil: one ring, dealt by cqlsniff)
+		members []capture.Source
 	)
 	switch {
 	case o.iface != "":
@@ -297,7 +300,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				lc.DumpFormat = "pcapng"
 			}
 		}
-		live, err = capture.OpenLive(lc)
+		live, members, err = openCapture(lc, o, stderr)
 		if err != nil {
 			if hint := capture.PermissionHint(err); hint != "" {
 				return inputErr(fmt.Errorf("%v: %s", err, hint))
@@ -388,7 +391,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// The terminal UI when a person is watching: stdout is a terminal and
 	// no report format was asked for.
 	if !o.reportSet && o.logPath != "-" && isTerminal(stdout) {
-		err := runTUI(ctx, src, cfg, acfg, name, o, tracer, metricsLn, stderr)
+		err := runTUI(ctx, src, members, cfg, acfg, name, o, tracer, metricsLn, stderr)
 		if live != nil {
 			live.Close() // writes the dump's last buffered frames
 		}
@@ -399,7 +402,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return err
 	}
-	p := analyze.NewPipeline(src, cfg, acfg, analyze.Name(name), analyze.Workers(o.workerCount()), analyze.Host(hostReader(tracer, stderr)))
+	p := newPipeline(src, members, cfg, acfg, o, analyze.Name(name), analyze.Host(hostReader(tracer, stderr)))
 	if metricsLn != nil {
 		defer serveMetrics(metricsLn, o.webConfig, p.Snapshots(), o.metricsCfg, stderr)()
 	}
@@ -461,4 +464,36 @@ func (o *options) workerCount() int {
 		return o.workers
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// openCapture opens the live capture: with several workers and no packet
+// count, a PACKET_FANOUT group of one ring per worker, so that the kernel
+// deals the packets out; otherwise (or where the kernel refuses the group)
+// one ring, whose packets cqlsniff deals to the workers itself.
+func openCapture(lc capture.LiveConfig, o *options, stderr io.Writer) (*capture.LiveSource, []capture.Source, error) {
+	if n := o.workerCount(); n > 1 && o.count == 0 {
+		ms, err := capture.OpenLiveFanout(lc, min(n, capture.MaxLiveFanout))
+		if err == nil {
+			members := make([]capture.Source, len(ms))
+			for i, m := range ms {
+				members[i] = m
+			}
+			return ms[0], members, nil // closing one member closes the group
+		}
+		if capture.PermissionHint(err) != "" {
+			return nil, nil, err
+		}
+		fmt.Fprintf(stderr, "cqlsniff: one capture ring for all workers (%v)\n", err)
+	}
+	live, err := capture.OpenLive(lc)
+	return live, nil, err
+}
+
+// newPipeline builds the pipeline over a source or the members of a fanout
+// group.
+func newPipeline(src capture.Source, members []capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, o *options, opts ...analyze.Option) *analyze.Pipeline {
+	if len(members) > 1 {
+		return analyze.NewFanoutPipeline(members, cfg, acfg, opts...)
+	}
+	return analyze.NewPipeline(src, cfg, acfg, append(opts, analyze.Workers(o.workerCount()))...)
 }
