@@ -98,7 +98,7 @@ func grow(s []uint64, n int) []uint64 {
 	return s
 }
 
-func fillWrites(w *writeHist, src *analyze.Writes) {
+func fillWrites(w *writeHist, src *analyze.SegmentStats) {
 	for i, k := range distKeys {
 		w.buckets[i] = src.Distribution[k]
 	}

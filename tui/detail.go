@@ -10,7 +10,7 @@ import (
 
 // The detail view's text, with tview style tags.
 
-// distKeys are the buckets of Writes.Distribution, in order.
+// distKeys are the buckets of SegmentStats.Distribution, in order.
 var distKeys = []string{"0", "1", "2-3", "4-7", "8-15", "16+"}
 
 func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) string {
@@ -56,7 +56,7 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	}
 	for _, side := range []struct {
 		name string
-		w    analyze.Writes
+		w    analyze.SegmentStats
 	}{{"client", c.ClientWrites}, {"server", c.ServerWrites}} {
 		fmt.Fprintf(&b, "\n[::b]%s segments by frames starting in them[::B]\n", side.name)
 		distBars(&b, side.w.Distribution, barW)
@@ -112,7 +112,7 @@ func latencyBlock(b *strings.Builder, l analyze.Latency, barW int) {
 }
 
 // writesTable lays the batching evidence of both directions side by side.
-func writesTable(b *strings.Builder, cw, sw analyze.Writes) {
+func writesTable(b *strings.Builder, cw, sw analyze.SegmentStats) {
 	row := func(name string, c, s string) {
 		fmt.Fprintf(b, "  %-44s %12s %12s\n", name, c, s)
 	}
@@ -122,27 +122,27 @@ func writesTable(b *strings.Builder, cw, sw analyze.Writes) {
 	row("segments (data-bearing, ≈ writes)", u(cw.Segments), u(sw.Segments))
 	row("frames per segment", fmtFPW(cw), fmtFPW(sw))
 	row("frames spanning several segments", u(cw.SpanningFrames), u(sw.SpanningFrames))
-	row("segments starting a frame", u(cw.FreshSegments), u(sw.FreshSegments))
+	row("segments starting a frame", u(cw.FrameStartSegments), u(sw.FrameStartSegments))
 	row("back to back (could have joined the previous)", u(cw.BackToBack), u(sw.BackToBack))
-	row("  of which carrying a single frame", u(cw.BackToBackOne), u(sw.BackToBackOne))
+	row("  of which carrying a single frame", u(cw.BackToBackSingle), u(sw.BackToBackSingle))
 	row("sent with earlier data unacknowledged", u(cw.SentUnacked), u(sw.SentUnacked))
 	row("sent with all earlier data acknowledged", u(cw.SentAcked), u(sw.SentAcked))
 	row("  of which right after the releasing ACK", u(cw.AckClocked), u(sw.AckClocked))
 	row("retransmissions", u(cw.Retransmits), u(sw.Retransmits))
 	row("bytes", u(cw.Bytes), u(sw.Bytes))
 	if cw.V5 != nil || sw.V5 != nil {
-		v5 := func(w analyze.Writes, f func(*analyze.V5Writes) string) string {
+		v5 := func(w analyze.SegmentStats, f func(*analyze.V5SegmentStats) string) string {
 			if w.V5 == nil {
 				return "-"
 			}
 			return f(w.V5)
 		}
-		row("v5 segments", v5(cw, func(v *analyze.V5Writes) string { return u(v.Segments) }),
-			v5(sw, func(v *analyze.V5Writes) string { return u(v.Segments) }))
-		row("frames per v5 segment", v5(cw, func(v *analyze.V5Writes) string { return fmtRatio(v.FramesPerV5Segment) }),
-			v5(sw, func(v *analyze.V5Writes) string { return fmtRatio(v.FramesPerV5Segment) }))
-		row("v5 segments per TCP segment", v5(cw, func(v *analyze.V5Writes) string { return fmtRatio(v.V5SegmentsPerSegment) }),
-			v5(sw, func(v *analyze.V5Writes) string { return fmtRatio(v.V5SegmentsPerSegment) }))
+		row("v5 segments", v5(cw, func(v *analyze.V5SegmentStats) string { return u(v.Segments) }),
+			v5(sw, func(v *analyze.V5SegmentStats) string { return u(v.Segments) }))
+		row("frames per v5 segment", v5(cw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.FramesPerV5Segment) }),
+			v5(sw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.FramesPerV5Segment) }))
+		row("v5 segments per TCP segment", v5(cw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.V5SegmentsPerSegment) }),
+			v5(sw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.V5SegmentsPerSegment) }))
 	}
 }
 

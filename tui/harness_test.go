@@ -200,8 +200,8 @@ func bars(counts ...int64) []analyze.Bar {
 	return out
 }
 
-func writes(frames, segments uint64, dist ...uint64) analyze.Writes {
-	w := analyze.Writes{Frames: frames, Segments: segments, Distribution: map[string]uint64{}}
+func writes(frames, segments uint64, dist ...uint64) analyze.SegmentStats {
+	w := analyze.SegmentStats{Frames: frames, Segments: segments, Distribution: map[string]uint64{}}
 	if segments > 0 {
 		w.FramesPerSegment = math.Round(float64(frames)/float64(segments)*100) / 100
 	}
@@ -226,7 +226,7 @@ func handReport() *analyze.Report {
 		ClientWrites: writes(5005, 4283, 0, 4243, 4, 5, 8, 24), ServerWrites: writes(5005, 462, 0, 190, 85, 41, 35, 111),
 		DiagnosisCodes: []string{analyze.CodeClientUnbuffered}, Closed: "open",
 	}
-	unbuf.ClientWrites.BackToBack, unbuf.ClientWrites.BackToBackOne = 3911, 3909
+	unbuf.ClientWrites.BackToBack, unbuf.ClientWrites.BackToBackSingle = 3911, 3909
 	nagle := &analyze.ConnReport{
 		ID: 2, Client: "10.0.0.2:40000", Server: "10.0.0.101:9042", ProtocolVersion: 5, Compression: "lz4",
 		Driver: "DataStax Python Driver", DriverVersion: "3.30.1",

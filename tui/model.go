@@ -416,7 +416,7 @@ func fmtRate(r float64) string {
 	return strconv.FormatFloat(r/1e6, 'f', 1, 64) + "M"
 }
 
-func fmtFPW(w analyze.Writes) string {
+func fmtFPW(w analyze.SegmentStats) string {
 	if w.Segments == 0 {
 		return "-"
 	}
