@@ -162,8 +162,11 @@ type ConnReport struct {
 	InFlight     InFlight          `json:"in_flight"`
 	// Timing is where the connection's time went: requests outstanding over
 	// time, the spans with none, the client's reaction to responses.
-	Timing       *Timing      `json:"timing,omitempty"`
-	Latency      Latency      `json:"latency_us"`
+	Timing  *Timing `json:"timing,omitempty"`
+	Latency Latency `json:"latency_us"`
+	// ClientWrites and ServerWrites are what each end sent, as the wire
+	// shows it. In JSON they are client_segments and server_segments, and
+	// also, deprecated, client_writes and server_writes (report_json.go).
 	ClientWrites SegmentStats `json:"client_writes"`
 	ServerWrites SegmentStats `json:"server_writes"`
 	// ClientSyscalls and ServerSyscalls are the kernel's counts of each
