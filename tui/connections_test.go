@@ -20,17 +20,17 @@ func TestSortKeys(t *testing.T) {
 		t.Errorf("not sorted by in-flight:\n%s", strings.Join(lines, "\n"))
 	}
 	h.keys("s")
-	lines = h.waitText("cli f/w▼")
-	// Client frames per write: 9.80 > 1.17 > 1.00.
+	lines = h.waitText("cli f/seg▼")
+	// Client frames per segment: 9.80 > 1.17 > 1.00.
 	if !(index(lines, "10.0.0.2:40000") < index(lines, "10.0.0.1:59482") && index(lines, "10.0.0.1:59482") < index(lines, "10.0.0.3:33333")) {
-		t.Errorf("not sorted by client frames per write:\n%s", strings.Join(lines, "\n"))
+		t.Errorf("not sorted by client frames per segment:\n%s", strings.Join(lines, "\n"))
 	}
 	h.keys("S")
-	lines = h.waitText("cli f/w▲")
+	lines = h.waitText("cli f/seg▲")
 	if !(index(lines, "10.0.0.3:33333") < index(lines, "10.0.0.1:59482") && index(lines, "10.0.0.1:59482") < index(lines, "10.0.0.2:40000")) {
 		t.Errorf("not reversed:\n%s", strings.Join(lines, "\n"))
 	}
-	if !strings.Contains(line(lines, "Connections"), "sort cli f/w▲") {
+	if !strings.Contains(line(lines, "Connections"), "sort cli f/seg▲") {
 		t.Errorf("title: %q", line(lines, "Connections"))
 	}
 
@@ -132,7 +132,7 @@ func TestSyscalls(t *testing.T) {
 	}
 
 	// Sorting by the client's frames per send: measured rows first.
-	for range colClientFPS - colReqs {
+	for range colClientFPSend - colReqs {
 		h.keys("s")
 	}
 	lines = h.waitFor("sort on cli f/send", func(_ string, lines []string) bool {

@@ -48,7 +48,7 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	latencyBlock(&b, c.Latency, barW)
 	timeBlock(&b, c, 2*barW)
 
-	b.WriteString("\n[::b]Frames per write[::B] (CQL frames per data-bearing TCP segment)\n")
+	b.WriteString("\n[::b]Frames per segment[::B] (CQL frames per data-bearing TCP segment)\n")
 	writesTable(&b, c.ClientWrites, c.ServerWrites)
 	if c.ClientSyscalls != nil || c.ServerSyscalls != nil {
 		b.WriteString("\n[::b]System calls[::B] (each end's socket calls, counted in the kernel)\n")
@@ -119,8 +119,8 @@ func writesTable(b *strings.Builder, cw, sw analyze.SegmentStats) {
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	row("", "client", "server")
 	row("frames", u(cw.Frames), u(sw.Frames))
-	row("segments (data-bearing, ≈ writes)", u(cw.Segments), u(sw.Segments))
-	row("frames per segment", fmtFPW(cw), fmtFPW(sw))
+	row("data-bearing segments", u(cw.Segments), u(sw.Segments))
+	row("frames per segment", fmtFPSeg(cw), fmtFPSeg(sw))
 	row("frames spanning several segments", u(cw.SpanningFrames), u(sw.SpanningFrames))
 	row("segments starting a frame", u(cw.FrameStartSegments), u(sw.FrameStartSegments))
 	row("back to back (could have joined the previous)", u(cw.BackToBack), u(sw.BackToBack))
@@ -170,7 +170,7 @@ func syscallsTable(b *strings.Builder, cs, ss *analyze.SyscallReport) {
 	row("bytes received", func(s *analyze.SyscallReport) string { return u(s.RecvBytes) })
 }
 
-// distBars draws a frames-per-write distribution: one bar per bucket.
+// distBars draws a frames-per-segment distribution: one bar per bucket.
 func distBars(b *strings.Builder, dist map[string]uint64, barW int) {
 	var top, total int64
 	for _, k := range distKeys {

@@ -8,7 +8,7 @@ import (
 )
 
 // TestDetail: Enter opens the selected connection with its histogram and
-// frames-per-write distributions; Esc goes back.
+// frames-per-segment distributions; Esc goes back.
 func TestDetail(t *testing.T) {
 	h := start(t, 120, 60, handReport(), nil)
 	h.waitText("10.0.0.1:59482")
@@ -20,7 +20,7 @@ func TestDetail(t *testing.T) {
 		"in flight 38.4 mean, 64 max",
 		"⚠ UNBUFFERED client-unbuffered-writes", "sends each request in its own write",
 		"count 5005", "p50 5.31ms", "p99 16.8ms", "max 31.4ms",
-		"segments (data-bearing, ≈ writes)", "back to back (could have joined the previous)",
+		"data-bearing segments", "back to back (could have joined the previous)",
 		"client segments by frames starting in them",
 	} {
 		if !strings.Contains(screen, want) {

@@ -22,12 +22,12 @@ import (
 
 // TestScreen: the header, the three tables and the diagnoses of a report.
 func TestScreen(t *testing.T) {
-	h := start(t, 140, 40, handReport(), nil)
+	h := start(t, 144, 40, handReport(), nil)
 	lines := h.waitText("10.0.0.1:59482")
 	screen := strings.Join(lines, "\n")
 	for _, want := range []string{
 		"cqlsniff test.pcap", "elapsed 1.50s", "24680 pkts", "3 dropped", "6043 req/s",
-		"frames/write client 1.91 server 2.05", // 9065 frames in 4283+408+60 and 462+3900+60 segments
+		"frames/seg client 1.91 server 2.05", // 9065 frames in 4283+408+60 and 462+3900+60 segments
 		"Connections 3", "Statements 3", "Diagnoses 3",
 		"q quit", "? help",
 	} {
