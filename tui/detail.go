@@ -114,7 +114,7 @@ func latencyBlock(b *strings.Builder, l analyze.Latency, barW int) {
 // writesTable lays the batching evidence of both directions side by side.
 func writesTable(b *strings.Builder, cw, sw analyze.SegmentStats) {
 	row := func(name string, c, s string) {
-		fmt.Fprintf(b, "  %-44s %12s %12s\n", name, c, s)
+		fmt.Fprintf(b, "  %-46s %12s %12s\n", name, c, s)
 	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	row("", "client", "server")
