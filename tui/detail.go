@@ -49,7 +49,7 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	timeBlock(&b, c, 2*barW)
 
 	b.WriteString("\n[::b]Frames per segment[::B] (CQL frames per data-bearing TCP segment)\n")
-	writesTable(&b, c.ClientWrites, c.ServerWrites)
+	segmentsTable(&b, c.ClientWrites, c.ServerWrites)
 	if c.ClientSyscalls != nil || c.ServerSyscalls != nil {
 		b.WriteString("\n[::b]System calls[::B] (each end's socket calls, counted in the kernel)\n")
 		syscallsTable(&b, c.ClientSyscalls, c.ServerSyscalls)
@@ -111,8 +111,8 @@ func latencyBlock(b *strings.Builder, l analyze.Latency, barW int) {
 	}
 }
 
-// writesTable lays the batching evidence of both directions side by side.
-func writesTable(b *strings.Builder, cw, sw analyze.SegmentStats) {
+// segmentsTable lays the batching evidence of both directions side by side.
+func segmentsTable(b *strings.Builder, cw, sw analyze.SegmentStats) {
 	row := func(name string, c, s string) {
 		fmt.Fprintf(b, "  %-46s %12s %12s\n", name, c, s)
 	}
@@ -156,7 +156,7 @@ func syscallsTable(b *strings.Builder, cs, ss *analyze.SyscallReport) {
 			}
 			return f(s)
 		}
-		// Wider than the writes table: "comm[pid]" takes up to 24 cells.
+		// Wider than the segments table: "comm[pid]" takes up to 24 cells.
 		fmt.Fprintf(b, "  %-36s %24s %24s\n", name, cell(cs), cell(ss))
 	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }

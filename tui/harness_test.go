@@ -200,7 +200,7 @@ func bars(counts ...int64) []analyze.Bar {
 	return out
 }
 
-func writes(frames, segments uint64, dist ...uint64) analyze.SegmentStats {
+func segStats(frames, segments uint64, dist ...uint64) analyze.SegmentStats {
 	w := analyze.SegmentStats{Frames: frames, Segments: segments, Distribution: map[string]uint64{}}
 	if segments > 0 {
 		w.FramesPerSegment = math.Round(float64(frames)/float64(segments)*100) / 100
@@ -223,7 +223,7 @@ func handReport() *analyze.Report {
 		Requests: 5005, Responses: 5005, RequestsPerSec: 7721, InFlight: analyze.InFlight{Mean: 38.4, Max: 64},
 		Latency: analyze.Latency{Count: 5005, P50: 5311, P90: 9790, P99: 16767, P999: 24400, Max: 31413, Mean: 5740,
 			Histogram: bars(1, 12, 37, 168, 1418, 2648, 667, 54)},
-		ClientWrites: writes(5005, 4283, 0, 4243, 4, 5, 8, 24), ServerWrites: writes(5005, 462, 0, 190, 85, 41, 35, 111),
+		ClientWrites: segStats(5005, 4283, 0, 4243, 4, 5, 8, 24), ServerWrites: segStats(5005, 462, 0, 190, 85, 41, 35, 111),
 		DiagnosisCodes: []string{analyze.CodeClientUnbuffered}, Closed: "open",
 	}
 	unbuf.ClientWrites.BackToBack, unbuf.ClientWrites.BackToBackSingle = 3911, 3909
@@ -232,7 +232,7 @@ func handReport() *analyze.Report {
 		Driver: "DataStax Python Driver", DriverVersion: "3.30.1",
 		Requests: 4000, Responses: 4000, RequestsPerSec: 3000, InFlight: analyze.InFlight{Mean: 30.1, Max: 32},
 		Latency:      analyze.Latency{Count: 4000, P50: 2100, P99: 45000, Max: 52000, Histogram: bars(0, 0, 100, 3000, 800, 100)},
-		ClientWrites: writes(4000, 408, 0, 20, 100, 200, 88), ServerWrites: writes(4000, 3900, 0, 3800, 100),
+		ClientWrites: segStats(4000, 408, 0, 20, 100, 200, 88), ServerWrites: segStats(4000, 3900, 0, 3800, 100),
 		DiagnosisCodes: []string{analyze.CodeClientNagle, analyze.CodeServerUnbuffered}, Closed: "open",
 	}
 	quiet := &analyze.ConnReport{
@@ -240,7 +240,7 @@ func handReport() *analyze.Report {
 		Driver: "nodejs-driver", DriverVersion: "4.10.0",
 		Requests: 60, Responses: 60, Errors: 7, RequestsPerSec: 12, InFlight: analyze.InFlight{Mean: 1, Max: 1},
 		Latency:      analyze.Latency{Count: 60, P50: 900, P99: 1800, Max: 1900, Histogram: bars(0, 10, 40, 10)},
-		ClientWrites: writes(60, 60, 0, 60), ServerWrites: writes(60, 60, 0, 60),
+		ClientWrites: segStats(60, 60, 0, 60), ServerWrites: segStats(60, 60, 0, 60),
 		DiagnosisCodes: []string{}, Closed: "fin",
 	}
 	return &analyze.Report{
