@@ -180,11 +180,11 @@ func (c *conn) cqlData(d capture.Dir, b []byte, ts int64) {
 		w.v5bucket[bucket(n)]++
 	}
 	if atStart && started > 0 {
-		w.fresh++
+		w.frameStarts++
 		if w.candidate && (c.isClient(d) || w.checked) {
-			w.split++
+			w.backToBack++
 			if started == 1 && atEnd {
-				w.splitSingle++
+				w.backToBackSingle++
 			}
 		}
 		if w.haveAck {

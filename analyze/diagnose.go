@@ -25,16 +25,16 @@ type Diagnosis struct {
 }
 
 // Thresholds of the batching diagnoses. A side is called unbuffered when at
-// least minSplitShare of its frames went out alone in a segment that left
+// least minBackToBackShare of its frames went out alone in a segment that left
 // within BackToBack of the side's previous segment although both could have
 // gone out together (the request of the previous one was still unanswered,
 // or the request a response answers had already arrived), and that happened
-// at least minSplits times. A buffered sender that sometimes has a single
+// at least minBackToBack times. A buffered sender that sometimes has a single
 // frame to send (Cassandra's flusher does, under light load) stays far
 // below the share; a client at one request in flight never qualifies.
 const (
-	minSplits     = 30
-	minSplitShare = 0.2
+	minBackToBack      = 30
+	minBackToBackShare = 0.2
 	// Nagle: client data segments never leave while earlier data is
 	// unacknowledged, most leave right after the ACK that freed them, and
 	// they carry several frames although requests were in flight together.
@@ -98,7 +98,7 @@ func nagle(w *dirStats, inflMean float64) (nagleEvidence, bool) {
 }
 
 func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg, mech string, ok bool) {
-	if w.splitSingle < minSplits || float64(w.splitSingle) < minSplitShare*float64(w.frames) {
+	if w.backToBackSingle < minBackToBack || float64(w.backToBackSingle) < minBackToBackShare*float64(w.frames) {
 		return "", "", false
 	}
 	what, answer := "request", "its answer"
@@ -113,16 +113,16 @@ func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg
 		fmt.Fprintf(&b, "with %.1f requests in flight on average, ", inflMean)
 	}
 	fmt.Fprintf(&b, "%d of its %d segments (%.0f%%) left within %s of the previous one although ",
-		w.split, w.fresh, 100*float64(w.split)/float64(w.fresh), fmtDur(b2b))
+		w.backToBack, w.frameStarts, 100*float64(w.backToBack)/float64(w.frameStarts), fmtDur(b2b))
 	if side == "client" {
 		b.WriteString("the previous one's request was still waiting for " + answer)
 	} else {
 		b.WriteString(answer + " before the previous one was sent")
 	}
 	fmt.Fprintf(&b, "; %d of its %d frames (%.0f%%) went out alone that way (%.2f frames per segment overall).",
-		w.splitSingle, w.frames, 100*float64(w.splitSingle)/float64(w.frames), fps(w))
+		w.backToBackSingle, w.frames, 100*float64(w.backToBackSingle)/float64(w.frames), fps(w))
 	multi := w.buckets[2] + w.buckets[3] + w.buckets[4] + w.buckets[5]
-	if multi > 0 && w.fresh > 0 && float64(multi) > 0.05*float64(w.fresh) {
+	if multi > 0 && w.frameStarts > 0 && float64(multi) > 0.05*float64(w.frameStarts) {
 		mech = "autocorking"
 		fmt.Fprintf(&b, " %.0f%% of segments carry 2+ frames: Linux TCP autocorking merges some back-to-back writes, so the %s made more writes than the wire shows.",
 			100*float64(multi)/float64(w.segments), side)

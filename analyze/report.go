@@ -89,10 +89,14 @@ type InFlight struct {
 	Max  int     `json:"max"`
 }
 
-// Writes is the batching of one direction of a connection.
-type Writes struct {
+// SegmentStats is one direction of a connection as the wire shows it: its
+// CQL frames and the TCP segments that carried them (how the sender batched
+// them), the back-to-back and Nagle evidence, and the v5 and TLS layers in
+// between. Segments are the wire's estimate of the sender's write calls;
+// SyscallReport has the kernel's count of its send calls where measured.
+type SegmentStats struct {
 	Frames           uint64  `json:"frames"`
-	Segments         uint64  `json:"segments"` // data-bearing TCP segments: the wire's estimate of write calls
+	Segments         uint64  `json:"segments"` // data-bearing TCP segments, retransmissions excluded
 	FramesPerSegment float64 `json:"frames_per_segment"`
 	// Distribution counts segments by the frames starting in them:
 	// "0" is a segment that only continues a frame.
@@ -100,12 +104,16 @@ type Writes struct {
 	SpanningFrames uint64            `json:"spanning_frames"`
 	// Protocol v5 adds a layer: envelopes travel in v5 segments, which
 	// travel in TCP segments. Absent on v3/v4 connections.
-	V5            *V5Writes `json:"v5,omitempty"`
-	Bytes         uint64    `json:"bytes"`
-	Retransmits   uint64    `json:"retransmissions"`
-	BackToBack    uint64    `json:"back_to_back"` // segments that could have joined the previous write
-	BackToBackOne uint64    `json:"back_to_back_single"`
-	FreshSegments uint64    `json:"frame_start_segments"`
+	V5          *V5SegmentStats `json:"v5,omitempty"`
+	Bytes       uint64          `json:"bytes"`
+	Retransmits uint64          `json:"retransmissions"`
+	// BackToBack counts the segments that left within Config.BackToBack of
+	// the previous one although both could have gone out together (see
+	// diagnose.go), of the FrameStartSegments that start on a frame
+	// boundary with a frame; BackToBackSingle those carrying one whole frame.
+	BackToBack         uint64 `json:"back_to_back"`
+	BackToBackSingle   uint64 `json:"back_to_back_single"`
+	FrameStartSegments uint64 `json:"frame_start_segments"`
 	// Nagle evidence: segments that left with earlier data still
 	// unacknowledged, with all of it acknowledged, and (of the latter) right
 	// after the ACK that released them.
@@ -113,11 +121,11 @@ type Writes struct {
 	SentAcked   uint64 `json:"sent_acked"`
 	AckClocked  uint64 `json:"ack_clocked"`
 	// TLS is the record layer of an encrypted connection's direction.
-	TLS *TLSWrites `json:"tls,omitempty"`
+	TLS *TLSRecordStats `json:"tls,omitempty"`
 }
 
-// V5Writes is the two-layer batching of a v5 direction.
-type V5Writes struct {
+// V5SegmentStats is the two-layer batching of a v5 direction.
+type V5SegmentStats struct {
 	Segments             uint64            `json:"segments"`                // v5 segments
 	FramesPerV5Segment   float64           `json:"frames_per_v5_segment"`   // envelopes per v5 segment
 	V5SegmentsPerSegment float64           `json:"v5_segments_per_segment"` // v5 segments per TCP segment
@@ -154,10 +162,13 @@ type ConnReport struct {
 	InFlight     InFlight          `json:"in_flight"`
 	// Timing is where the connection's time went: requests outstanding over
 	// time, the spans with none, the client's reaction to responses.
-	Timing       *Timing `json:"timing,omitempty"`
-	Latency      Latency `json:"latency_us"`
-	ClientWrites Writes  `json:"client_writes"`
-	ServerWrites Writes  `json:"server_writes"`
+	Timing  *Timing `json:"timing,omitempty"`
+	Latency Latency `json:"latency_us"`
+	// ClientWrites and ServerWrites are what each end sent, as the wire
+	// shows it. In JSON they are client_segments and server_segments, and
+	// also, deprecated, client_writes and server_writes (report_json.go).
+	ClientWrites SegmentStats `json:"client_writes"`
+	ServerWrites SegmentStats `json:"server_writes"`
 	// ClientSyscalls and ServerSyscalls are the kernel's counts of each
 	// end's socket calls, present only when measured (live, with --syscalls,
 	// on the host of that end).
@@ -300,31 +311,31 @@ func summarize(h *hdrhistogram.Histogram, max, sum int64) Latency {
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-func writes(w *dirStats) Writes {
-	var v5 *V5Writes
+func writes(w *dirStats) SegmentStats {
+	var v5 *V5SegmentStats
 	if w.v5segs > 0 {
-		v5 = &V5Writes{
+		v5 = &V5SegmentStats{
 			Segments:             w.v5segs,
 			FramesPerV5Segment:   round2(float64(w.v5frames) / float64(w.v5segs)),
 			V5SegmentsPerSegment: round2(float64(w.v5segs) / float64(w.v5tcp)),
 			Distribution:         distribution(&w.v5bucket),
 		}
 	}
-	return Writes{
-		V5:               v5,
-		Frames:           w.frames,
-		Segments:         w.segments,
-		FramesPerSegment: round2(fps(w)),
-		Distribution:     distribution(&w.buckets),
-		SpanningFrames:   w.spanning,
-		Bytes:            w.bytes,
-		Retransmits:      w.retrans,
-		BackToBack:       w.split,
-		BackToBackOne:    w.splitSingle,
-		FreshSegments:    w.fresh,
-		SentUnacked:      w.sentUnacked,
-		SentAcked:        w.sentAcked,
-		AckClocked:       w.ackClocked,
+	return SegmentStats{
+		V5:                 v5,
+		Frames:             w.frames,
+		Segments:           w.segments,
+		FramesPerSegment:   round2(fps(w)),
+		Distribution:       distribution(&w.buckets),
+		SpanningFrames:     w.spanning,
+		Bytes:              w.bytes,
+		Retransmits:        w.retrans,
+		BackToBack:         w.backToBack,
+		BackToBackSingle:   w.backToBackSingle,
+		FrameStartSegments: w.frameStarts,
+		SentUnacked:        w.sentUnacked,
+		SentAcked:          w.sentAcked,
+		AckClocked:         w.ackClocked,
 	}
 }
 

@@ -93,7 +93,7 @@ func (m *merger) withSyscalls(r *ConnReport) *ConnReport {
 
 // wireWrites is w with the bytes the kernel saw: for TLS, the records'
 // TCP bytes, not the plaintext.
-func wireWrites(w Writes) Writes {
+func wireWrites(w SegmentStats) SegmentStats {
 	if w.TLS != nil {
 		w.Bytes = w.TLS.WireBytes
 	}
@@ -110,7 +110,7 @@ func codes(ds []Diagnosis) []string {
 
 // sysReport joins one end's kernel counts to what the wire showed it send
 // (out) and receive (in).
-func sysReport(n SocketCounts, out, in Writes) *SyscallReport {
+func sysReport(n SocketCounts, out, in SegmentStats) *SyscallReport {
 	r := &SyscallReport{Sends: n.Sends, Recvs: n.Recvs, SendBytes: n.SendBytes, RecvBytes: n.RecvBytes, PID: n.PID, Comm: n.Comm}
 	// Calls in the span the capture saw: all of them when the byte counts
 	// agree, else in proportion to the bytes.
@@ -172,7 +172,7 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 		}
 		out = append(out, d)
 	}
-	mech := func(w Writes, nagle bool) string {
+	mech := func(w SegmentStats, nagle bool) string {
 		switch {
 		case nagle:
 			return "nagle"
@@ -188,7 +188,7 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 	type side struct {
 		name, who, code, readCode string
 		sys                       *SyscallReport
-		w                         Writes
+		w                         SegmentStats
 		nagle                     bool
 	}
 	for _, s := range []side{

@@ -219,7 +219,7 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 
 // recordsPerSeg is a TLS direction's records per TCP segment, for the
 // frames/seg columns of a connection that could not be decrypted.
-func recordsPerSeg(w *TLSWrites) string {
+func recordsPerSeg(w *TLSRecordStats) string {
 	if w == nil {
 		return ""
 	}

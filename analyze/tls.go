@@ -227,9 +227,9 @@ type TLSReport struct {
 	SkippedBytes uint64 `json:"skipped_bytes,omitempty"` // record bytes not decrypted
 }
 
-// TLSWrites is the record layer of one direction: most TLS stacks make one
+// TLSRecordStats is the record layer of one direction: most TLS stacks make one
 // record of each application write.
-type TLSWrites struct {
+type TLSRecordStats struct {
 	Records           uint64            `json:"records"`     // all records: handshake, alerts, application data
 	AppRecords        uint64            `json:"app_records"` // application_data records decrypted (with a key log)
 	RecordsPerSegment float64           `json:"records_per_segment"`
@@ -249,8 +249,8 @@ type TLSWrites struct {
 // report gives the direction's record figures; appRecords and frames are
 // the application_data records decrypted and the CQL frames they carried
 // (0 without keys).
-func (r *recWalk) report(appRecords, frames uint64) *TLSWrites {
-	w := &TLSWrites{Records: r.records, AppRecords: appRecords, WireBytes: r.tcp, Distribution: distribution(&r.buckets), BackToBackSingle: r.b2b, RecordSyncLost: r.lost}
+func (r *recWalk) report(appRecords, frames uint64) *TLSRecordStats {
+	w := &TLSRecordStats{Records: r.records, AppRecords: appRecords, WireBytes: r.tcp, Distribution: distribution(&r.buckets), BackToBackSingle: r.b2b, RecordSyncLost: r.lost}
 	if r.segs > 0 {
 		w.RecordsPerSegment = round2(float64(r.records) / float64(r.segs))
 	}
@@ -303,7 +303,7 @@ func (c *conn) tlsReport(r *ConnReport) {
 	if !tr.Decrypted {
 		// Nothing of CQL is known: the TCP figures are the segments'.
 		for _, p := range []struct {
-			w *Writes
+			w *SegmentStats
 			d capture.Dir
 		}{{&r.ClientWrites, cd}, {&r.ServerWrites, cd.Other()}} {
 			p.w.Segments, p.w.Bytes = t.walk[p.d].segs, t.walk[p.d].tcp
@@ -316,16 +316,16 @@ func (c *conn) tlsReport(r *ConnReport) {
 // them, made two writes of what could have been one (two requests in
 // flight together). Records are writes for most TLS stacks.
 const (
-	minTLSSplits     = 30
-	minTLSSplitShare = 0.3
+	minTLSBackToBack      = 30
+	minTLSBackToBackShare = 0.3
 )
 
 // tlsUnbuffered is the client-unbuffered-writes finding from the records of
 // a connection that could not be decrypted.
 func (c *conn) tlsUnbuffered(cr *ConnReport) (Diagnosis, bool) {
 	tw := cr.ClientWrites.TLS
-	if tw == nil || cr.TLS == nil || cr.TLS.Decrypted || tw.BackToBackSingle < minTLSSplits ||
-		float64(tw.BackToBackSingle) < minTLSSplitShare*float64(tw.Records) {
+	if tw == nil || cr.TLS == nil || cr.TLS.Decrypted || tw.BackToBackSingle < minTLSBackToBack ||
+		float64(tw.BackToBackSingle) < minTLSBackToBackShare*float64(tw.Records) {
 		return Diagnosis{}, false
 	}
 	why, hint := "no key log was given", " Give cqlsniff the client's key log (--keylog) to see the requests themselves."

@@ -18,18 +18,18 @@ type dirStats struct {
 	retrans  uint64
 
 	// Back-to-back evidence (see diagnose.go).
-	lastTS      int64
-	lastEnd     bool // the last segment ended on a frame boundary
-	haveLast    bool
-	lastStream  int16 // last request completed in the last segment (client side)
-	lastReqTS   int64
-	haveLastReq bool
-	fresh       uint64 // segments that start on a frame boundary and start a frame
-	split       uint64 // fresh segments that could have gone out with the previous one
-	splitSingle uint64 // ... carrying exactly one frame
-	candidate   bool   // the segment being fed is a split candidate (server side: pending the request check)
-	prevTS      int64  // previous segment's time, for the server-side check
-	checked     bool
+	lastTS           int64
+	lastEnd          bool // the last segment ended on a frame boundary
+	haveLast         bool
+	lastStream       int16 // last request completed in the last segment (client side)
+	lastReqTS        int64
+	haveLastReq      bool
+	frameStarts      uint64 // segments that start on a frame boundary and start a frame
+	backToBack       uint64 // of those, segments that could have gone out with the previous one
+	backToBackSingle uint64 // ... carrying exactly one frame
+	candidate        bool   // the segment being fed may be back to back (server side: pending the request check)
+	prevTS           int64  // previous segment's time, for the server-side check
+	checked          bool
 
 	// Nagle evidence: data segments sent with all earlier data acknowledged.
 	ackMax      uint32 // highest ACK the peer sent for this direction's data

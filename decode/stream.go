@@ -62,7 +62,7 @@ type Frame struct {
 	BadCompression bool  // the compressed body could not be decompressed
 	Start          int64 // capture time of the packet holding the first header byte
 	End            int64 // capture time of the packet that completed the frame
-	Segments       int   // TCP segments the frame spanned
+	Segments       int   // TCP segments (Feed calls) the frame spanned; not v5 segments
 }
 
 // StreamStats counts a Stream's work.
@@ -76,7 +76,7 @@ type StreamStats struct {
 	Oversized     uint64 // bodies larger than the buffer limits (only a prefix was decoded)
 	DecompressErr uint64
 	LostFrames    uint64 // partial frames abandoned at a resync
-	Segments      uint64 // v5 segments decoded
+	Segments      uint64 // v5 segments decoded; not TCP segments
 	SegmentErrors uint64 // v5 segments with a bad CRC24 (header) or CRC32 (payload)
 }
 

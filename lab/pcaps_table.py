@@ -86,7 +86,7 @@ def cqlsniff_says(exe, pcap, keylog=None):
 
     if len(busy) == 1:
         c = busy[0]
-        return f"{verdict(c)}; {c['client_writes']['frames_per_segment']:.2f} frames/seg, in flight {c['in_flight']['mean']:.1f}"
+        return f"{verdict(c)}; {(c.get('client_segments') or c['client_writes'])['frames_per_segment']:.2f} frames/seg, in flight {c['in_flight']['mean']:.1f}"
     verdicts = sorted({verdict(c) for c in busy})
     return f"{len(busy)} busy conns: {' / '.join(verdicts)}"
 

@@ -29,7 +29,7 @@ type connCounters struct {
 	errors              []uint64 // by ERROR code (index in Collector.codes); nil while there are none
 	lat                 [nLat]uint64
 	latSumUS            float64 // mean × count: rounded, so kept from going down
-	writes              [2]writeHist
+	segments            [2]segmentHist
 	sys                 [2]sysCounts // the kernel's counts of the client's and the server's socket calls
 	sysSeen             [2]bool      // sys[s] measured (in this report, for cur; ever, for a connection's last)
 	// Time attribution, in µs: the connection's span, its time with nothing
@@ -46,7 +46,7 @@ type sysCounts struct {
 // connCounters.sys).
 var sides = [2]string{"client", "server"}
 
-type writeHist struct {
+type segmentHist struct {
 	buckets [6]uint64 // segments carrying 0, 1, 2-3, 4-7, 8-15, 16+ frame starts
 	frames  uint64
 }
@@ -79,8 +79,8 @@ func (k *connCounters) fill(cr *analyze.ConnReport, codes *codeSet) {
 	if t := cr.Timing; t != nil {
 		k.spanUS, k.idleUS, k.outstandingUS = uint64(t.SpanS*1e6), uint64(t.IdleS*1e6), uint64(t.OutstandingRequestS*1e6)
 	}
-	fillWrites(&k.writes[0], &cr.ClientWrites)
-	fillWrites(&k.writes[1], &cr.ServerWrites)
+	fillSegments(&k.segments[0], &cr.ClientWrites)
+	fillSegments(&k.segments[1], &cr.ServerWrites)
 	for s, sr := range [2]*analyze.SyscallReport{cr.ClientSyscalls, cr.ServerSyscalls} {
 		k.sysSeen[s] = sr != nil
 		k.sys[s] = sysCounts{}
@@ -98,7 +98,7 @@ func grow(s []uint64, n int) []uint64 {
 	return s
 }
 
-func fillWrites(w *writeHist, src *analyze.Writes) {
+func fillSegments(w *segmentHist, src *analyze.SegmentStats) {
 	for i, k := range distKeys {
 		w.buckets[i] = src.Distribution[k]
 	}
@@ -151,11 +151,11 @@ func (k *connCounters) advance(cur, d *connCounters) bool {
 	for i := range k.lat {
 		step(&k.lat[i], cur.lat[i], &d.lat[i])
 	}
-	for s := range k.writes {
-		for i := range k.writes[s].buckets {
-			step(&k.writes[s].buckets[i], cur.writes[s].buckets[i], &d.writes[s].buckets[i])
+	for s := range k.segments {
+		for i := range k.segments[s].buckets {
+			step(&k.segments[s].buckets[i], cur.segments[s].buckets[i], &d.segments[s].buckets[i])
 		}
-		step(&k.writes[s].frames, cur.writes[s].frames, &d.writes[s].frames)
+		step(&k.segments[s].frames, cur.segments[s].frames, &d.segments[s].frames)
 	}
 	d.latSumUS = 0
 	if cur.latSumUS > k.latSumUS {
@@ -194,7 +194,7 @@ type group struct {
 	requests, responses uint64
 	errors              []uint64 // by ERROR code (index in Collector.codes)
 	lat                 latHist
-	writes              [2]writeHist
+	segments            [2]segmentHist
 	sys                 [2]sysCounts
 	sysSeen             [2]bool // some connection's side was measured: its series exist
 	// Time attribution summed over the group's connections, µs.
@@ -241,11 +241,11 @@ func (g *group) add(d *connCounters) {
 		g.lat.counts[i] += n
 	}
 	g.lat.sumUS += d.latSumUS
-	for s := range g.writes {
-		for i, n := range d.writes[s].buckets {
-			g.writes[s].buckets[i] += n
+	for s := range g.segments {
+		for i, n := range d.segments[s].buckets {
+			g.segments[s].buckets[i] += n
 		}
-		g.writes[s].frames += d.writes[s].frames
+		g.segments[s].frames += d.segments[s].frames
 	}
 }
 

@@ -72,6 +72,8 @@ func TestDashboard(t *testing.T) {
 			known[name+s] = true
 		}
 	}
+	// Names kept for a release under their old name: the dashboard uses the new ones.
+	deprecated := map[string]string{"cqlsniff_frames_per_write": "cqlsniff_frames_per_segment"}
 	used := make(map[string]bool)
 	re := regexp.MustCompile(`cqlsniff_[a-z_]+`)
 	for _, e := range exprs {
@@ -79,11 +81,14 @@ func TestDashboard(t *testing.T) {
 			if !known[name] {
 				t.Errorf("the dashboard uses %s, which is not exported: %s", name, e)
 			}
+			if to, ok := deprecated[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")]; ok {
+				t.Errorf("the dashboard uses %s, deprecated: use %s", name, to)
+			}
 			used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
 		}
 	}
 	for _, name := range []string{"cqlsniff_requests_total", "cqlsniff_statement_requests_total", "cqlsniff_request_duration_seconds",
-		"cqlsniff_statement_duration_seconds", "cqlsniff_frames_per_write", "cqlsniff_diagnosis_active", "cqlsniff_dropped_packets_total"} {
+		"cqlsniff_statement_duration_seconds", "cqlsniff_frames_per_segment", "cqlsniff_diagnosis_active", "cqlsniff_dropped_packets_total"} {
 		if !used[name] {
 			t.Errorf("the dashboard does not show %s", name)
 		}

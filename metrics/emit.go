@@ -15,14 +15,14 @@ import (
 // Label names.
 var (
 	groupLabels     = []string{"client", "server", "driver", "driver_version"}
-	writeLabels     = []string{"client", "server", "driver", "driver_version", "direction"}
+	directionLabels = []string{"client", "server", "driver", "driver_version", "direction"}
 	diagnosisLabels = []string{"client", "server", "driver", "driver_version", "code"}
 	errorLabels     = diagnosisLabels
 	sideLabels      = []string{"client", "server", "driver", "driver_version", "side"}
 	stmtLabels      = []string{"opcode", "statement"}
 )
 
-// Values of the direction label of cqlsniff_frames_per_write.
+// Values of the direction label of cqlsniff_frames_per_segment.
 var directions = [2]string{"client_to_server", "server_to_client"}
 
 // diagnosisCodes are the values of the code label of
@@ -36,7 +36,8 @@ var diagnosisCodes = []string{
 type descs struct {
 	requests, responses, errors *prometheus.Desc
 	duration                    *prometheus.Desc
-	framesPerWrite              *prometheus.Desc
+	framesPerSegment            *prometheus.Desc
+	framesPerWrite              *prometheus.Desc // deprecated: framesPerSegment's old name
 	openConns                   *prometheus.Desc
 	inFlightMean, inFlightMax   *prometheus.Desc
 	activeTime, idleTime        *prometheus.Desc
@@ -67,9 +68,13 @@ func newDescs() descs {
 			"Time from the packet that completed a request to the packet that completed its response, seen where the capture runs. "+
 				"Classic buckets are the report's power-of-two microsecond bars; the native histogram (schema 0) puts the bar up to 2^k µs "+
 				"in the bucket up to 2^(k-20) s.", groupLabels),
+		framesPerSegment: d("frames_per_segment",
+			"CQL frames starting in each data-bearing TCP segment, by sender; the sum counts frames and the count segments. "+
+				"A segment is the wire's estimate of one send call (the kernel's count is cqlsniff_socket_send_calls_total). "+
+				"About 1 with many requests in flight means an unbuffered sender.", directionLabels),
 		framesPerWrite: d("frames_per_write",
-			"CQL frames starting in each data-bearing TCP segment (the wire's estimate of one write call), by sender; "+
-				"the sum counts frames and the count segments. About 1 with many requests in flight means an unbuffered sender.", writeLabels),
+			"Deprecated: cqlsniff_frames_per_segment under its old name (it counts TCP segments, not write calls), "+
+				"the same figures; it will be removed in a later release.", directionLabels),
 		openConns: d("open_connections",
 			"CQL connections open in the latest report.", groupLabels),
 		inFlightMean: d("in_flight_requests_mean",
@@ -120,7 +125,7 @@ func newDescs() descs {
 }
 
 func (d *descs) all() []*prometheus.Desc {
-	return []*prometheus.Desc{d.requests, d.responses, d.errors, d.duration, d.framesPerWrite, d.openConns,
+	return []*prometheus.Desc{d.requests, d.responses, d.errors, d.duration, d.framesPerSegment, d.framesPerWrite, d.openConns,
 		d.inFlightMean, d.inFlightMax, d.activeTime, d.idleTime, d.outstanding, d.diagnosis, d.sendCalls, d.recvCalls, d.sendBytes, d.recvBytes,
 		d.stmtRequests, d.stmtErrors, d.stmtDuration, d.packets, d.bytes, d.dropped, d.lastPacket}
 }
@@ -227,7 +232,7 @@ func (c *constMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
-func (e *emitter) frames(desc *prometheus.Desc, w *writeHist, created time.Time, labels ...string) {
+func (e *emitter) frames(desc *prometheus.Desc, w *segmentHist, created time.Time, labels ...string) {
 	var count uint64
 	for _, n := range w.buckets {
 		count += n
@@ -262,7 +267,8 @@ func (c *Collector) emit(r *analyze.Report, out []prometheus.Metric) []prometheu
 		e.seconds(d.idleTime, g.idleUS, g.created, l...)
 		e.seconds(d.outstanding, g.outstandingUS, g.created, l...)
 		for s, dir := range directions {
-			e.frames(d.framesPerWrite, &g.writes[s], g.created, l[0], l[1], l[2], l[3], dir)
+			e.frames(d.framesPerSegment, &g.segments[s], g.created, l[0], l[1], l[2], l[3], dir)
+			e.frames(d.framesPerWrite, &g.segments[s], g.created, l[0], l[1], l[2], l[3], dir)
 		}
 		for s, side := range sides {
 			if g.sysSeen[s] {

@@ -89,6 +89,29 @@ func golden(t *testing.T, r *analyze.Report, file string) {
 	}
 }
 
+// TestFramesPerWriteKept: the deprecated cqlsniff_frames_per_write is
+// still exported for a release, series for series equal to
+// cqlsniff_frames_per_segment, its new name.
+func TestFramesPerWriteKept(t *testing.T) {
+	text, _ := scrape(t, Handler(NewCollector(Config{}, fixed{reportOf(t, pcap(goldenCapture))})), "")
+	samples := func(name string) []string {
+		var out []string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, name+"_") {
+				out = append(out, strings.TrimPrefix(l, name))
+			}
+		}
+		return out
+	}
+	seg, write := samples("cqlsniff_frames_per_segment"), samples("cqlsniff_frames_per_write")
+	if len(seg) == 0 || strings.Join(seg, "\n") != strings.Join(write, "\n") {
+		t.Errorf("frames_per_segment:\n%s\nframes_per_write:\n%s", strings.Join(seg, "\n"), strings.Join(write, "\n"))
+	}
+	if !strings.Contains(text, "# HELP cqlsniff_frames_per_write Deprecated: ") {
+		t.Error("the old name's help does not say it is deprecated")
+	}
+}
+
 // TestPromtool runs promtool check metrics (the Prometheus linter: naming
 // conventions, units, _total on counters, help on every family) over the
 // whole expositions of the golden captures, Go and process metrics

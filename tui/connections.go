@@ -40,7 +40,7 @@ func (u *ui) connColumnsShown(rows []*analyze.ConnReport) (cols []int, sharedSer
 		}
 	}
 	for i := range connColumns {
-		if i == colServer && sharedServer != "" || (i == colClientFPS || i == colServerFPS) && !sys {
+		if i == colServer && sharedServer != "" || (i == colClientFPSend || i == colServerFPSend) && !sys {
 			continue
 		}
 		cols = append(cols, i)

@@ -10,7 +10,7 @@ import (
 
 // The detail view's text, with tview style tags.
 
-// distKeys are the buckets of Writes.Distribution, in order.
+// distKeys are the buckets of SegmentStats.Distribution, in order.
 var distKeys = []string{"0", "1", "2-3", "4-7", "8-15", "16+"}
 
 func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) string {
@@ -48,15 +48,15 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	latencyBlock(&b, c.Latency, barW)
 	timeBlock(&b, c, 2*barW)
 
-	b.WriteString("\n[::b]Frames per write[::B] (CQL frames per data-bearing TCP segment)\n")
-	writesTable(&b, c.ClientWrites, c.ServerWrites)
+	b.WriteString("\n[::b]Frames per segment[::B] (CQL frames per data-bearing TCP segment)\n")
+	segmentsTable(&b, c.ClientWrites, c.ServerWrites)
 	if c.ClientSyscalls != nil || c.ServerSyscalls != nil {
 		b.WriteString("\n[::b]System calls[::B] (each end's socket calls, counted in the kernel)\n")
 		syscallsTable(&b, c.ClientSyscalls, c.ServerSyscalls)
 	}
 	for _, side := range []struct {
 		name string
-		w    analyze.Writes
+		w    analyze.SegmentStats
 	}{{"client", c.ClientWrites}, {"server", c.ServerWrites}} {
 		fmt.Fprintf(&b, "\n[::b]%s segments by frames starting in them[::B]\n", side.name)
 		distBars(&b, side.w.Distribution, barW)
@@ -111,38 +111,38 @@ func latencyBlock(b *strings.Builder, l analyze.Latency, barW int) {
 	}
 }
 
-// writesTable lays the batching evidence of both directions side by side.
-func writesTable(b *strings.Builder, cw, sw analyze.Writes) {
+// segmentsTable lays the batching evidence of both directions side by side.
+func segmentsTable(b *strings.Builder, cw, sw analyze.SegmentStats) {
 	row := func(name string, c, s string) {
-		fmt.Fprintf(b, "  %-44s %12s %12s\n", name, c, s)
+		fmt.Fprintf(b, "  %-46s %12s %12s\n", name, c, s)
 	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	row("", "client", "server")
 	row("frames", u(cw.Frames), u(sw.Frames))
-	row("segments (data-bearing, ≈ writes)", u(cw.Segments), u(sw.Segments))
-	row("frames per segment", fmtFPW(cw), fmtFPW(sw))
+	row("data-bearing segments", u(cw.Segments), u(sw.Segments))
+	row("frames per segment", fmtFPSeg(cw), fmtFPSeg(sw))
 	row("frames spanning several segments", u(cw.SpanningFrames), u(sw.SpanningFrames))
-	row("segments starting a frame", u(cw.FreshSegments), u(sw.FreshSegments))
+	row("segments starting a frame", u(cw.FrameStartSegments), u(sw.FrameStartSegments))
 	row("back to back (could have joined the previous)", u(cw.BackToBack), u(sw.BackToBack))
-	row("  of which carrying a single frame", u(cw.BackToBackOne), u(sw.BackToBackOne))
+	row("  of which carrying a single frame", u(cw.BackToBackSingle), u(sw.BackToBackSingle))
 	row("sent with earlier data unacknowledged", u(cw.SentUnacked), u(sw.SentUnacked))
 	row("sent with all earlier data acknowledged", u(cw.SentAcked), u(sw.SentAcked))
 	row("  of which right after the releasing ACK", u(cw.AckClocked), u(sw.AckClocked))
 	row("retransmissions", u(cw.Retransmits), u(sw.Retransmits))
 	row("bytes", u(cw.Bytes), u(sw.Bytes))
 	if cw.V5 != nil || sw.V5 != nil {
-		v5 := func(w analyze.Writes, f func(*analyze.V5Writes) string) string {
+		v5 := func(w analyze.SegmentStats, f func(*analyze.V5SegmentStats) string) string {
 			if w.V5 == nil {
 				return "-"
 			}
 			return f(w.V5)
 		}
-		row("v5 segments", v5(cw, func(v *analyze.V5Writes) string { return u(v.Segments) }),
-			v5(sw, func(v *analyze.V5Writes) string { return u(v.Segments) }))
-		row("frames per v5 segment", v5(cw, func(v *analyze.V5Writes) string { return fmtRatio(v.FramesPerV5Segment) }),
-			v5(sw, func(v *analyze.V5Writes) string { return fmtRatio(v.FramesPerV5Segment) }))
-		row("v5 segments per TCP segment", v5(cw, func(v *analyze.V5Writes) string { return fmtRatio(v.V5SegmentsPerSegment) }),
-			v5(sw, func(v *analyze.V5Writes) string { return fmtRatio(v.V5SegmentsPerSegment) }))
+		row("v5 segments", v5(cw, func(v *analyze.V5SegmentStats) string { return u(v.Segments) }),
+			v5(sw, func(v *analyze.V5SegmentStats) string { return u(v.Segments) }))
+		row("frames per v5 segment", v5(cw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.FramesPerV5Segment) }),
+			v5(sw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.FramesPerV5Segment) }))
+		row("v5 segments per TCP segment", v5(cw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.V5SegmentsPerSegment) }),
+			v5(sw, func(v *analyze.V5SegmentStats) string { return fmtRatio(v.V5SegmentsPerSegment) }))
 	}
 }
 
@@ -156,7 +156,7 @@ func syscallsTable(b *strings.Builder, cs, ss *analyze.SyscallReport) {
 			}
 			return f(s)
 		}
-		// Wider than the writes table: "comm[pid]" takes up to 24 cells.
+		// Wider than the segments table: "comm[pid]" takes up to 24 cells.
 		fmt.Fprintf(b, "  %-36s %24s %24s\n", name, cell(cs), cell(ss))
 	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -170,7 +170,7 @@ func syscallsTable(b *strings.Builder, cs, ss *analyze.SyscallReport) {
 	row("bytes received", func(s *analyze.SyscallReport) string { return u(s.RecvBytes) })
 }
 
-// distBars draws a frames-per-write distribution: one bar per bucket.
+// distBars draws a frames-per-segment distribution: one bar per bucket.
 func distBars(b *strings.Builder, dist map[string]uint64, barW int) {
 	var top, total int64
 	for _, k := range distKeys {

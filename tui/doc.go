@@ -1,7 +1,7 @@
 // Package tui is cqlsniff's live terminal UI: a header with the capture's
 // figures, the connections (with a badge for each diagnosis), the statements
 // ranked by total time, the diagnoses in plain words, and a detail view with
-// latency histograms and frames-per-write distributions.
+// latency histograms and frames-per-segment distributions.
 //
 // It only reads snapshots: a refresher asks analyze's Snapshots for a report
 // every interval and hands the immutable report to tview's event loop with

@@ -51,9 +51,9 @@ func (u *ui) renderHeader() {
 		} else {
 			segs = append(segs, "p50 - p99 -")
 		}
-		segs = append(segs, "frames/write client [::b]"+fmtRatio(o.clientFPW)+"[::B] server [::b]"+fmtRatio(o.srvFPW)+"[::B]")
-		if o.clientFPS >= 0 || o.srvFPS >= 0 {
-			segs = append(segs, "frames/send client [::b]"+fmtRatio(o.clientFPS)+"[::B] server [::b]"+fmtRatio(o.srvFPS)+"[::B]")
+		segs = append(segs, "frames/seg client [::b]"+fmtRatio(o.clientFPSeg)+"[::B] server [::b]"+fmtRatio(o.srvFPSeg)+"[::B]")
+		if o.clientFPSend >= 0 || o.srvFPSend >= 0 {
+			segs = append(segs, "frames/send client [::b]"+fmtRatio(o.clientFPSend)+"[::B] server [::b]"+fmtRatio(o.srvFPSend)+"[::B]")
 		}
 	}
 	if rp := u.cfg.Replay; rp != nil && rp.Speed != nil {

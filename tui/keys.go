@@ -243,6 +243,7 @@ func (u *ui) helpText() string {
 		fmt.Fprintf(&b, " [yellow::b]%-15s[-::B] %s\n", escape(k[0]), escape(k[1]))
 	}
 	b.WriteString("\n [::d]latency: request to response at the capture point\n" +
-		" f/w: CQL frames per TCP segment (about one per write)[::D]")
+		" f/seg: CQL frames per TCP segment (≈ per send call)\n" +
+		" f/send: CQL frames per send call (the kernel's count)[::D]")
 	return b.String()
 }

@@ -78,10 +78,10 @@ const (
 	colDiag
 	colReqs
 	colInFlight
-	colClientFPW
-	colServerFPW
-	colClientFPS // kernel-counted: shown only when some connection has syscall counts
-	colServerFPS
+	colClientFPSeg
+	colServerFPSeg
+	colClientFPSend // kernel-counted: shown only when some connection has syscall counts
+	colServerFPSend
 	colP50
 	colP99
 	colErrors
@@ -115,19 +115,19 @@ var connColumns = []column[*analyze.ConnReport]{
 	}, less: func(a, b *analyze.ConnReport) bool {
 		return a.InFlight.Mean < b.InFlight.Mean || a.InFlight.Mean == b.InFlight.Mean && a.InFlight.Max < b.InFlight.Max
 	}},
-	colClientFPW: {name: "cli f/w", cell: func(c *analyze.ConnReport) string { return fmtFPW(c.ClientWrites) },
+	colClientFPSeg: {name: "cli f/seg", cell: func(c *analyze.ConnReport) string { return fmtFPSeg(c.ClientWrites) },
 		less: func(a, b *analyze.ConnReport) bool {
 			return a.ClientWrites.FramesPerSegment < b.ClientWrites.FramesPerSegment
 		}},
-	colServerFPW: {name: "srv f/w", cell: func(c *analyze.ConnReport) string { return fmtFPW(c.ServerWrites) },
+	colServerFPSeg: {name: "srv f/seg", cell: func(c *analyze.ConnReport) string { return fmtFPSeg(c.ServerWrites) },
 		less: func(a, b *analyze.ConnReport) bool {
 			return a.ServerWrites.FramesPerSegment < b.ServerWrites.FramesPerSegment
 		}},
-	colClientFPS: {name: "cli f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ClientSyscalls, true) },
+	colClientFPSend: {name: "cli f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ClientSyscalls, true) },
 		less: func(a, b *analyze.ConnReport) bool {
 			return perCall(a.ClientSyscalls, true) < perCall(b.ClientSyscalls, true)
 		}},
-	colServerFPS: {name: "srv f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ServerSyscalls, true) },
+	colServerFPSend: {name: "srv f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ServerSyscalls, true) },
 		less: func(a, b *analyze.ConnReport) bool {
 			return perCall(a.ServerSyscalls, true) < perCall(b.ServerSyscalls, true)
 		}},
@@ -337,15 +337,15 @@ func badgeLine(codes []string, tagged bool) string {
 
 // overall is the header's whole-capture figures.
 type overall struct {
-	reqRate           float64 // requests per second of capture time
-	p50, p99          float64 // µs
-	latOK             bool    // some request was answered
-	clientFPW, srvFPW float64 // frames per TCP segment, -1 when no segment was seen
-	clientFPS, srvFPS float64 // frames per send call where the kernel counted them, -1 elsewhere
+	reqRate                 float64 // requests per second of capture time
+	p50, p99                float64 // µs
+	latOK                   bool    // some request was answered
+	clientFPSeg, srvFPSeg   float64 // frames per TCP segment, -1 when no segment was seen
+	clientFPSend, srvFPSend float64 // frames per send call where the kernel counted them, -1 elsewhere
 }
 
 func summarize(r *analyze.Report) overall {
-	o := overall{clientFPW: -1, srvFPW: -1, clientFPS: -1, srvFPS: -1}
+	o := overall{clientFPSeg: -1, srvFPSeg: -1, clientFPSend: -1, srvFPSend: -1}
 	if r.DurationS > 0 {
 		o.reqRate = float64(r.Totals.Requests) / r.DurationS
 	}
@@ -366,8 +366,8 @@ func summarize(r *analyze.Report) overall {
 			ssk += k.Sends
 		}
 	}
-	o.clientFPW, o.srvFPW = ratio(cf, cs), ratio(sf, ss)
-	o.clientFPS, o.srvFPS = ratio(cfk, csk), ratio(sfk, ssk)
+	o.clientFPSeg, o.srvFPSeg = ratio(cf, cs), ratio(sf, ss)
+	o.clientFPSend, o.srvFPSend = ratio(cfk, csk), ratio(sfk, ssk)
 	return o
 }
 
@@ -416,7 +416,7 @@ func fmtRate(r float64) string {
 	return strconv.FormatFloat(r/1e6, 'f', 1, 64) + "M"
 }
 
-func fmtFPW(w analyze.Writes) string {
+func fmtFPSeg(w analyze.SegmentStats) string {
 	if w.Segments == 0 {
 		return "-"
 	}

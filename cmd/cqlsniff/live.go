@@ -68,7 +68,7 @@ func summaryLine(r, prev *analyze.Report) string {
 		}
 		return float64(frames[i]) / float64(segs[i])
 	}
-	return fmt.Sprintf("%s  %d pkts (%.0f/s)  %d dropped  %d conns  %d req (%.0f/s)  p50 %.0fµs p99 %.0fµs  frames/write client %.2f server %.2f  %d diagnoses",
+	return fmt.Sprintf("%s  %d pkts (%.0f/s)  %d dropped  %d conns  %d req (%.0f/s)  p50 %.0fµs p99 %.0fµs  frames/seg client %.2f server %.2f  %d diagnoses",
 		time.Now().Format("15:04:05"), r.Packets, pktRate, r.Dropped, r.Totals.Connections, r.Totals.Requests, reqRate,
 		r.Latency.P50, r.Latency.P99, fps(0), fps(1), len(r.Diagnoses))
 }

@@ -1,6 +1,6 @@
 // Command cqlsniff analyses CQL (Cassandra / ScyllaDB native protocol)
 // traffic in a capture file: latency per connection, statement and opcode,
-// in-flight concurrency, frames per TCP write in each direction, and plain
+// in-flight concurrency, CQL frames per TCP segment in each direction, and plain
 // diagnoses such as clients that send every request in its own write.
 package main
 
@@ -156,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	defineFlags(fs, o)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cqlsniff [-i IFACE | -r FILE] [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP write, unbuffered clients.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: cqlsniff [-i IFACE | -r FILE] [flags]\n\nAnalyse CQL traffic: latency, in-flight requests, frames per TCP segment, unbuffered clients.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -250,7 +250,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.workers, "workers", 0, "analysis workers, each owning a share of the connections (default 0: one per usable CPU)")
 	fs.IntVar(&o.top, "top", 20, "statements shown in the text report")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections idle this long (packet time)")
-	fs.DurationVar(&o.backToBack, "back-to-back", 100*time.Microsecond, "longest pause between two writes that still counts as back to back")
+	fs.DurationVar(&o.backToBack, "back-to-back", 100*time.Microsecond, "longest pause between two TCP segments of one side that still counts as back to back")
 	fs.BoolVar(&o.showValues, "show-values", false, "put bound values (hex, 64 bytes at most each) and literal query text in the --log lines")
 	fs.BoolVar(&o.hashValues, "hash-values", false, "put a keyed hash of each bound value and query text in the --log lines, so equal values match without being shown")
 	fs.StringVar(&o.hashKey, "hash-key", "", "key for --hash-values (default: random for each run, so hashes only match within one run)")

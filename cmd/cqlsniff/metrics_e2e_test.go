@@ -182,9 +182,9 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Logf("job %s:", job)
 		rate := mxScalar(t, base, fmt.Sprintf("sum(rate(cqlsniff_requests_total{%s}[%ds]))", sel, mxWindow), ts)
 		p99 := mxScalar(t, base, fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(cqlsniff_request_duration_seconds_bucket{%s}[%ds])))", sel, mxWindow), ts)
-		fpw := mxScalar(t, base, fmt.Sprintf(`sum(rate(cqlsniff_frames_per_write_sum{%s, direction="client_to_server"}[%ds])) / sum(rate(cqlsniff_frames_per_write_count{%[1]s, direction="client_to_server"}[%[2]ds]))`, sel, mxWindow), ts)
-		t.Logf("over %d s: clients sent %.1f requests/s, Prometheus says %.1f/s; client-side p99 %.3f ms, Prometheus p99 %.3f ms; client frames per write %.2f",
-			mxWindow, clientRate, rate, clientP99*1e3, p99*1e3, fpw)
+		fps := mxScalar(t, base, fmt.Sprintf(`sum(rate(cqlsniff_frames_per_segment_sum{%s, direction="client_to_server"}[%ds])) / sum(rate(cqlsniff_frames_per_segment_count{%[1]s, direction="client_to_server"}[%[2]ds]))`, sel, mxWindow), ts)
+		t.Logf("over %d s: clients sent %.1f requests/s, Prometheus says %.1f/s; client-side p99 %.3f ms, Prometheus p99 %.3f ms; client frames per segment %.2f",
+			mxWindow, clientRate, rate, clientP99*1e3, p99*1e3, fps)
 
 		// The rate: the reports are at most a refresh old and the window's
 		// edges fall between scrapes, so allow 15%.
@@ -198,9 +198,9 @@ func TestMetricsEndToEnd(t *testing.T) {
 		if p99 < mxService.Seconds() || p99 > 2*clientP99 || p99 < clientP99/2 {
 			t.Errorf("p99 %.3f ms, the clients measured %.3f ms (service time %v)", p99*1e3, clientP99*1e3, mxService)
 		}
-		// One frame per write: these clients write each request alone.
-		if math.Abs(fpw-1) > 0.01 {
-			t.Errorf("client frames per write %.3f, want 1", fpw)
+		// One frame per segment: these clients write each request alone.
+		if math.Abs(fps-1) > 0.01 {
+			t.Errorf("client frames per segment %.3f, want 1", fps)
 		}
 		// The driver from the STARTUP, and the series per client IP (not per
 		// connection): one series for the two connections.

@@ -76,7 +76,7 @@ def check(case, d):
         return 0
     c = busy[0]
     port = port_of(c["client"])
-    cw = c.get("client_writes", {})
+    cw = client_segments(c)
     segments, frames = cw.get("segments", 0), cw.get("frames", 0)
     sends = kernel("send_calls", port)
     recvs = kernel("recv_calls", port)
@@ -90,7 +90,7 @@ def check(case, d):
     want_proto, got_proto = client.get("protocol"), c.get("protocol_version")
     emit("PASS" if want_proto == got_proto else "FAIL", f"{case}: protocol version",
          f"client speaks v{want_proto}, cqlsniff decoded v{got_proto}"
-         + (f", {c['client_writes']['v5']['segments']} v5 segments" if (c.get("client_writes") or {}).get("v5") else ""))
+         + (f", {client_segments(c)['v5']['segments']} v5 segments" if client_segments(c).get("v5") else ""))
 
     # Cassandra may time out a few requests on a loaded machine: up to 1% is the server's business.
     errors = client.get("errors", 0)
@@ -185,7 +185,7 @@ def replay(case, mode, d, live):
         emit("FAIL", f"{case}: wire-only replay", f"connection {live['client']} not in the replay of the capture")
         return None
     r = same[0]
-    lw, rw = live.get("client_writes", {}), r.get("client_writes", {})
+    lw, rw = client_segments(live), client_segments(r)
     ok = (r["requests"], rw.get("frames"), rw.get("segments")) == (live["requests"], lw.get("frames"), lw.get("segments"))
     emit("PASS" if ok else "FAIL", f"{case}: live == replay",
          f"requests/frames/segments live {live['requests']}/{lw.get('frames')}/{lw.get('segments')}, "
@@ -194,9 +194,14 @@ def replay(case, mode, d, live):
     want = mode == "unbuffered"
     ok = (UNBUFFERED in diags) == want
     emit("PASS" if ok else "FAIL", f"{case}: wire-only diagnosis",
-         f"from the wire alone: {', '.join(diags) or 'none'} ({r['client_writes'].get('frames_per_segment')} "
+         f"from the wire alone: {', '.join(diags) or 'none'} ({rw.get('frames_per_segment')} "
          f"frames per segment; {UNBUFFERED} {'expected' if want else 'not expected'})")
     return diags
+
+
+def client_segments(c):
+    """What the client of connection c sent, as the wire shows it (client_writes before the rename)."""
+    return c.get("client_segments") or c.get("client_writes") or {}
 
 
 def record(case, mode, report, client, c, sends, recvs, wire_diags, misses):
@@ -214,7 +219,7 @@ def record(case, mode, report, client, c, sends, recvs, wire_diags, misses):
         "packets": report.get("packets"),
     }
     if c is not None:
-        cw = c.get("client_writes", {})
+        cw = client_segments(c)
         sys_ = c.get("client_syscalls") or {}
         row |= {
             "connection": c["client"],

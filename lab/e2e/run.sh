@@ -11,7 +11,7 @@
 # client, stops both, and checks the busy connection (>= 1000 requests) of the report:
 #   - unbuffered: diagnosis client-unbuffered-writes; buffered: not; the same from the wire alone
 #     (cqlsniff -r of the packets it wrote with -w, no kernel counts), with the same frames and segments;
-#   - buffered: client_writes.segments (the wire's estimate of write calls) within ±10% of the kernel's
+#   - buffered: client_segments.segments (the wire's estimate of send calls) within ±10% of the kernel's
 #     send calls on that connection (bpftrace, client pid, its local port);
 #   - client_syscalls.sends (cqlsniff's own eBPF count) equal to bpftrace's count;
 #   - the client's requests all seen; kernel drops (report `dropped`) only warned about.
