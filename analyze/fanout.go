@@ -78,12 +78,13 @@ func (p *Pipeline) runFanout(ctx context.Context) error {
 		select {
 		case <-done:
 			var errs []error
-			for _, s := range p.shards {
+			for i, s := range p.shards {
+				s.servePart(i) // one asked for as the worker stopped
 				errs = append(errs, s.fan.err)
 			}
 			return errors.Join(errs...)
 		case <-tick.C:
-			if p.snaps != nil && p.snaps.want.Load() {
+			if p.snaps.want.Load() {
 				p.snapshot()
 			}
 		}
@@ -95,11 +96,7 @@ func (s *shard) read(ctx context.Context, i int) error {
 	f := &s.fan
 	var n uint64
 	for {
-		if r := f.req.Load(); r != nil {
-			f.req.Store(nil)
-			r.parts[i] = s.an.part(s.asm.Stats(), r.copy)
-			r.wg.Done()
-		}
+		s.servePart(i)
 		if n&1023 == 0 && ctx.Err() != nil {
 			return nil
 		}
@@ -119,6 +116,14 @@ func (s *shard) read(ctx context.Context, i int) error {
 		n++
 		f.clk.tick(f.pkt.TS)
 		s.asm.Add(&f.pkt)
+	}
+}
+
+// servePart builds the part of a report asked of the worker, if any.
+func (s *shard) servePart(i int) {
+	if r := s.fan.req.Swap(nil); r != nil {
+		r.parts[i] = s.an.part(s.asm.Stats(), r.copy)
+		r.wg.Done()
 	}
 }
 

@@ -68,11 +68,17 @@ func Host(h HostReader) Option { return func(p *Pipeline) { p.host = h } }
 
 // WithSnapshots has the pipeline publish reports to s when asked (live
 // capture, the terminal UI, the metrics endpoint).
-func WithSnapshots(s *Snapshots) Option { return func(p *Pipeline) { p.snaps = s } }
+func WithSnapshots(s *Snapshots) Option {
+	return func(p *Pipeline) {
+		if s != nil {
+			p.snaps = s
+		}
+	}
+}
 
 // NewPipeline builds a pipeline over src.
 func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, opts ...Option) *Pipeline {
-	p := &Pipeline{src: src, shards: make([]*shard, 1)}
+	p := &Pipeline{src: src, shards: make([]*shard, 1), snaps: &Snapshots{}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -114,14 +120,9 @@ func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, o
 	return p
 }
 
-// Snapshots returns where the pipeline publishes reports, creating it if
-// no WithSnapshots option gave one. Call it before Run.
-func (p *Pipeline) Snapshots() *Snapshots {
-	if p.snaps == nil {
-		p.snaps = &Snapshots{}
-	}
-	return p.snaps
-}
+// Snapshots returns where the pipeline publishes reports (its own unless
+// a WithSnapshots option gave one).
+func (p *Pipeline) Snapshots() *Snapshots { return p.snaps }
 
 // SetHost replaces the reader of the host's figures; nil stops reading
 // them and forgets the kernel's counts. Call it between runs.
@@ -152,9 +153,6 @@ func (s *Snapshots) Latest() *Report { return s.latest.Load() }
 // Publish builds and publishes a report now, waiting for it. Call it only
 // from the goroutine that runs the pipeline, when Run is not running.
 func (p *Pipeline) Publish() {
-	if p.snaps == nil {
-		return
-	}
 	p.snaps.want.Store(false)
 	p.snaps.latest.Store(p.Report(p.name))
 }
@@ -217,7 +215,7 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 			p.flushAll()
 			return nil
 		}
-		if p.snaps != nil && p.snaps.want.Load() {
+		if p.snaps.want.Load() {
 			p.snapshot()
 		}
 		err := p.src.Next(&p.pkt)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -190,7 +191,32 @@ func (ph *phase) requests() uint64 { return uint64(ph.rounds * ph.inFlight) }
 //   - "one at a time": one frame per write, one request in flight: one
 //     frame per segment each way, exactly, and no diagnosis (a client at
 //     one request in flight has nothing to batch).
-func TestLivePipeline(t *testing.T) {
+func TestLivePipeline(t *testing.T) { testLivePipeline(t, 1) }
+
+// TestLivePipelineFanout is TestLivePipeline with three workers, each
+// reading its own ring of a PACKET_FANOUT group.
+func TestLivePipelineFanout(t *testing.T) { testLivePipeline(t, 3) }
+
+// openFanout opens a fanout group of n rings or skips the test where
+// there is none.
+func openFanout(t *testing.T, cfg capture.LiveConfig, n int) []capture.Source {
+	t.Helper()
+	probe := cfg
+	probe.Dump = nil
+	openLive(t, probe).Close() // skips where live capture is impossible
+	ms, err := capture.OpenLiveFanout(cfg, n)
+	if err != nil {
+		t.Skipf("no PACKET_FANOUT here: %v", err)
+	}
+	t.Cleanup(func() { ms[0].Close() })
+	srcs := make([]capture.Source, n)
+	for i, m := range ms {
+		srcs[i] = m
+	}
+	return srcs
+}
+
+func testLivePipeline(t *testing.T, workers int) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -200,11 +226,21 @@ func TestLivePipeline(t *testing.T) {
 	dumpPath := filepath.Join(t.TempDir(), "live.pcap")
 	dump := capture.NewDumpFile(dumpPath)
 	defer dump.Close()
-	src := openLive(t, capture.LiveConfig{Interface: "lo", Ports: []uint16{port}, Dump: dump})
-
+	lc := capture.LiveConfig{Interface: "lo", Ports: []uint16{port}, Dump: dump}
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = []uint16{port}
-	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	var (
+		src capture.Source
+		p   *analyze.Pipeline
+	)
+	if workers == 1 {
+		src = openLive(t, lc)
+		p = analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	} else {
+		srcs := openFanout(t, lc, workers)
+		src = srcs[0] // closing one member closes the group
+		p = analyze.NewFanoutPipeline(srcs, cfg, capture.DefaultAssemblerConfig())
+	}
 	// The kernel's count of the writes, where eBPF works: the wire cannot
 	// show them exactly (concurrent one-frame writes share segments even
 	// with autocorking off, when the previous one is still queued).
@@ -219,7 +255,7 @@ func TestLivePipeline(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
-	if os.Getenv("CQLSNIFF_LIVE_BENCH_MODE") == "capture" {
+	if os.Getenv("CQLSNIFF_LIVE_BENCH_MODE") == "capture" && workers == 1 {
 		// Capture alone, like tcpdump -w: read every packet, analyse none.
 		go func() {
 			var pkt capture.Packet
@@ -378,7 +414,7 @@ func TestLivePipeline(t *testing.T) {
 		t.Errorf("dump holds %d records (%d TCP), the live capture read %d (%d)", got.Records, got.TCP, rep.Packets, rep.Capture.TCPPackets)
 	}
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"-r", dumpPath, "-p", strconv.Itoa(int(port)), "--report", "json"}, nil, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"-r", dumpPath, "-p", strconv.Itoa(int(port)), "--report", "json", "--workers", "1"}, nil, &out, &errb); err != nil {
 		t.Fatalf("cqlsniff -r on the dump: %v %s", err, errb.String())
 	}
 	var offline analyze.Report
@@ -389,6 +425,20 @@ func TestLivePipeline(t *testing.T) {
 	p.SetHost(nil)
 	wire := p.Report("lo")
 	offline.Source, offline.Dropped = wire.Source, wire.Dropped
+	if workers > 1 {
+		// The members number their packets apart and keep their own
+		// clocks, and their records interleave in the dump: the
+		// connections' ids and the capture's span differ; the rest not.
+		for _, r := range []*analyze.Report{wire, &offline} {
+			slices.SortFunc(r.Connections, func(a, b *analyze.ConnReport) int { return strings.Compare(a.Client, b.Client) })
+			for i, c := range r.Connections {
+				cp := *c
+				cp.ID = uint64(i)
+				r.Connections[i] = &cp
+			}
+			r.Start, r.End, r.DurationS = "", "", 0
+		}
+	}
 	liveJSON, _ := json.Marshal(wire)
 	offlineJSON, _ := json.Marshal(&offline)
 	if !bytes.Equal(liveJSON, offlineJSON) {
@@ -407,7 +457,8 @@ func TestLivePipeline(t *testing.T) {
 // packets (and writes the dump), as tcpdump -w does. Its last line is
 // "result" and a JSON object: packets,
 // kernel drops, requests and responses the analyzer paired, and the
-// process's CPU time (user, system) per packet.
+// process's CPU time (user, system) per packet. CQLSNIFF_LIVE_BENCH_WORKERS
+// (1) analysis workers read a PACKET_FANOUT group of as many rings.
 func TestLiveBench(t *testing.T) {
 	if os.Getenv("CQLSNIFF_LIVE_BENCH") != "1" {
 		t.Skip("run by scripts/live-bench.sh")
@@ -434,10 +485,24 @@ func TestLiveBench(t *testing.T) {
 		defer f.Close()
 		lc.Dump = f
 	}
-	src := openLive(t, lc)
+	workers, err := strconv.Atoi(cmp.Or(os.Getenv("CQLSNIFF_LIVE_BENCH_WORKERS"), "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = ports
-	p := analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	var (
+		src capture.Source
+		p   *analyze.Pipeline
+	)
+	if workers > 1 && os.Getenv("CQLSNIFF_LIVE_BENCH_MODE") != "capture" {
+		srcs := openFanout(t, lc, workers)
+		src = srcs[0]
+		p = analyze.NewFanoutPipeline(srcs, cfg, capture.DefaultAssemblerConfig())
+	} else {
+		src = openLive(t, lc)
+		p = analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
