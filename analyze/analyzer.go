@@ -101,6 +101,7 @@ type Analyzer struct {
 	ignored uint64 // flows that never looked like CQL
 
 	closedStream decode.StreamStats // stream counters of closed connections
+	closedSeg    segTotals          // frames and segments of closed connections
 
 	plain    []byte      // TLS plaintext of the segment being fed (tls.go)
 	plainDir capture.Dir // ... its direction

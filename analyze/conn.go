@@ -289,6 +289,7 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 // keepClosed keeps the summary of a closed connection for reports: the
 // most recent MaxClosed of them (totals count every connection anyway).
 func (a *Analyzer) keepClosed(r *ConnReport) {
+	a.closedSeg.add(r)
 	if len(a.closed) < a.cfg.MaxClosed {
 		a.closed = append(a.closed, r)
 		return

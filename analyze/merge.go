@@ -25,7 +25,21 @@ type part struct {
 	ignored       uint64
 	stmts         []stmtPart
 	stream        decode.StreamStats
+	seg           segTotals
 	asm           capture.AssemblerStats
+}
+
+// segTotals are the frames and TCP segments of each direction, summed over
+// connections.
+type segTotals struct {
+	clientFrames, clientSegments, serverFrames, serverSegments uint64
+}
+
+func (t *segTotals) add(r *ConnReport) {
+	t.clientFrames += r.ClientWrites.Frames
+	t.clientSegments += r.ClientWrites.Segments
+	t.serverFrames += r.ServerWrites.Frames
+	t.serverSegments += r.ServerWrites.Segments
 }
 
 type stmtPart struct {
@@ -64,6 +78,7 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 		closedDropped: a.closedDropped,
 		ignored:       a.ignored,
 		stream:        a.closedStream,
+		seg:           a.closedSeg,
 		asm:           asm,
 	}
 	p.conns = append(p.conns, a.closed...)
@@ -72,6 +87,7 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 			cr := c.report()
 			p.conns = append(p.conns, cr)
 			p.unanswered += cr.Unanswered
+			p.seg.add(cr)
 		}
 		if c.isCQL() {
 			addStreamStats(&p.stream, c.streams[0].Stats())
@@ -145,6 +161,7 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 	var t totals
 	var unanswered, dropped, ignored uint64
 	var ss decode.StreamStats
+	var seg segTotals
 	var asm capture.AssemblerStats
 	for _, p := range parts {
 		for _, cr := range p.conns {
@@ -155,6 +172,10 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 		ignored += p.ignored
 		t.add(&p.totals)
 		addStreamTotals(&ss, &p.stream)
+		seg.clientFrames += p.seg.clientFrames
+		seg.clientSegments += p.seg.clientSegments
+		seg.serverFrames += p.seg.serverFrames
+		seg.serverSegments += p.seg.serverSegments
 		addAssemblerStats(&asm, &p.asm)
 	}
 	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
@@ -193,6 +214,20 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 		Encrypted:       r.Totals.Encrypted,
 		Decrypted:       r.Totals.Decrypted,
 		NotCQL:          ignored,
+		ClientFrames:    seg.clientFrames,
+		ClientSegments:  seg.clientSegments,
+		ServerFrames:    seg.serverFrames,
+		ServerSegments:  seg.serverSegments,
+	}
+	for _, c := range conns {
+		if k := c.ClientSyscalls; k != nil {
+			r.Totals.ClientSendCalls += k.Sends
+			r.Totals.ClientSendFrames += c.ClientWrites.Frames
+		}
+		if k := c.ServerSyscalls; k != nil {
+			r.Totals.ServerSendCalls += k.Sends
+			r.Totals.ServerSendFrames += c.ServerWrites.Frames
+		}
 	}
 	stmts := m.statements(parts)
 	r.Statements = make([]StmtReport, 0, len(stmts))

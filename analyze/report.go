@@ -43,6 +43,19 @@ type Totals struct {
 	Decrypted       int    `json:"decrypted_connections"` // of those, decrypted with the key log
 	NotCQL          uint64 `json:"non_cql_flows"`
 	NotListed       uint64 `json:"connections_not_listed"` // closed connections beyond the report's cap (MaxClosed)
+	// The frames and TCP segments of each direction over every connection
+	// of the capture (listed or not): their ratios are the whole capture's
+	// frames per segment.
+	ClientFrames   uint64 `json:"client_frames"`
+	ClientSegments uint64 `json:"client_segments"`
+	ServerFrames   uint64 `json:"server_frames"`
+	ServerSegments uint64 `json:"server_segments"`
+	// The send calls the kernel counted (--syscalls) and the frames of the
+	// same ends, over the listed connections where it counted them.
+	ClientSendCalls  uint64 `json:"client_send_calls,omitempty"`
+	ClientSendFrames uint64 `json:"client_send_frames,omitempty"`
+	ServerSendCalls  uint64 `json:"server_send_calls,omitempty"`
+	ServerSendFrames uint64 `json:"server_send_frames,omitempty"`
 }
 
 // CaptureCounters are the packet- and stream-level counters.

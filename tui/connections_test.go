@@ -107,6 +107,7 @@ func TestSyscalls(t *testing.T) {
 	// The server of the second connection runs on another host: only its client is counted.
 	nagle.ClientSyscalls = &analyze.SyscallReport{Sends: 4000, Recvs: 8000, FramesPerSend: f(1), RecvsPerFrame: f(2), PID: 9, Comm: "python3"}
 	nagle.DiagnosisCodes = append(nagle.DiagnosisCodes, analyze.CodeClientUnbufferedReads)
+	withTotals(rep)
 
 	h := start(t, 220, 40, rep, nil)
 	lines := h.waitText("10.0.0.1:59482")

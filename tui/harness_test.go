@@ -243,7 +243,7 @@ func handReport() *analyze.Report {
 		ClientWrites: segStats(60, 60, 0, 60), ServerWrites: segStats(60, 60, 0, 60),
 		DiagnosisCodes: []string{}, Closed: "fin",
 	}
-	return &analyze.Report{
+	return withTotals(&analyze.Report{
 		Source: "test.pcap", Packets: 24680, Bytes: 1 << 20, Dropped: 3, DurationS: 1.5,
 		Totals:      analyze.Totals{Connections: 3, Requests: 9065, Responses: 9065, Errors: 7},
 		Latency:     analyze.Latency{Count: 9065, P50: 1800, P99: 16000, Max: 52000},
@@ -270,5 +270,29 @@ func handReport() *analyze.Report {
 			{Code: analyze.CodeServerUnbuffered, Client: "10.0.0.2:40000", Server: "10.0.0.101:9042",
 				Message: "server 10.0.0.101:9042 sends each response in its own write."},
 		},
+	})
+}
+
+// withTotals fills the capture's frame, segment and send-call totals from
+// its connections, as analyze's merger does (here every connection is
+// listed).
+func withTotals(r *analyze.Report) *analyze.Report {
+	t := &r.Totals
+	t.ClientFrames, t.ClientSegments, t.ServerFrames, t.ServerSegments = 0, 0, 0, 0
+	t.ClientSendCalls, t.ClientSendFrames, t.ServerSendCalls, t.ServerSendFrames = 0, 0, 0, 0
+	for _, c := range r.Connections {
+		t.ClientFrames += c.ClientWrites.Frames
+		t.ClientSegments += c.ClientWrites.Segments
+		t.ServerFrames += c.ServerWrites.Frames
+		t.ServerSegments += c.ServerWrites.Segments
+		if k := c.ClientSyscalls; k != nil {
+			t.ClientSendCalls += k.Sends
+			t.ClientSendFrames += c.ClientWrites.Frames
+		}
+		if k := c.ServerSyscalls; k != nil {
+			t.ServerSendCalls += k.Sends
+			t.ServerSendFrames += c.ServerWrites.Frames
+		}
 	}
+	return r
 }

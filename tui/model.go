@@ -350,24 +350,9 @@ func summarize(r *analyze.Report) overall {
 		o.reqRate = float64(r.Totals.Requests) / r.DurationS
 	}
 	o.p50, o.p99, o.latOK = r.Latency.P50, r.Latency.P99, r.Latency.Count > 0
-	var cf, cs, sf, ss uint64
-	var cfk, csk, sfk, ssk uint64 // the same over the ends the kernel counted, by send calls
-	for _, c := range r.Connections {
-		cf += c.ClientWrites.Frames
-		cs += c.ClientWrites.Segments
-		sf += c.ServerWrites.Frames
-		ss += c.ServerWrites.Segments
-		if k := c.ClientSyscalls; k != nil {
-			cfk += c.ClientWrites.Frames
-			csk += k.Sends
-		}
-		if k := c.ServerSyscalls; k != nil {
-			sfk += c.ServerWrites.Frames
-			ssk += k.Sends
-		}
-	}
-	o.clientFPSeg, o.srvFPSeg = ratio(cf, cs), ratio(sf, ss)
-	o.clientFPSend, o.srvFPSend = ratio(cfk, csk), ratio(sfk, ssk)
+	t := &r.Totals // over the whole capture, not only the connections listed
+	o.clientFPSeg, o.srvFPSeg = ratio(t.ClientFrames, t.ClientSegments), ratio(t.ServerFrames, t.ServerSegments)
+	o.clientFPSend, o.srvFPSend = ratio(t.ClientSendFrames, t.ClientSendCalls), ratio(t.ServerSendFrames, t.ServerSendCalls)
 	return o
 }
 

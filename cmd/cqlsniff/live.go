@@ -55,13 +55,9 @@ func summaryLine(r, prev *analyze.Report) string {
 		reqRate = float64(r.Totals.Requests-prev.Totals.Requests) / dt
 		pktRate = float64(r.Packets-prev.Packets) / dt
 	}
-	var frames, segs [2]uint64
-	for _, c := range r.Connections {
-		frames[0] += c.ClientWrites.Frames
-		segs[0] += c.ClientWrites.Segments
-		frames[1] += c.ServerWrites.Frames
-		segs[1] += c.ServerWrites.Segments
-	}
+	// The whole capture's, also past the connections the report lists.
+	frames := [2]uint64{r.Totals.ClientFrames, r.Totals.ServerFrames}
+	segs := [2]uint64{r.Totals.ClientSegments, r.Totals.ServerSegments}
 	fps := func(i int) float64 {
 		if segs[i] == 0 {
 			return 0
