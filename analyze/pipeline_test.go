@@ -24,22 +24,6 @@ func genCapture(tb testing.TB, cfg synth.Config) ([]byte, synth.Stats) {
 	return buf.Bytes(), st
 }
 
-func runPipeline(tb testing.TB, data []byte, cfg Config) (*Pipeline, *Report) {
-	tb.Helper()
-	src, err := capture.NewReaderSource(bytes.NewReader(data))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	if err := p.Run(context.Background(), 0); err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.Finish(); err != nil {
-		tb.Fatal(err)
-	}
-	return p, p.Report("synthetic")
-}
-
 // TestSyntheticVerdicts runs the diagnosis over generated traffic whose
 // write pattern is known exactly. (The real-driver captures in pcaps/ are
 // the stronger check: see cmd/cqlsniff TestVerdicts.)
