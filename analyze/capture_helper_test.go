@@ -49,3 +49,13 @@ func runFile(tb testing.TB, path string, cfg Config) *Report {
 	_, rep := runSource(tb, src, cfg, filepath.Base(path))
 	return rep
 }
+
+// runWithLog runs an in-memory capture with the exchange log on and returns
+// the report and the log, as `cqlsniff -r FILE --log PATH` writes them.
+func runWithLog(tb testing.TB, data []byte, cfg Config) (*Report, string) {
+	tb.Helper()
+	var log bytes.Buffer
+	cfg.Log = &log
+	_, rep := runPipeline(tb, data, cfg)
+	return rep, log.String()
+}
