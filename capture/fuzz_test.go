@@ -5,8 +5,9 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/cqlsniff/cqlsniff/internal/retained"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/cqlsniff/cqlsniff/internal/retained"
 )
 
 // FuzzDecodePacket decodes arbitrary frames of any link type. cut is how
