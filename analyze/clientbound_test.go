@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"cmp"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/internal/synth"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
@@ -27,11 +25,6 @@ func analyseFile(tb testing.TB, path string) *Report {
 
 func analyseFileKeys(tb testing.TB, path string, useKeys bool) *Report {
 	tb.Helper()
-	src, err := capture.OpenFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer src.Close()
 	cfg := DefaultConfig()
 	// A TLS capture of the lab has its key log beside it.
 	if keys := strings.TrimSuffix(strings.TrimSuffix(path, ".gz"), ".pcap") + ".keys"; useKeys && fileExists(keys) {
@@ -41,14 +34,7 @@ func analyseFileKeys(tb testing.TB, path string, useKeys bool) *Report {
 		}
 		cfg.KeyLog = kl
 	}
-	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	if err := p.Run(context.Background(), 0); err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.Finish(); err != nil {
-		tb.Fatal(err)
-	}
-	return p.Report(filepath.Base(path))
+	return runFile(tb, path, cfg)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/binary"
 	"math/rand"
 	"testing"
 )
@@ -49,5 +50,23 @@ func TestPendingTableMatchesMap(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestStreamReuse: a stream id reused before its answer counts the first
+// request as unanswered; the answer pairs with the newer request.
+func TestStreamReuse(t *testing.T) {
+	q := "SELECT 1"
+	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	data := tcpPcap(
+		frame(0x04, 0, 3, 0x07, qBody),
+		frame(0x84, 0, 9, 0x08, []byte{0, 0, 0, 1}), // an answer to a request before the capture
+		frame(0x04, 0, 3, 0x07, qBody),              // stream 3 again, unanswered so far
+		frame(0x84, 0, 3, 0x08, []byte{0, 0, 0, 1}),
+	)
+	_, r := runPipeline(t, data, DefaultConfig())
+	if r.Totals.Requests != 2 || r.Totals.Responses != 1 || r.Totals.StreamReuse != 1 || r.Totals.Unanswered != 1 || r.Totals.OrphanResponses != 1 {
+		t.Errorf("totals %+v", r.Totals)
 	}
 }

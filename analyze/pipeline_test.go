@@ -24,25 +24,9 @@ func genCapture(tb testing.TB, cfg synth.Config) ([]byte, synth.Stats) {
 	return buf.Bytes(), st
 }
 
-func runPipeline(tb testing.TB, data []byte, cfg Config) (*Pipeline, *Report) {
-	tb.Helper()
-	src, err := capture.NewReaderSource(bytes.NewReader(data))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	if err := p.Run(context.Background(), 0); err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.Finish(); err != nil {
-		tb.Fatal(err)
-	}
-	return p, p.Report("synthetic")
-}
-
 // TestSyntheticVerdicts runs the diagnosis over generated traffic whose
 // write pattern is known exactly. (The real-driver captures in pcaps/ are
-// the stronger check: see cmd/cqlsniff TestVerdicts.)
+// the stronger check: see TestVerdicts.)
 func TestSyntheticVerdicts(t *testing.T) {
 	base := synth.Config{Connections: 2, Requests: 3000, InFlight: 64, ServerBatch: 16, Autocork: 0.25,
 		WriteGap: 3 * time.Microsecond, RTT: 20 * time.Microsecond, ServiceTime: 100 * time.Microsecond, Seed: 7}

@@ -11,7 +11,7 @@ import (
 // one process, since the first such call the counter saw. Calls that
 // failed, returned EAGAIN or end of file, and MSG_PEEK receives are not
 // counted, so Sends is the number of times the process handed the kernel
-// bytes to send. Package syscalls counts them with eBPF.
+// bytes to send. Package sockcount counts them with eBPF.
 type SocketCounts struct {
 	Sends, Recvs         uint64
 	SendBytes, RecvBytes uint64

@@ -183,18 +183,7 @@ func reportOf(t *testing.T, data []byte, kl *tlsdecrypt.KeyLog) *ConnReport {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.KeyLog = kl
-	src, err := capture.NewReaderSource(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
-	if err := p.Run(context.Background(), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	r := p.Report("test")
+	_, r := runPipeline(t, data, cfg)
 	if len(r.Connections) != 1 {
 		t.Fatalf("%d connections", len(r.Connections))
 	}

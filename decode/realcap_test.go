@@ -174,7 +174,7 @@ func captureFiles(t *testing.T) []string {
 		}
 	}
 	if len(files) == 0 {
-		t.Skip("no captures found (../pcaps, ../../shared/pcaps-public)")
+		t.Fatal("no captures in ../pcaps")
 	}
 	return files
 }
@@ -193,7 +193,7 @@ func TestRealCaptures(t *testing.T) {
 			filepath.Base(path), st.frames, st.compressed, st.requests, st.responses, st.kinds, st.errs)
 	}
 	if total == 0 {
-		t.Skip("no CQL frames in the captures")
+		t.Fatal("no CQL frames in the captures")
 	}
 }
 
@@ -203,7 +203,7 @@ func TestRealCaptures(t *testing.T) {
 func TestRealCaptureV3PrepareExecute(t *testing.T) {
 	path := "../../shared/pcaps-public/jolynch-cqltrace/simple_v3.in"
 	if _, err := os.Stat(path); err != nil {
-		t.Skip("capture not present")
+		t.Skipf("needs %s: the cqltrace captures are GPL-2.0 and not shipped (pcaps/public/README.md); the team's shared directory is not here", path)
 	}
 	prepared := map[string]string{}
 	var executes, withValues, unprepared int
@@ -243,10 +243,7 @@ func TestRealCaptureV3PrepareExecute(t *testing.T) {
 // TestRealCaptureEvents checks the SCHEMA_CHANGE events and the USE answer
 // of the original nDPI capture (Cassandra 2.2, v4).
 func TestRealCaptureEvents(t *testing.T) {
-	path := "../../shared/pcaps-public/ntop-nDPI/pre-2024-eb12929/cassandra.pcap"
-	if _, err := os.Stat(path); err != nil {
-		t.Skip("capture not present")
-	}
+	path := "../pcaps/public/ntop-nDPI/pre-2024-eb12929/cassandra.pcap"
 	var events, setKeyspace, registers int
 	walkCapture(t, path, func(h *Header, req *Request, resp *Response) {
 		switch {

@@ -55,7 +55,7 @@ Columns:
   KeyUpdates are in the sidecar's `tls` and `pcap_stats.tls` sections.
 - **cqlsniff says**: the diagnosis cqlsniff gives each busy connection (100+ requests), with its wire
   frames per segment and mean in-flight requests (`go run ./cmd/cqlsniff -r pcaps/FILE`), filled in by
-  `lab/pcaps_table.py` from cqlsniff's JSON report. Checked by `cmd/cqlsniff/verdict_test.go`.
+  `lab/pcaps_table.py` from cqlsniff's JSON report. Checked by `analyze/verdict_test.go`.
 
 """
 

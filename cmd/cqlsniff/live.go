@@ -14,7 +14,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/procstat"
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/sockcount"
 	"github.com/cqlsniff/cqlsniff/tui"
 	"golang.org/x/term"
 )
@@ -80,7 +80,7 @@ func isTerminal(w io.Writer) bool {
 // runTUI runs the pipeline on its own goroutine and the terminal UI on
 // this one. A replayed file goes at its own pace (times --speed) and the
 // UI keeps the final state until q; a live capture ends when the UI quits.
-func runTUI(ctx context.Context, src capture.Source, members []capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *syscalls.Tracer, metricsLn net.Listener, stderr io.Writer) error {
+func runTUI(ctx context.Context, src capture.Source, members []capture.Source, cfg analyze.Config, acfg capture.AssemblerConfig, name string, o *options, tracer *sockcount.Tracer, metricsLn net.Listener, stderr io.Writer) error {
 	var pc *pacer
 	if o.iface == "" {
 		pc = newPacer(src, o.speed)
@@ -136,11 +136,11 @@ func runTUI(ctx context.Context, src capture.Source, members []capture.Source, c
 // processes' CPU time is read from /proc at the same cadence (procstat).
 // One that cannot be read is left out; when none can be, for
 // procUnavailableReports reports in a row, one line says so.
-func hostReader(tr *syscalls.Tracer, stderr io.Writer) analyze.HostReader {
+func hostReader(tr *sockcount.Tracer, stderr io.Writer) analyze.HostReader {
 	if tr == nil {
 		return nil
 	}
-	m := make(map[syscalls.Key]syscalls.Counts)
+	m := make(map[sockcount.Key]sockcount.Counts)
 	failed := false
 	sampler := procstat.NewSampler()
 	var (
@@ -154,10 +154,10 @@ func hostReader(tr *syscalls.Tracer, stderr io.Writer) analyze.HostReader {
 		}
 		if err := tr.Read(m); err != nil {
 			failed = true
-			fmt.Fprintf(stderr, "cqlsniff: syscall counts stopped: %s\n", syscalls.Explain(err))
+			fmt.Fprintf(stderr, "cqlsniff: syscall counts stopped: %s\n", sockcount.Explain(err))
 			return nil, nil
 		}
-		cp := make(map[syscalls.Key]syscalls.Counts, len(m))
+		cp := make(map[sockcount.Key]sockcount.Counts, len(m))
 		pids = pids[:0]
 		for k, v := range m {
 			cp[k] = v

@@ -22,7 +22,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/sockcount"
 )
 
 // The live tests capture CQL traffic that the test itself makes on the
@@ -244,9 +244,9 @@ func testLivePipeline(t *testing.T, workers int) {
 	// The kernel's count of the writes, where eBPF works: the wire cannot
 	// show them exactly (concurrent one-frame writes share segments even
 	// with autocorking off, when the previous one is still queued).
-	tracer, err := syscalls.Open(syscalls.Config{Ports: []uint16{port}})
+	tracer, err := sockcount.Open(sockcount.Config{Ports: []uint16{port}})
 	if err != nil {
-		t.Logf("no kernel counts: %s", syscalls.Explain(err))
+		t.Logf("no kernel counts: %s", sockcount.Explain(err))
 		tracer = nil
 	} else {
 		defer tracer.Close()

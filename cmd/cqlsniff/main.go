@@ -24,7 +24,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/metrics"
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/sockcount"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
@@ -283,7 +283,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		src    capture.Source
 		name   string
 		dump   *capture.DumpFile
-		tracer *syscalls.Tracer
+		tracer *sockcount.Tracer
 		live   *capture.LiveSource
 		// members are the rings of a fanout group, one per worker, when
 		// the kernel deals the packets (nil: one ring, dealt by cqlsniff)
@@ -312,9 +312,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			// Loading BPF programs needs the privileges dropped below. (After
 			// the capture opened: without privileges, its error is the one
 			// line the user sees.)
-			tracer, err = syscalls.Open(syscalls.Config{Ports: o.ports})
+			tracer, err = sockcount.Open(sockcount.Config{Ports: o.ports})
 			if err != nil {
-				fmt.Fprintf(stderr, "cqlsniff: %s\n", syscalls.Explain(err))
+				fmt.Fprintf(stderr, "cqlsniff: %s\n", sockcount.Explain(err))
 				tracer = nil
 			} else {
 				defer tracer.Close()

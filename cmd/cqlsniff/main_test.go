@@ -55,6 +55,7 @@ func TestExitStatus(t *testing.T) {
 		{"empty file", []string{"-r", empty}, 1, ""},
 		{"log and json report on stdout", []string{"-r", sample, "--log", "-", "--report", "json"}, 2, "both want standard output"},
 		{"negative --top", []string{"-r", sample, "--top", "-1"}, 2, "--top"},
+		{"values without a log", []string{"-r", sample, "--show-values"}, 2, "--log"},
 		{"hash key without hashing", []string{"-r", sample, "--log", filepath.Join(dir, "l.jsonl"), "--hash-key", "k"}, 2, "--hash-values"},
 		{"log unwritable", []string{"-r", sample, "--log", filepath.Join(dir, "no", "such", "dir.jsonl")}, 1, "exchange log"},
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/sockcount"
 )
 
 // The process CPU test: a client in another process (this test binary run
@@ -61,9 +61,9 @@ func TestLiveProcessCPU(t *testing.T) {
 	defer ln.Close()
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	src := openLive(t, capture.LiveConfig{Interface: "lo", Ports: []uint16{port}})
-	tracer, err := syscalls.Open(syscalls.Config{Ports: []uint16{port}})
+	tracer, err := sockcount.Open(sockcount.Config{Ports: []uint16{port}})
 	if err != nil {
-		t.Skipf("no kernel counts, so no process ids: %s", syscalls.Explain(err))
+		t.Skipf("no kernel counts, so no process ids: %s", sockcount.Explain(err))
 	}
 	defer tracer.Close()
 

@@ -10,13 +10,13 @@ import (
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/internal/labcounts"
-	"github.com/cqlsniff/cqlsniff/syscalls"
+	"github.com/cqlsniff/cqlsniff/sockcount"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
 // kernelCounts reads the client's per-connection syscall counts that the
 // lab recorded with bpftrace beside each capture (pcaps/*.json).
-func kernelCounts(t *testing.T, pcap string) map[syscalls.Key]syscalls.Counts {
+func kernelCounts(t *testing.T, pcap string) map[sockcount.Key]sockcount.Counts {
 	t.Helper()
 	m, err := labcounts.Read(pcap)
 	if err != nil {
@@ -100,7 +100,7 @@ func TestExactDiagnoses(t *testing.T) {
 // half its frames.
 func TestPartialSyscalls(t *testing.T) {
 	path := filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-coalesced-c64.pcap")
-	run := func(counts map[syscalls.Key]syscalls.Counts) *analyze.ConnReport {
+	run := func(counts map[sockcount.Key]sockcount.Counts) *analyze.ConnReport {
 		src, err := capture.OpenFile(path)
 		if err != nil {
 			t.Fatal(err)

@@ -1,16 +1,11 @@
-package main
+package analyze
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
-	"encoding/json"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
 // damage rewrites a little-endian µs/ns classic pcap, dropping, duplicating
@@ -49,10 +44,10 @@ func damage(t *testing.T, data []byte, drop, dup, swap float64, seed int64) []by
 }
 
 // TestDamagedCaptures: lost, duplicated and reordered packets never make
-// cqlsniff fail or invent exchanges; 1% loss costs little more than the
+// the analysis fail or invent exchanges; 1% loss costs little more than the
 // exchanges it touches; duplicates and reordering cost (almost) nothing.
 func TestDamagedCaptures(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "pcaps", "*-c64.pcap"))
+	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*-c64.pcap"))
 	if len(files) == 0 {
 		t.Fatal("no captures")
 	}
@@ -61,7 +56,7 @@ func TestDamagedCaptures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clean := report(t, data)
+		_, clean := runPipeline(t, data, DefaultConfig())
 		for _, c := range []struct {
 			name            string
 			drop, dup, swap float64
@@ -71,7 +66,7 @@ func TestDamagedCaptures(t *testing.T) {
 			{"everything", 0.02, 0.05, 0.05},
 		} {
 			t.Run(filepath.Base(f)+"/"+c.name, func(t *testing.T) {
-				rep := report(t, damage(t, data, c.drop, c.dup, c.swap, 1))
+				_, rep := runPipeline(t, damage(t, data, c.drop, c.dup, c.swap, 1), DefaultConfig())
 				if rep.Totals.Responses > clean.Totals.Responses || rep.Totals.Requests > clean.Totals.Requests {
 					t.Errorf("more exchanges than the clean capture: %+v vs %+v", rep.Totals, clean.Totals)
 				}
@@ -94,19 +89,6 @@ func TestDamagedCaptures(t *testing.T) {
 	}
 }
 
-func report(t *testing.T, data []byte) *analyze.Report {
-	t.Helper()
-	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"-r", "-", "--report", "json"}, bytes.NewReader(data), &out, &errb); err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
-	}
-	var rep analyze.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatal(err)
-	}
-	return &rep
-}
-
 // TestMidStreamV5Compression: a v5 capture that starts after STARTUP still
 // says whether its segments are lz4, from the layout the decoder locked on.
 func TestMidStreamV5Compression(t *testing.T) {
@@ -114,13 +96,16 @@ func TestMidStreamV5Compression(t *testing.T) {
 		"python-3.30.1-v5-lz4-nodelay-c32": "lz4",
 		"python-3.30.1-v5-nodelay-c32":     "none",
 	} {
-		data := mustRead(t, filepath.Join("..", "..", "pcaps", file+".pcap"))
+		data, err := os.ReadFile(filepath.Join("..", "pcaps", file+".pcap"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		// Keep the pcap header and the records from the 300th on.
 		off := 24
 		for i := 0; i < 300 && off+16 <= len(data); i++ {
 			off += 16 + int(binary.LittleEndian.Uint32(data[off+8:]))
 		}
-		r := report(t, append(append([]byte(nil), data[:24]...), data[off:]...))
+		_, r := runPipeline(t, append(append([]byte(nil), data[:24]...), data[off:]...), DefaultConfig())
 		busy := 0
 		for _, c := range r.Connections {
 			if c.Requests < 1000 {

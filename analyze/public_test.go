@@ -1,34 +1,36 @@
-package main
+package analyze
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
-// publicCapture is a public capture by its path under pcaps-public/: the
-// copy in the repository (pcaps/public/, the Apache-2.0 and LGPL-3.0 ones,
-// with their attribution), else the team's shared directory. The GPL-2.0
-// cqltrace captures are only there: without it their tests skip, saying so.
+// publicCapture is a public capture by its path under pcaps/public/ (the
+// Apache-2.0 and LGPL-3.0 ones, copied with their attribution) or, for the
+// GPL-2.0 cqltrace captures that are not shipped, under the team's shared
+// directory ../../shared/pcaps-public: without it their tests skip, naming
+// the file. A missing capture that the repository ships is a failure.
 func publicCapture(t *testing.T, rel string) string {
 	t.Helper()
-	for _, d := range []string{filepath.Join("..", "..", "pcaps", "public"), filepath.Join("..", "..", "..", "shared", "pcaps-public")} {
-		if p := filepath.Join(d, rel); fileExists(p) {
-			return p
+	if !strings.HasPrefix(rel, "jolynch-cqltrace") {
+		p := filepath.Join("..", "pcaps", "public", rel)
+		if !fileExists(p) {
+			t.Fatalf("%s is missing from the repository", p)
 		}
+		return p
 	}
-	t.Skipf("%s is not shipped in the repository (GPL-2.0; see pcaps/public/README.md) and the team's shared directory is not here", rel)
-	return ""
+	p := filepath.Join("..", "..", "shared", "pcaps-public", rel)
+	if !fileExists(p) {
+		t.Skipf("needs %s: the cqltrace captures are GPL-2.0 and not shipped (pcaps/public/README.md); the team's shared directory is not here", p)
+	}
+	return p
 }
 
 type logLine struct {
@@ -48,26 +50,15 @@ type logLine struct {
 	ResponseBytes int     `json:"response_bytes"`
 }
 
-// analyse runs cqlsniff on path and returns its JSON report and log lines.
-func analyse(t *testing.T, path string, extra ...string) (*analyze.Report, []logLine) {
+// analyse runs a capture with the exchange log on and returns the report
+// and the log's lines.
+func analyse(t *testing.T, path string, cfg Config) (*Report, []logLine) {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "log.jsonl")
-	var out, errb bytes.Buffer
-	args := append([]string{"-r", path, "--report", "json", "--log", logPath}, extra...)
-	if err := run(context.Background(), args, nil, &out, &errb); err != nil {
-		t.Fatalf("cqlsniff %v: %v\n%s", args, err, errb.String())
-	}
-	var rep analyze.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("report is not JSON: %v", err)
-	}
-	f, err := os.Open(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	var log bytes.Buffer
+	cfg.Log = &log
+	rep := runFile(t, path, cfg)
 	var lines []logLine
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(&log)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var l logLine
@@ -76,7 +67,7 @@ func analyse(t *testing.T, path string, extra ...string) (*analyze.Report, []log
 		}
 		lines = append(lines, l)
 	}
-	return &rep, lines
+	return rep, lines
 }
 
 // TestPublicCapturesFrames checks that every public capture is read without
@@ -109,7 +100,7 @@ func TestPublicCapturesFrames(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			rep, _ := analyse(t, publicCapture(t, c.file))
+			rep, _ := analyse(t, publicCapture(t, c.file), DefaultConfig())
 			if rep.Totals.Frames != c.frames {
 				t.Errorf("frames = %d, want %d", rep.Totals.Frames, c.frames)
 			}
@@ -121,14 +112,14 @@ func TestPublicCapturesFrames(t *testing.T) {
 			}
 			nagle := 0
 			for _, d := range rep.Diagnoses {
-				if d.Code == analyze.CodeClientNagle {
+				if d.Code == CodeClientNagle {
 					nagle++
 				} else {
 					t.Errorf("unexpected diagnosis %+v", d)
 				}
 			}
 			if nagle != c.nagle {
-				t.Errorf("%d connections flagged %s, want %d", nagle, analyze.CodeClientNagle, c.nagle)
+				t.Errorf("%d connections flagged %s, want %d", nagle, CodeClientNagle, c.nagle)
 			}
 		})
 	}
@@ -158,7 +149,7 @@ func TestPacketbeatPairs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			_, lines := analyse(t, publicCapture(t, filepath.Join("elastic-beats", c.file)))
+			_, lines := analyse(t, publicCapture(t, filepath.Join("elastic-beats", c.file)), DefaultConfig())
 			for _, l := range lines {
 				if l.Stream != c.want.stream {
 					continue
@@ -173,7 +164,7 @@ func TestPacketbeatPairs(t *testing.T) {
 		})
 	}
 	t.Run("compressed pairs by stream id", func(t *testing.T) {
-		_, lines := analyse(t, publicCapture(t, filepath.Join("elastic-beats", "cassandra_compressed.pcap")))
+		_, lines := analyse(t, publicCapture(t, filepath.Join("elastic-beats", "cassandra_compressed.pcap")), DefaultConfig())
 		found := false
 		for _, l := range lines {
 			if strings.Contains(l.Statement, "system.local") && l.Stream == 0 {
@@ -198,7 +189,7 @@ func TestPacketbeatPairs(t *testing.T) {
 func TestCqltraceLatencies(t *testing.T) {
 	for _, name := range []string{"simple_v3", "longer_v3"} {
 		t.Run(name, func(t *testing.T) {
-			_, lines := analyse(t, publicCapture(t, filepath.Join("jolynch-cqltrace", name+".in")))
+			_, lines := analyse(t, publicCapture(t, filepath.Join("jolynch-cqltrace", name+".in")), DefaultConfig())
 			have := map[string]int{}
 			for _, l := range lines {
 				st := l.Statement
@@ -233,7 +224,7 @@ func TestCqltraceLatencies(t *testing.T) {
 				}
 				st := parts[1]
 				if len(st) != 32 || strings.ContainsAny(st, " ") {
-					st = string(analyze.Fingerprint(nil, []byte(st)))
+					st = string(Fingerprint(nil, []byte(st)))
 				}
 				who := parts[0] + "|" + st
 				k := fmt.Sprintf("%s|%d", who, int64(sec*1e6+0.5))
@@ -265,43 +256,34 @@ func TestCqltraceLatencies(t *testing.T) {
 }
 
 // TestValuesPrivacy: bound values are absent by default, shown with
-// --show-values (cqltrace printed the same bytes as BINDS=...), hashed with
-// --hash-values (equal values, equal hashes), and AUTH tokens never appear.
+// ShowValues (cqltrace printed the same bytes as BINDS=...), hashed with
+// HashValues (equal values, equal hashes for one key), and AUTH tokens never
+// appear.
 func TestValuesPrivacy(t *testing.T) {
 	path := publicCapture(t, filepath.Join("jolynch-cqltrace", "simple_v3.in"))
-	logOf := func(extra ...string) string {
-		logPath := filepath.Join(t.TempDir(), "log.jsonl")
-		var out, errb bytes.Buffer
-		args := append([]string{"-r", path, "--report", "json", "--log", logPath}, extra...)
-		if err := run(context.Background(), args, nil, &out, &errb); err != nil {
-			t.Fatalf("%v: %v", args, err)
-		}
-		b, _ := os.ReadFile(logPath)
-		// Workers write the lines of their connections as they go: the
-		// order across connections is theirs.
-		lines := strings.Split(string(b), "\n")
-		slices.Sort(lines)
-		return strings.Join(lines, "\n")
+	logOf := func(show, hash bool, key string) string {
+		cfg := DefaultConfig()
+		cfg.ShowValues, cfg.HashValues, cfg.HashKey = show, hash, []byte(key)
+		var log bytes.Buffer
+		cfg.Log = &log
+		runFile(t, path, cfg)
+		return log.String()
 	}
-	plain := logOf()
+	plain := logOf(false, false, "")
 	if strings.Contains(plain, `"values"`) || strings.Contains(plain, "query_text") {
-		t.Error("values in the log without --show-values")
+		t.Error("values in the log without ShowValues")
 	}
-	shown := logOf("--show-values")
+	shown := logOf(true, false, "")
 	// cqltrace: 0B790BCC6FE3CA56322F602C0FF88D2D|LOCAL_ONE|BINDS=30:35:31:36
 	if !strings.Contains(shown, `"values":["0x30","0x35","0x31","0x36"]`) {
-		t.Errorf("--show-values: the batch EXECUTE's values are missing")
+		t.Errorf("ShowValues: the batch EXECUTE's values are missing")
 	}
 	if !strings.Contains(shown, `"query_text":"SELECT * FROM system.local WHERE key='local'"`) {
-		t.Errorf("--show-values: literal query text missing")
+		t.Errorf("ShowValues: literal query text missing")
 	}
-	h1 := logOf("--hash-values", "--hash-key", "k")
-	h2 := logOf("--hash-values", "--hash-key", "k")
+	h1 := logOf(false, true, "k")
+	h2 := logOf(false, true, "k")
 	if h1 != h2 || !strings.Contains(h1, `"values":["#`) || strings.Contains(h1, "0x30") {
-		t.Errorf("--hash-values: not stable for one key, or values leaked")
-	}
-	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"-r", path, "--show-values"}, nil, &out, &errb); exitCode(err) != 2 {
-		t.Errorf("--show-values without --log: %v", err)
+		t.Errorf("HashValues: not stable for one key, or values leaked")
 	}
 }

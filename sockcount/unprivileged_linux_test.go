@@ -1,4 +1,4 @@
-package syscalls
+package sockcount
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // TestOpenUnprivileged runs Open as user nobody in a child process: it must fail with an error that
 // Explain attributes to privileges.
 func TestOpenUnprivileged(t *testing.T) {
-	if os.Getenv("SYSCALLS_TEST_UNPRIVILEGED") == "1" {
+	if os.Getenv("SOCKCOUNT_TEST_UNPRIVILEGED") == "1" {
 		_, err := Open(Config{Ports: []uint16{9042}})
 		fmt.Printf("explain: %s\n", Explain(err))
 		return
@@ -23,7 +23,7 @@ func TestOpenUnprivileged(t *testing.T) {
 		t.Skip("needs root to switch to user nobody")
 	}
 	// The test binary sits in a directory only root can enter: copy it where nobody can run it.
-	dir, err := os.MkdirTemp("", "syscalls-unprivileged")
+	dir, err := os.MkdirTemp("", "sockcount-unprivileged")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +35,13 @@ func TestOpenUnprivileged(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dir, "syscalls.test")
+	exe := filepath.Join(dir, "sockcount.test")
 	if err := os.WriteFile(exe, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^TestOpenUnprivileged$", "-test.count=1")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SYSCALLS_TEST_UNPRIVILEGED=1")
+	cmd.Env = append(os.Environ(), "SOCKCOUNT_TEST_UNPRIVILEGED=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -1,25 +1,10 @@
-package main
+package analyze
 
 import (
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func str(s string) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...) }
-
-// multimap builds a [string multimap] of single-valued keys.
-func multimap(kv ...string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(len(kv)/2))
-	for i := 0; i < len(kv); i += 2 {
-		b = append(b, str(kv[i])...)
-		b = append(b, 0, 1)
-		b = append(b, str(kv[i+1])...)
-	}
-	return b
-}
 
 // TestScyllaAndErrorDetails: a ScyllaDB SUPPORTED on the shard-aware port
 // gives the connection's shard (client port 40000 % 12 shards = 4), and a
@@ -43,10 +28,7 @@ func TestScyllaAndErrorDetails(t *testing.T) {
 		frame(0x04, 0, 1, 0x07, qBody),
 		frame(0x84, 0, 1, 0x00, wt),
 	)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "scylla.pcap")
-	os.WriteFile(path, data, 0o644)
-	r := report(t, mustRead(t, path))
+	r, log := runWithLog(t, data, DefaultConfig())
 	if len(r.Connections) != 1 || r.Connections[0].Scylla == nil {
 		t.Fatalf("no scylla info: %+v", r.Connections)
 	}
@@ -57,9 +39,7 @@ func TestScyllaAndErrorDetails(t *testing.T) {
 	// OPTIONS/SUPPORTED of its own. It gets the node's shard count, and its
 	// shard from its source port on the shard-aware port.
 	second := tcpPcapClient(40007, 19042, frame(0x04, 0, 1, 0x07, qBody), frame(0x84, 0, 1, 0x08, []byte{0, 0, 0, 1}))
-	both := filepath.Join(dir, "scylla2.pcap")
-	os.WriteFile(both, append(append([]byte(nil), data...), second[24:]...), 0o644)
-	r2 := report(t, mustRead(t, both))
+	_, r2 := runPipeline(t, append(append([]byte(nil), data...), second[24:]...), DefaultConfig())
 	if len(r2.Connections) != 2 {
 		t.Fatalf("%d connections", len(r2.Connections))
 	}
@@ -71,21 +51,15 @@ func TestScyllaAndErrorDetails(t *testing.T) {
 		}
 	}
 	var text strings.Builder
-	if err := run(t.Context(), []string{"-r", both, "--report", "text"}, nil, &text, &strings.Builder{}); err != nil {
+	if err := r2.WriteText(&text, 20); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text.String(), "ScyllaDB shards") || !strings.Contains(text.String(), "node info from another connection") {
 		t.Errorf("the text report lacks the shards:\n%s", text.String())
 	}
 
-	logPath := filepath.Join(dir, "log.jsonl")
-	var out, errb strings.Builder
-	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	log, _ := os.ReadFile(logPath)
 	for _, want := range []string{`"error_code":"WRITE_TIMEOUT"`, `"error_consistency":"QUORUM"`, `"received":1`, `"block_for":2`, `"write_type":"SIMPLE"`} {
-		if !strings.Contains(string(log), want) {
+		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}
 	}

@@ -1,10 +1,8 @@
-package main
+package analyze
 
 import (
 	"path/filepath"
 	"testing"
-
-	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
 // TestVerdicts checks the batching diagnoses on the real-driver captures in
@@ -15,8 +13,8 @@ import (
 func TestVerdicts(t *testing.T) {
 	const (
 		none       = ""
-		unbuffered = analyze.CodeClientUnbuffered
-		nagle      = analyze.CodeClientNagle
+		unbuffered = CodeClientUnbuffered
+		nagle      = CodeClientNagle
 	)
 	cases := []struct {
 		file string
@@ -57,8 +55,7 @@ func TestVerdicts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			path := filepath.Join("..", "..", "pcaps", c.file+".pcap")
-			rep, _ := analyse(t, path)
+			rep := runFile(t, filepath.Join("..", "pcaps", c.file+".pcap"), DefaultConfig())
 			busy := 0
 			for _, cr := range rep.Connections {
 				if cr.Requests < 100 {
@@ -67,10 +64,10 @@ func TestVerdicts(t *testing.T) {
 				busy++
 				var codes []string
 				for _, d := range cr.DiagnosisCodes {
-					if d == analyze.CodeClientBound {
-						continue // not a batching verdict: see analyze's client-bound tests, against the clients' CPU
+					if d == CodeClientBound {
+						continue // not a batching verdict: see clientbound_test.go, against the clients' CPU
 					}
-					if d == analyze.CodeServerUnbuffered {
+					if d == CodeServerUnbuffered {
 						t.Errorf("%s: Cassandra flagged %s", cr.Client, d)
 						continue
 					}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package syscalls
+package sockcount
 
 import (
 	"encoding/binary"

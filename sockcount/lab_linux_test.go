@@ -1,4 +1,4 @@
-package syscalls
+package sockcount
 
 import (
 	"bufio"
@@ -25,7 +25,7 @@ import (
 //
 //	lab/cassandra/start.sh
 //	(cd lab/clients/gocql && GOMODCACHE=$PWD/../../.cache/gomod GOFLAGS=-modcacherw GOWORK=off go build -o gocql-client .)
-//	CQLSNIFF_LAB_GOCQL=$PWD/lab/clients/gocql/gocql-client go test ./syscalls -run Lab -v -timeout 30m
+//	CQLSNIFF_LAB_GOCQL=$PWD/lab/clients/gocql/gocql-client go test ./sockcount -run Lab -v -timeout 30m
 //	lab/cassandra/stop.sh
 func labClient(t *testing.T) string {
 	t.Helper()

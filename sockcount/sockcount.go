@@ -1,4 +1,4 @@
-package syscalls
+package sockcount
 
 import (
 	"errors"
@@ -32,12 +32,12 @@ const (
 
 // Errors Open returns, wrapped with their cause. Explain tells the user what each means.
 var (
-	ErrNoPorts       = errors.New("syscalls: no CQL ports to count")
-	ErrUnsupportedOS = errors.New("syscalls: counting socket calls needs Linux")
-	ErrPermission    = errors.New("syscalls: not permitted to load eBPF programs")
-	ErrNoBTF         = errors.New("syscalls: kernel has no BTF")
-	ErrNoTracefs     = errors.New("syscalls: kernel lacks the sock tracepoints and tracefs is not mounted")
-	ErrNoTracepoints = errors.New("syscalls: kernel has neither the sock tracepoints nor syscall tracepoints")
+	ErrNoPorts       = errors.New("sockcount: no CQL ports to count")
+	ErrUnsupportedOS = errors.New("sockcount: counting socket calls needs Linux")
+	ErrPermission    = errors.New("sockcount: not permitted to load eBPF programs")
+	ErrNoBTF         = errors.New("sockcount: kernel has no BTF")
+	ErrNoTracefs     = errors.New("sockcount: kernel lacks the sock tracepoints and tracefs is not mounted")
+	ErrNoTracepoints = errors.New("sockcount: kernel has neither the sock tracepoints nor syscall tracepoints")
 )
 
 const wireOnly = "; frames per write are estimated from the wire only"

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package syscalls
+package sockcount
 
 // Tracer counts nothing outside Linux: Open always fails with ErrUnsupportedOS.
 type Tracer struct{}

@@ -1,11 +1,9 @@
-package main
+package analyze
 
 import (
 	"encoding/binary"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -40,10 +38,7 @@ func TestErrorsAndEventsBreakdown(t *testing.T) {
 			frame(0x84, 0, 0xFFFF, 0x0C, status), frame(0x84, 0, 4, 0x00, timeout),
 			frame(0x84, 0, 5, 0x00, exists), frame(0x84, 0, 6, 0x00, unprepared)),
 	)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "errors.pcap")
-	os.WriteFile(path, data, 0o644)
-	r := report(t, mustRead(t, path))
+	r, log := runWithLog(t, data, DefaultConfig())
 	if len(r.Connections) != 1 {
 		t.Fatalf("%d connections", len(r.Connections))
 	}
@@ -52,7 +47,6 @@ func TestErrorsAndEventsBreakdown(t *testing.T) {
 		t.Errorf("errors %d by code %v, want 5 %v", c.Errors, c.ErrorsByCode, want)
 	}
 	// The log carries each code's fields.
-	log := exchangeLog(t, path)
 	for _, want := range []string{
 		`"error_code":"READ_TIMEOUT","error_message":"Operation timed out","error_consistency":"ONE","received":0,"block_for":1,"data_present":false`,
 		`"keyspace":"ks","table":"kv"`,
@@ -65,14 +59,6 @@ func TestErrorsAndEventsBreakdown(t *testing.T) {
 	if want := map[string]uint64{"SCHEMA_CHANGE": 1, "STATUS_CHANGE": 1}; c.Events != 2 || !maps.Equal(c.EventsByType, want) {
 		t.Errorf("events %d by type %v, want 2 %v", c.Events, c.EventsByType, want)
 	}
-}
-
-func cat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
 }
 
 // TestLargeStatements: a QUERY or BATCH longer than the 64 KiB body prefix
@@ -99,10 +85,7 @@ func TestLargeStatements(t *testing.T) {
 		}
 	}
 	payloads = append(payloads, nil, cat(frame(0x84, 0, 1, 0x08, []byte{0, 0, 0, 1}), frame(0x84, 0, 2, 0x08, []byte{0, 0, 0, 1})))
-	dir := t.TempDir()
-	path := filepath.Join(dir, "large.pcap")
-	os.WriteFile(path, tcpPcap(payloads...), 0o644)
-	log := exchangeLog(t, path)
+	_, log := runWithLog(t, tcpPcap(payloads...), DefaultConfig())
 	for _, want := range []string{
 		`"statement":"SELECT * FROM ks.t WHERE k IN (?+`,
 		`… (over 64 KiB)"`,
@@ -116,15 +99,4 @@ func TestLargeStatements(t *testing.T) {
 	if strings.Contains(log, "undecodable") {
 		t.Errorf("a large statement was not named:\n%s", log)
 	}
-}
-
-// exchangeLog runs cqlsniff -r path --log and returns the log.
-func exchangeLog(t *testing.T, path string) string {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "log.jsonl")
-	var out, errb strings.Builder
-	if err := run(t.Context(), []string{"-r", path, "--report", "json", "--log", logPath}, nil, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	return string(mustRead(t, logPath))
 }

@@ -1,4 +1,4 @@
-// Package syscalls counts, per CQL connection, the socket send and receive calls that processes on
+// Package sockcount counts, per CQL connection, the socket send and receive calls that processes on
 // this host make, and the bytes they move: the exact number of write calls behind a connection's
 // frames, which the wire can only estimate (Linux autocorking and Nagle merge writes into one
 // segment, GRO merges segments on receive).
@@ -34,4 +34,4 @@
 // The counting needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF. When it cannot run,
 // Open returns an error, Explain turns it into one line for the user, and the analysis goes on
 // from the wire alone.
-package syscalls
+package sockcount

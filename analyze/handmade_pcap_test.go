@@ -1,0 +1,90 @@
+package analyze
+
+import "encoding/binary"
+
+// Hand-made captures for tests that need exact control of every byte: one
+// TCP connection, client 10.0.0.1, server 10.0.0.2, caught mid-stream (no
+// handshake).
+
+// tcpPcap writes a classic pcap of Ethernet/IPv4/TCP packets carrying the
+// given payloads, alternating client → server and server → client, one
+// segment each, 100 µs apart. An empty payload is a bare ACK.
+func tcpPcap(payloads ...[]byte) []byte { return tcpPcapPort(9042, payloads...) }
+
+func tcpPcapPort(server uint16, payloads ...[]byte) []byte {
+	return tcpPcapClient(40000, server, payloads...)
+}
+
+// tcpPcapClient is tcpPcapPort from the client port given.
+func tcpPcapClient(client, server uint16, payloads ...[]byte) []byte {
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 0xA1B2C3D4)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = binary.LittleEndian.AppendUint32(b, 65535)
+	b = binary.LittleEndian.AppendUint32(b, 1) // Ethernet
+	seq := [2]uint32{1000, 5000}
+	for i, pl := range payloads {
+		dir := i % 2
+		pkt := make([]byte, 14+20+20)
+		binary.BigEndian.PutUint16(pkt[12:], 0x0800)
+		ip := pkt[14:]
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(40+len(pl)))
+		ip[8], ip[9] = 64, 6
+		src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+		sport, dport := client, server
+		if dir == 1 {
+			src, dst, sport, dport = dst, src, dport, sport
+		}
+		copy(ip[12:], src)
+		copy(ip[16:], dst)
+		tcp := pkt[34:]
+		binary.BigEndian.PutUint16(tcp[0:], sport)
+		binary.BigEndian.PutUint16(tcp[2:], dport)
+		binary.BigEndian.PutUint32(tcp[4:], seq[dir])
+		binary.BigEndian.PutUint32(tcp[8:], seq[1-dir])
+		tcp[12] = 5 << 4
+		tcp[13] = 0x18 // PSH ACK
+		seq[dir] += uint32(len(pl))
+		pkt = append(pkt, pl...)
+		b = binary.LittleEndian.AppendUint32(b, 1700000000)
+		b = binary.LittleEndian.AppendUint32(b, uint32(i*100))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(pkt)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(pkt)))
+		b = append(b, pkt...)
+	}
+	return b
+}
+
+// frame is a v3/v4 envelope: version (0x84 for a v4 response), flags,
+// stream, opcode, body length, body.
+func frame(ver, flags byte, stream uint16, op byte, body []byte) []byte {
+	b := []byte{ver, flags, byte(stream >> 8), byte(stream), op}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	return append(b, body...)
+}
+
+// str is a [string]: a 2-byte length, then the bytes.
+func str(s string) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...) }
+
+// multimap builds a [string multimap] of single-valued keys.
+func multimap(kv ...string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(kv)/2))
+	for i := 0; i < len(kv); i += 2 {
+		b = append(b, str(kv[i])...)
+		b = append(b, 0, 1)
+		b = append(b, str(kv[i+1])...)
+	}
+	return b
+}
+
+// cat joins payloads, e.g. several frames into one segment.
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
