@@ -127,6 +127,7 @@ type stmt struct {
 	total  int64 // summed latency, ns
 	max    int64 // the largest latency, ns
 	hist   *hdrhistogram.Histogram
+	bars   latBars
 	// snap is a copy of hist for snapshots, made when count was snapCount.
 	snap      *hdrhistogram.Histogram
 	snapCount uint64

@@ -12,6 +12,12 @@ type conn struct {
 	a   *Analyzer
 	id  uint64
 	key capture.FlowKey
+	// gen counts the calls that may change the connection's figures; a
+	// snapshot reuses the report of the last one while it stands still
+	// (rep, made at repGen with repNodes ScyllaDB nodes known).
+	gen, repGen uint64
+	repNodes    int64
+	rep         *ConnReport
 
 	rolesKnown bool
 	guess      bool        // roles not known from the port list
@@ -57,6 +63,7 @@ type conn struct {
 	inflSum    uint64
 	inflMax    int
 	hist       *hdrhistogram.Histogram
+	bars       latBars   // hist's values, in the report's bars
 	few        [32]int64 // the first latencies (µs) until hist is needed
 	nfew       uint8
 	latMax     int64
@@ -73,6 +80,7 @@ func (c *conn) isClient(d capture.Dir) bool { return c.rolesKnown && d == c.cdir
 
 // Packet implements capture.FlowHandler.
 func (c *conn) Packet(d capture.Dir, p *capture.Packet, info capture.SegmentInfo) {
+	c.gen++
 	c.last = p.TS
 	c.packets[d]++
 	c.bytes[d] += uint64(p.WireLen)
@@ -103,6 +111,7 @@ func (c *conn) Packet(d capture.Dir, p *capture.Packet, info capture.SegmentInfo
 
 // Data implements capture.FlowHandler.
 func (c *conn) Data(d capture.Dir, seq uint32, b []byte, ts int64) {
+	c.gen++
 	if c.tls {
 		c.tlsData(d, b, ts)
 		return
@@ -205,6 +214,7 @@ func (c *conn) cqlData(d capture.Dir, b []byte, ts int64) {
 
 // Gap implements capture.FlowHandler.
 func (c *conn) Gap(d capture.Dir, lost int) {
+	c.gen++
 	if c.tls {
 		c.tlsGap(d, lost)
 		return

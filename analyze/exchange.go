@@ -177,6 +177,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	}
 	c.answered++
 	a.totals.responses++
+	c.bars.add(us)
 	switch {
 	case c.hist != nil:
 		_ = c.hist.RecordValue(us)
@@ -214,6 +215,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	p.st.total += lat
 	p.st.max = max(p.st.max, lat)
 	_ = p.st.hist.RecordValue(us) // opcode figures are merged from statements at report time
+	p.st.bars.add(us)
 
 	if err == nil {
 		switch {

@@ -79,7 +79,7 @@ func (p *Pipeline) runFanout(ctx context.Context) error {
 		case <-done:
 			var errs []error
 			for i, s := range p.shards {
-				s.servePart(i) // one asked for as the worker stopped
+				s.serveAsked(i) // one asked for as the worker stopped
 				errs = append(errs, s.fan.err)
 			}
 			return errors.Join(errs...)
@@ -96,7 +96,7 @@ func (s *shard) read(ctx context.Context, i int) error {
 	f := &s.fan
 	var n uint64
 	for {
-		s.servePart(i)
+		s.serveAsked(i)
 		if n&1023 == 0 && ctx.Err() != nil {
 			return nil
 		}
@@ -119,11 +119,10 @@ func (s *shard) read(ctx context.Context, i int) error {
 	}
 }
 
-// servePart builds the part of a report asked of the worker, if any.
-func (s *shard) servePart(i int) {
+// serveAsked builds the part of a report asked of the worker, if any.
+func (s *shard) serveAsked(i int) {
 	if r := s.fan.req.Swap(nil); r != nil {
-		r.parts[i] = s.an.part(s.asm.Stats(), r.copy)
-		r.wg.Done()
+		s.servePart(i, r)
 	}
 }
 

@@ -49,6 +49,7 @@ type stmtPart struct {
 	count, errors uint64
 	total, max    int64
 	hist          *hdrhistogram.Histogram
+	bars          latBars
 	// more are the histograms of the same statement in other parts,
 	// merged into hist only when its summary is not already known.
 	more []*hdrhistogram.Histogram
@@ -82,9 +83,17 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 		asm:           asm,
 	}
 	p.conns = append(p.conns, a.closed...)
+	nodes := a.reg.nodesN.Load()
 	for c := range a.live {
 		if c.isCQL() || c.tls {
-			cr := c.report()
+			// A connection that saw nothing since the last report has
+			// the same one: most of a busy host's thousands, between two
+			// refreshes of the UI.
+			cr := c.rep
+			if cr == nil || c.repGen != c.gen || c.repNodes != nodes {
+				cr = c.report()
+				c.rep, c.repGen, c.repNodes = cr, c.gen, nodes
+			}
 			p.conns = append(p.conns, cr)
 			p.unanswered += cr.Unanswered
 			p.seg.add(cr)
@@ -109,7 +118,7 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 			h = s.snap
 		}
 		p.stmts = append(p.stmts, stmtPart{text: s.text, op: s.op, lwt: s.lwt, count: s.count, errors: s.errors,
-			total: s.total, max: s.max, hist: h})
+			total: s.total, max: s.max, hist: h, bars: s.bars})
 	}
 	return p
 }
@@ -239,7 +248,7 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 		k := stmtKey{s.op, s.text}
 		sum, ok := m.stmtCache[k]
 		if !ok || sum.count != s.count || sum.total != s.total || sum.max != s.max {
-			sum = stmtSummary{count: s.count, total: s.total, max: s.max, lat: summarize(s.merged(), s.max, s.total)}
+			sum = stmtSummary{count: s.count, total: s.total, max: s.max, lat: summarize(s.merged(), &s.bars, s.max, s.total)}
 		}
 		seen[k] = sum
 		r.Statements = append(r.Statements, StmtReport{
@@ -280,6 +289,7 @@ func (m *merger) statements(parts []*part) []stmtPart {
 			}
 			o := &out[i]
 			o.more = append(o.more, s.hist)
+			o.bars.merge(&s.bars)
 			o.lwt = o.lwt || s.lwt
 			o.count += s.count
 			o.errors += s.errors
@@ -311,6 +321,7 @@ func opcodes(stmts []stmtPart) ([]OpReport, Latency) {
 	var ops [256]*OpReport
 	var opHist [256]*hdrhistogram.Histogram
 	var opMax, opSum [256]int64
+	var opBars [256]latBars
 	for i := range stmts {
 		s := &stmts[i]
 		if ops[s.op] == nil {
@@ -325,19 +336,22 @@ func opcodes(stmts []stmtPart) ([]OpReport, Latency) {
 		}
 		opMax[s.op] = max(opMax[s.op], s.max)
 		opSum[s.op] += s.total
+		opBars[s.op].merge(&s.bars)
 	}
 	out := []OpReport{}
 	all := hdrhistogram.New(1, 100_000_000, 2)
 	var allMax, allSum int64
+	var allBars latBars
 	for op, o := range ops {
 		if o != nil {
-			o.Latency = summarize(opHist[op], opMax[op], opSum[op])
+			o.Latency = summarize(opHist[op], &opBars[op], opMax[op], opSum[op])
 			out = append(out, *o)
 			all.Merge(opHist[op])
 			allMax, allSum = max(allMax, opMax[op]), allSum+opSum[op]
+			allBars.merge(&opBars[op])
 		}
 	}
-	return out, summarize(all, allMax, allSum)
+	return out, summarize(all, &allBars, allMax, allSum)
 }
 
 func (t *totals) add(o *totals) {

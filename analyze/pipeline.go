@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 )
@@ -31,6 +32,10 @@ type Pipeline struct {
 	m       *merger
 	merging sync.WaitGroup // the snapshot being merged, if any
 	busy    atomic.Bool    // a snapshot is being built or merged
+	// nextSnap is when the next snapshot may start (Unix ns); snapAt the
+	// packet count from which a deferred one is looked at again.
+	nextSnap atomic.Int64
+	snapAt   uint64
 
 	acfg      capture.AssemblerConfig // each worker's share of the bounds
 	fanout    bool                    // each worker reads its own source
@@ -161,7 +166,17 @@ func (p *Pipeline) Publish() {
 // it: each worker builds its part at its next batch (with one worker, right
 // here), and a goroutine of its own merges them and publishes. While one
 // is under way, requests wait for it.
+//
+// Snapshots take at most a tenth of the time: after one whose parts took
+// a worker t to build and the merge m, the next waits 9(t+m). A quiet
+// capture refreshes at the readers' pace; one with tens of thousands of
+// busy connections, whose every report changes, more slowly, instead of
+// stalling capture (see BenchmarkSnapshot).
 func (p *Pipeline) snapshot() {
+	if time.Now().UnixNano() < p.nextSnap.Load() {
+		p.snapAt = p.count + 4096 // look again a little later
+		return
+	}
 	if !p.busy.CompareAndSwap(false, true) {
 		return
 	}
@@ -171,8 +186,7 @@ func (p *Pipeline) snapshot() {
 	req.wg.Add(len(p.shards))
 	switch {
 	case p.one != nil:
-		req.parts[0] = p.one.an.part(p.one.asm.Stats(), true)
-		req.wg.Done()
+		p.one.servePart(0, req)
 	case p.fanout:
 		for _, s := range p.shards {
 			s.fan.req.Store(req)
@@ -187,11 +201,18 @@ func (p *Pipeline) snapshot() {
 	go func() {
 		defer p.merging.Done()
 		req.wg.Wait()
+		start := time.Now()
 		r := p.merge(req.parts, src)
 		p.snaps.latest.Store(r)
+		now := time.Now()
+		p.nextSnap.Store(now.UnixNano() + snapshotWait*(req.cost.Load()+int64(now.Sub(start))))
 		p.busy.Store(false)
 	}()
 }
+
+// snapshotWait is how many times its own cost a snapshot waits before the
+// next: snapshots take at most 1/(1+snapshotWait) of the time.
+const snapshotWait = 9
 
 // Run processes packets until the source ends, limit TCP packets were
 // processed (0 = no limit) or ctx is done. A truncated capture file ends the
@@ -215,7 +236,7 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 			p.flushAll()
 			return nil
 		}
-		if p.snaps.want.Load() {
+		if p.snaps.want.Load() && p.count >= p.snapAt {
 			p.snapshot()
 		}
 		err := p.src.Next(&p.pkt)
@@ -227,6 +248,7 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 				// A live source with nothing to read: hand the workers
 				// what they have, publish if asked, stop if cancelled.
 				p.flushAll()
+				p.snapAt = 0
 				if ctx.Err() != nil {
 					return nil
 				}

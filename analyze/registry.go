@@ -23,6 +23,7 @@ type registry struct {
 	max      int                 // ids kept
 	dropped  uint64              // ids not kept: max reached
 	nodes    map[[16]byte]decode.ScyllaInfo
+	nodesN   atomic.Int64 // len(nodes), read without the lock
 	maxNodes int
 }
 
@@ -88,6 +89,7 @@ func (g *registry) node(ip [16]byte, info decode.ScyllaInfo) {
 		g.nodes = make(map[[16]byte]decode.ScyllaInfo)
 	}
 	g.nodes[ip] = info
+	g.nodesN.Store(int64(len(g.nodes)))
 }
 
 // nodeInfo returns what the ScyllaDB node at ip said, on any connection: a

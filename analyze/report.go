@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"math/bits"
+
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/cqlsniff/cqlsniff/capture"
@@ -244,54 +246,63 @@ type Bar struct {
 	Count  int64 `json:"count"`
 }
 
-// bars folds an HDR histogram into power-of-two microsecond bars. It walks
-// a copy of the counts rather than Distribution, which builds a bar for
-// each of the ~2,700 buckets: with thousands of statements per report that
-// was most of a report's cost.
-func bars(h *hdrhistogram.Histogram) []Bar {
+// latBars counts latencies (µs) in the report's power-of-two bars, kept
+// beside each latency histogram: the bars of a report are then a copy of
+// 28 counters instead of a walk over the histogram's ~2,700 buckets, whose
+// only allocation-free reading hdrhistogram lacks (Export and
+// Distribution copy them all). Bar k counts the values whose histogram
+// bucket ends at or below 2^k µs, as folding the histogram would.
+type latBars [28]uint32
+
+// add counts a latency already recorded in the histogram beside.
+func (b *latBars) add(us int64) {
+	if us > maxRecordable || us < 0 {
+		return // the histogram refused it too
+	}
+	// The bucket of us (hdrhistogram.New(1, 1e8, 2): 256 sub-buckets,
+	// unit 1) spans 2^i values from a multiple of 2^i; the bar is the
+	// power of two at or above its top.
+	i := max(bits.Len64(uint64(us)|255)-8, 0)
+	to := us>>i<<i + 1<<i - 1
+	b[min(bits.Len64(uint64(to-1)), len(b)-1)]++
+}
+
+func (b *latBars) merge(o *latBars) {
+	for i := range b {
+		b[i] += o[i]
+	}
+}
+
+// list gives the bars, empty ones left out.
+func (b *latBars) list() []Bar {
 	var out []Bar
-	for i, n := range h.Export().Counts {
-		if n == 0 {
-			continue
-		}
-		up := int64(1)
-		for to := bucketTo(i); up < to; {
-			up <<= 1
-		}
-		if k := len(out); k > 0 && out[k-1].UpToUS == up {
-			out[k-1].Count += n
-		} else {
-			out = append(out, Bar{UpToUS: up, Count: n})
+	for k, n := range b {
+		if n > 0 {
+			out = append(out, Bar{UpToUS: 1 << k, Count: int64(n)})
 		}
 	}
 	return out
 }
 
-// The layout of the latency histograms (hdrhistogram.New(1, 1e8, 2)): the
-// lowest value 1 (unit magnitude 0) and two significant figures make
-// sub-buckets of 256, half of which (2^7) are new in each bucket after the
-// first.
-const (
-	histHalfMagnitude = 7
-	histHalfCount     = 1 << histHalfMagnitude
-)
-
-// bucketTo is the highest value counted at index i of the histogram's
-// counts (hdrhistogram's valueFromFlatIndex and highestEquivalentValue).
-func bucketTo(i int) int64 {
-	bucket := i>>histHalfMagnitude - 1
-	sub := i&(histHalfCount-1) + histHalfCount
-	if bucket < 0 {
-		sub -= histHalfCount
-		bucket = 0
+// maxRecordable is the largest latency (µs) the histograms hold.
+var maxRecordable = func() int64 {
+	h := hdrhistogram.New(1, 100_000_000, 2)
+	lo, hi := int64(100_000_000), int64(1)<<40
+	for lo < hi { // the largest v with RecordValue(v) == nil
+		mid := lo + (hi-lo+1)/2
+		if h.RecordValue(mid) == nil {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
 	}
-	return int64(sub)<<bucket + 1<<bucket - 1
-}
+	return lo
+}()
 
 // summarize gives a histogram's figures; max and sum, the exact maximum and
 // sum of the latencies in ns (0 when unknown), replace the histogram's
 // bucket-rounded max and mean.
-func summarize(h *hdrhistogram.Histogram, max, sum int64) Latency {
+func summarize(h *hdrhistogram.Histogram, b *latBars, max, sum int64) Latency {
 	if h == nil || h.TotalCount() == 0 {
 		return Latency{}
 	}
@@ -301,7 +312,7 @@ func summarize(h *hdrhistogram.Histogram, max, sum int64) Latency {
 		P90:       float64(h.ValueAtQuantile(90)),
 		P99:       float64(h.ValueAtQuantile(99)),
 		P999:      float64(h.ValueAtQuantile(99.9)),
-		Histogram: bars(h),
+		Histogram: b.list(),
 	}
 	// The histogram's max and mean each walk every bucket: only when the
 	// exact figures are not known.
@@ -513,5 +524,5 @@ func (c *conn) latency() Latency {
 			_ = h.RecordValue(v)
 		}
 	}
-	return summarize(h, c.latMax, c.latSum)
+	return summarize(h, &c.bars, c.latMax, c.latSum)
 }

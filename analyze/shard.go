@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/bits"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 )
@@ -63,6 +65,17 @@ type partsRequest struct {
 	parts []*part
 	copy  bool
 	wg    sync.WaitGroup
+	cost  atomic.Int64 // the longest a worker took to build its part (ns)
+}
+
+// servePart builds worker i's part of r.
+func (s *shard) servePart(i int, r *partsRequest) {
+	start := time.Now()
+	r.parts[i] = s.an.part(s.asm.Stats(), r.copy)
+	d := int64(time.Since(start))
+	for c := r.cost.Load(); d > c && !r.cost.CompareAndSwap(c, d); c = r.cost.Load() {
+	}
+	r.wg.Done()
 }
 
 // deal hands a packet to the worker that owns its connection.
@@ -143,8 +156,7 @@ func (s *shard) run(i int) {
 			s.asm.Add(&d.p)
 		}
 		if b.req != nil {
-			b.req.parts[i] = s.an.part(s.asm.Stats(), b.req.copy)
-			b.req.wg.Done()
+			s.servePart(i, b.req)
 		}
 		if b.finish {
 			s.asm.Advance(b.now)

@@ -215,10 +215,12 @@ func BenchmarkPipelineWorkers(b *testing.B) {
 	}
 }
 
-// BenchmarkSnapshot is the cost of one snapshot at the scale of a busy
-// host: 30,000 connections and 5,000 statements, on one worker and spread
-// over two. "part" is what a worker spends between two batches (the
-// capture's stall), "merge" what the merging goroutine spends.
+// BenchmarkSnapshot is the cost of a snapshot at the scale of a busy host:
+// 30,000 open connections and 5,000 statements. "part" is what a worker
+// spends between two batches, the capture's stall: "cold" when every
+// connection and statement changed since the last snapshot, "steady" when
+// none did (a quiet second). "report" is a whole report with 1 and 2
+// workers (the parts, built at once by the workers, and the merge).
 func BenchmarkSnapshot(b *testing.B) {
 	data, _ := genCapture(b, synth.Config{Connections: 30000, Requests: 12, InFlight: 2, Mix: synth.MixMixed, Seed: 9})
 	for _, n := range []int{1, 2} {
@@ -227,69 +229,96 @@ func BenchmarkSnapshot(b *testing.B) {
 			b.Fatal(err)
 		}
 		p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig(), Workers(n))
-		if err := p.Run(context.Background(), 0); err != nil {
+		if err := p.Run(context.Background(), 0); err != nil { // no Finish: the connections stay open
 			b.Fatal(err)
 		}
-		if err := p.Finish(); err != nil {
-			b.Fatal(err)
-		}
-		// The connections are closed by Finish; a live capture has them
-		// open. Reopen none: closed reports are kept ready-made, so a
-		// busy capture's open connections are the cost. Add statements.
+		p.Report("bench") // a barrier: the workers are done with the capture
+		// Statements: each worker's share of 5,000 (the workers wait for
+		// a batch: the channel send of the next Report orders this).
 		for i, s := range p.shards {
-			for j := 0; j < 5000; j++ {
-				st := s.an.statement(decode.OpQuery, []byte("SELECT v FROM t"+strings.Repeat("x", j%7)+" WHERE k = ? /* "+string(rune('a'+i))+"_"+itoa(j)+" */"))
+			for j := i; j < 5000; j += n {
+				st := s.an.statement(decode.OpQuery, []byte("SELECT v FROM t"+itoa(j)+" WHERE k = ?"))
 				st.count++
 				_ = st.hist.RecordValue(int64(100 + j))
 			}
 		}
-		b.Run("workers="+itoa(n)+"/part", func(b *testing.B) {
+		if n == 1 {
+			s := p.shards[0]
+			touch := func() {
+				for c := range s.an.live {
+					c.gen++
+				}
+				for _, st := range s.an.stmtList {
+					st.count++
+				}
+			}
+			b.Run("workers=1/part/cold", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					touch()
+					b.StartTimer()
+					s.an.part(s.asm.Stats(), true)
+				}
+			})
+			b.Run("workers=1/part/steady", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					s.an.part(s.asm.Stats(), true)
+				}
+			})
+		}
+		b.Run("workers="+itoa(n)+"/report", func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				for _, s := range p.shards {
-					s.an.part(s.asm.Stats(), true)
+				if r := p.Report("bench"); len(r.Connections) != 30000 || len(r.Statements) < 5000 {
+					b.Fatalf("%d connections, %d statements", len(r.Connections), len(r.Statements))
 				}
 			}
 		})
-		parts := make([]*part, len(p.shards))
-		for i, s := range p.shards {
-			parts[i] = s.an.part(s.asm.Stats(), true)
+		if err := p.Finish(); err != nil {
+			b.Fatal(err)
 		}
-		b.Run("workers="+itoa(n)+"/merge", func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				p.merge(parts, p.sourceStats("bench"))
-			}
-		})
 	}
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// TestBarsLikeDistribution: bars, which walks the counts itself, folds the
-// buckets exactly as hdrhistogram's own Distribution gives them.
+// TestBarsLikeDistribution: the bars counted beside a histogram are the
+// ones folding the histogram's own buckets (Distribution) gives.
 func TestBarsLikeDistribution(t *testing.T) {
 	h := hdrhistogram.New(1, 100_000_000, 2)
-	for i := int64(0); i < 20000; i++ {
-		_ = h.RecordValue(1 + (i*i*7919)%(1+i*5000))
+	var b latBars
+	rec := func(v int64) {
+		if h.RecordValue(v) == nil {
+			b.add(v)
+		} else if v <= maxRecordable {
+			t.Fatalf("%d refused, max %d", v, maxRecordable)
+		}
 	}
-	_ = h.RecordValue(100_000_000)
+	for i := int64(0); i < 20000; i++ {
+		rec(1 + (i*i*7919)%(1+i*5000))
+	}
+	for _, v := range []int64{1, 2, 3, 255, 256, 257, 511, 512, 513, 1023, 1024, 1 << 20, 100_000_000, maxRecordable, maxRecordable + 1, 1 << 40} {
+		rec(v)
+	}
 	var want []Bar
-	for _, b := range h.Distribution() {
-		if b.Count == 0 {
+	for _, d := range h.Distribution() {
+		if d.Count == 0 {
 			continue
 		}
 		up := int64(1)
-		for up < b.To {
+		for up < d.To {
 			up <<= 1
 		}
 		if n := len(want); n > 0 && want[n-1].UpToUS == up {
-			want[n-1].Count += b.Count
+			want[n-1].Count += d.Count
 		} else {
-			want = append(want, Bar{UpToUS: up, Count: b.Count})
+			want = append(want, Bar{UpToUS: up, Count: d.Count})
 		}
 	}
-	if got := bars(h); !reflect.DeepEqual(got, want) {
+	if got := b.list(); !reflect.DeepEqual(got, want) {
 		t.Errorf("bars\n got %v\nwant %v", got, want)
 	}
 }
+

@@ -364,6 +364,7 @@ func (a *Analyzer) retryKeys() {
 	for c := range a.live {
 		if t := c.tlsSt; t != nil && t.dec != nil && t.dec.Status() == tlsdecrypt.StatusNoKeys {
 			a.plainDir = 2 // no segment is being fed: every record goes as a late one
+			c.gen++
 			t.dec.Retry()
 		}
 	}

@@ -173,7 +173,6 @@ type connState struct {
 	id            uint64
 	client, start string // with id, the connection's identity
 	ip            string
-	prev          *analyze.ConnReport // this connection's report in the previous build
 	last          *connCounters       // nil once retired
 	lastChange    time.Time
 	g             *group // cached; re-resolved when its group is gone
@@ -300,11 +299,8 @@ func (c *Collector) updateConns(conns []*analyze.ConnReport, now time.Time) {
 }
 
 func (c *Collector) updateConn(st *connState, cr *analyze.ConnReport, now time.Time) {
-	// A closed connection's report is built once and then shared by
-	// every later report; a live one's is rebuilt each time. So the same
-	// pointer twice means closed, whatever Closed says.
-	frozen := cr == st.prev
-	st.prev = cr
+	// (The same report may come twice: analyze reuses a connection's
+	// report while it sees nothing new, open or closed.)
 	var g *group
 	if !st.retired() {
 		c.cur.fill(cr, &c.codes)
@@ -313,7 +309,7 @@ func (c *Collector) updateConn(st *connState, cr *analyze.ConnReport, now time.T
 			g = c.group(st, cr, now)
 			g.add(&c.delta)
 		}
-		if cr.Closed != "open" || frozen {
+		if cr.Closed != "open" {
 			st.last = nil // final figures counted
 		}
 	}
