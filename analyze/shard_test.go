@@ -321,4 +321,3 @@ func TestBarsLikeDistribution(t *testing.T) {
 		t.Errorf("bars\n got %v\nwant %v", got, want)
 	}
 }
-

@@ -173,7 +173,7 @@ type connState struct {
 	id            uint64
 	client, start string // with id, the connection's identity
 	ip            string
-	last          *connCounters       // nil once retired
+	last          *connCounters // nil once retired
 	lastChange    time.Time
 	g             *group // cached; re-resolved when its group is gone
 }
