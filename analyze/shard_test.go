@@ -321,3 +321,41 @@ func TestBarsLikeDistribution(t *testing.T) {
 		t.Errorf("bars\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestSnapshotsWait: a snapshot asked for before the previous one's wait
+// is over is put off, not dropped, and never stalls the packets.
+func TestSnapshotsWait(t *testing.T) {
+	data, st := genCapture(t, synth.Config{Connections: 4, Requests: 2000, InFlight: 8, Seed: 6})
+	for _, n := range []int{1, 3} {
+		src, err := capture.NewReaderSource(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig(), Workers(n))
+		p.nextSnap.Store(time.Now().Add(time.Hour).UnixNano()) // as after a snapshot of an hour's cost
+		p.Snapshots().Request()
+		if err := p.Run(context.Background(), uint64(st.Packets/2)); err != nil {
+			t.Fatal(err)
+		}
+		if r := p.Snapshots().Latest(); r != nil {
+			t.Fatalf("workers=%d: a snapshot within the wait", n)
+		}
+		if !p.Snapshots().want.Load() {
+			t.Fatalf("workers=%d: the request was dropped", n)
+		}
+		p.nextSnap.Store(0)
+		if err := p.Run(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		r := p.Snapshots().Latest()
+		if r == nil || r.Totals.Requests == 0 {
+			t.Fatalf("workers=%d: the request put off was not served after the wait: %v", n, r)
+		}
+		if p.nextSnap.Load() == 0 {
+			t.Errorf("workers=%d: no wait set after a snapshot", n)
+		}
+		if err := p.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
