@@ -86,29 +86,33 @@ func (p *Pipeline) deal(pkt *capture.Packet) {
 	if p.now-p.lastSweep > capture.GCInterval {
 		p.lastSweep = p.now
 		for _, s := range p.shards {
-			p.add(s, dealt{now: p.now, sweep: true}, nil)
+			p.slot(s, 0).sweep = true
 		}
 	}
 	s := p.shards[shardOf(pkt, len(p.shards))]
-	p.add(s, dealt{p: *pkt, now: p.now}, pkt.Payload)
+	d := p.slot(s, len(pkt.Payload))
+	d.p = *pkt
+	b := s.cur
+	off := len(b.buf)
+	b.buf = append(b.buf, pkt.Payload...)
+	d.p.Payload = b.buf[off:len(b.buf):len(b.buf)]
 }
 
-// add appends d, with payload copied into the batch, to s's batch.
-func (p *Pipeline) add(s *shard, d dealt, payload []byte) {
+// slot returns the next entry of s's batch, with room for n payload bytes
+// (filled in place: an entry is a 120-byte copy), stamped with the clock.
+func (p *Pipeline) slot(s *shard, n int) *dealt {
 	b := s.cur
-	if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(payload) > cap(b.buf) {
+	if len(b.pkts) == cap(b.pkts) || len(b.buf)+n > cap(b.buf) {
 		p.send(s)
 		b = s.cur
-		if len(payload) > cap(b.buf) {
-			b.buf = make([]byte, 0, len(payload)) // a record larger than a batch: rare, and bounded by the source
+		if n > cap(b.buf) {
+			b.buf = make([]byte, 0, n) // a record larger than a batch: rare, and bounded by the source
 		}
 	}
-	if !d.sweep {
-		off := len(b.buf)
-		b.buf = append(b.buf, payload...)
-		d.p.Payload = b.buf[off:len(b.buf):len(b.buf)]
-	}
-	b.pkts = append(b.pkts, d)
+	b.pkts = b.pkts[:len(b.pkts)+1]
+	d := &b.pkts[len(b.pkts)-1]
+	d.now, d.sweep = p.now, false
+	return d
 }
 
 // send hands s's batch to its worker and takes an empty one, waiting for
@@ -163,7 +167,8 @@ func (s *shard) run(i int) {
 			s.asm.Flush()
 			s.err = s.an.FlushLog()
 		}
-		clear(b.pkts) // drop references to payloads and handlers' data
+		// (The entries' payloads point into b.buf, which goes back with
+		// them: nothing to clear.)
 		b.pkts, b.buf, b.req, b.finish = b.pkts[:0], b.buf[:0], nil, false
 		s.free <- b
 	}
