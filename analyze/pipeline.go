@@ -222,6 +222,9 @@ const snapshotWait = 9
 // ignores limit.
 func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 	defer p.merging.Wait() // a snapshot asked for is published before Run returns
+	if p.finished {
+		return errors.New("analyze: Run after Finish")
+	}
 	if p.fanout {
 		return p.runFanout(ctx)
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,7 +232,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.read, "r", "", "read packets from `FILE` (pcap or pcapng, optionally gzip-compressed; - for stdin)")
 	fs.Var(&o.hosts, "host", "only traffic to or from `ADDR` (repeatable; live capture)")
 	fs.IntVar(&o.snaplen, "s", 0, "bytes kept of each packet, live capture (default 262144: whole packets)")
-	fs.IntVar(&o.ringMB, "ring-mb", 0, "kernel ring buffer `MiB` for live capture (default 32)")
+	fs.IntVar(&o.ringMB, "ring-mb", 0, "kernel ring buffer `MiB` for live capture (default 32; with several workers, shared by their rings, 8 MiB each at least)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (live capture)")
 	fs.StringVar(&o.write, "w", "", "also write the captured packets to `FILE` (pcap; pcapng if it ends in .pcapng)")
 	fs.StringVar(&o.user, "Z", "", "after opening the capture, run as `USER` (default: the user who ran sudo)")
@@ -471,8 +472,12 @@ func (o *options) workerCount() int {
 // deals the packets out; otherwise (or where the kernel refuses the group)
 // one ring, whose packets cqlsniff deals to the workers itself.
 func openCapture(lc capture.LiveConfig, o *options, stderr io.Writer) (*capture.LiveSource, []capture.Source, error) {
-	if n := o.workerCount(); n > 1 && o.count == 0 {
-		ms, err := capture.OpenLiveFanout(lc, min(n, capture.MaxLiveFanout))
+	if n := min(o.workerCount(), capture.MaxLiveFanout); n > 1 && o.count == 0 {
+		// --ring-mb is the memory of all the rings: each holds its
+		// share of the traffic, with a floor for bursts on one of them.
+		flc := lc
+		flc.RingMB = max(cmp.Or(lc.RingMB, capture.DefaultRingMB)/n, minMemberRingMB)
+		ms, err := capture.OpenLiveFanout(flc, n)
 		if err == nil {
 			members := make([]capture.Source, len(ms))
 			for i, m := range ms {
@@ -488,6 +493,9 @@ func openCapture(lc capture.LiveConfig, o *options, stderr io.Writer) (*capture.
 	live, err := capture.OpenLive(lc)
 	return live, nil, err
 }
+
+// minMemberRingMB is the smallest ring a worker of a fanout group gets.
+const minMemberRingMB = 8
 
 // newPipeline builds the pipeline over a source or the members of a fanout
 // group.
