@@ -73,6 +73,20 @@ func FuzzPipeline(f *testing.F) {
 				t.Fatalf("log line is not JSON: %q", sc.Bytes())
 			}
 		}
+		// Three workers make the same report.
+		p3 := NewPipeline(&fuzzSource{data: data}, DefaultConfig(), acfg, Workers(3))
+		if err := p3.Run(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := p3.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Log = nil
+		one, _ := json.Marshal(rep)
+		three, _ := json.Marshal(p3.Report("fuzz"))
+		if !bytes.Equal(one, three) {
+			t.Fatalf("three workers' report differs from one's:\n%s", jsonDiff(one, three))
+		}
 	})
 }
 
@@ -157,6 +171,7 @@ func (s *fuzzSource) Next(p *capture.Packet) error {
 	p.Payload = payload
 	p.WireLen = 54 + len(payload)
 	s.stats.Records++
+	p.Num = s.stats.Records
 	s.stats.TCP++
 	s.stats.Bytes += uint64(p.WireLen)
 	return nil
