@@ -66,8 +66,8 @@ func TestTLS(t *testing.T) {
 	}
 	// The TCP figures: two client segments (75 and 5 bytes), one server segment (6 bytes).
 	c := r.Connections[0]
-	if c.ClientWrites.Segments != 2 || c.ClientWrites.Bytes != 80 || c.ServerWrites.Segments != 1 || c.ServerWrites.Bytes != 6 || c.ClientWrites.Frames != 0 {
-		t.Errorf("TCP figures: client %+v server %+v", c.ClientWrites, c.ServerWrites)
+	if c.ClientSegments.Segments != 2 || c.ClientSegments.Bytes != 80 || c.ServerSegments.Segments != 1 || c.ServerSegments.Bytes != 6 || c.ClientSegments.Frames != 0 {
+		t.Errorf("TCP figures: client %+v server %+v", c.ClientSegments, c.ServerSegments)
 	}
 }
 

@@ -65,7 +65,7 @@ func (c *conn) diagnose(cr *ConnReport) []Diagnosis {
 				"The wire cannot show how many writes the client made; set TCP_NODELAY on the driver's sockets.",
 			cr.Client, inflMean, d.acked, d.total, d.clocked, fmtDur(c.a.cfg.AckClocked), fps(cw))))
 	} else if msg, mech, ok := unbuffered(cw, "client", cr.Client, inflMean, c.a.cfg.BackToBack); ok {
-		if tw := cr.ClientWrites.TLS; tw != nil && tw.FramesPerRecord > 0 {
+		if tw := cr.ClientSegments.TLS; tw != nil && tw.FramesPerRecord > 0 {
 			msg += fmt.Sprintf(" Over TLS its %d frames went out in %d records (%.2f frames per record; most TLS stacks make one record of each write).",
 				cw.frames, tw.AppRecords, tw.FramesPerRecord)
 		}

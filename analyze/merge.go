@@ -36,10 +36,10 @@ type segTotals struct {
 }
 
 func (t *segTotals) add(r *ConnReport) {
-	t.clientFrames += r.ClientWrites.Frames
-	t.clientSegments += r.ClientWrites.Segments
-	t.serverFrames += r.ServerWrites.Frames
-	t.serverSegments += r.ServerWrites.Segments
+	t.clientFrames += r.ClientSegments.Frames
+	t.clientSegments += r.ClientSegments.Segments
+	t.serverFrames += r.ServerSegments.Frames
+	t.serverSegments += r.ServerSegments.Segments
 }
 
 type stmtPart struct {
@@ -231,11 +231,11 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 	for _, c := range conns {
 		if k := c.ClientSyscalls; k != nil {
 			r.Totals.ClientSendCalls += k.Sends
-			r.Totals.ClientSendFrames += c.ClientWrites.Frames
+			r.Totals.ClientSendFrames += c.ClientSegments.Frames
 		}
 		if k := c.ServerSyscalls; k != nil {
 			r.Totals.ServerSendCalls += k.Sends
-			r.Totals.ServerSendFrames += c.ServerWrites.Frames
+			r.Totals.ServerSendFrames += c.ServerSegments.Frames
 		}
 	}
 	stmts := m.statements(parts)

@@ -69,7 +69,7 @@ func TestSyntheticVerdicts(t *testing.T) {
 					}
 				}
 				if cl != c.client || sv != c.server {
-					t.Errorf("%s: client %q server %q, want %q %q\n%+v\n%+v", cr.Client, cl, sv, c.client, c.server, cr.ClientWrites, cr.ServerWrites)
+					t.Errorf("%s: client %q server %q, want %q %q\n%+v\n%+v", cr.Client, cl, sv, c.client, c.server, cr.ClientSegments, cr.ServerSegments)
 				}
 			}
 		})

@@ -179,11 +179,11 @@ type ConnReport struct {
 	// time, the spans with none, the client's reaction to responses.
 	Timing  *Timing `json:"timing,omitempty"`
 	Latency Latency `json:"latency_us"`
-	// ClientWrites and ServerWrites are what each end sent, as the wire
+	// ClientSegments and ServerSegments are what each end sent, as the wire
 	// shows it. In JSON they are client_segments and server_segments, and
 	// also, deprecated, client_writes and server_writes (report_json.go).
-	ClientWrites SegmentStats `json:"client_writes"`
-	ServerWrites SegmentStats `json:"server_writes"`
+	ClientSegments SegmentStats `json:"client_writes"`
+	ServerSegments SegmentStats `json:"server_writes"`
 	// ClientSyscalls and ServerSyscalls are the kernel's counts of each
 	// end's socket calls, present only when measured (live, with --syscalls,
 	// on the host of that end).
@@ -335,7 +335,7 @@ func summarize(h *hdrhistogram.Histogram, b *latBars, max, sum int64) Latency {
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-func writes(w *dirStats) SegmentStats {
+func segmentStats(w *dirStats) SegmentStats {
 	var v5 *V5SegmentStats
 	if w.v5segs > 0 {
 		v5 = &V5SegmentStats{
@@ -387,8 +387,8 @@ func (c *conn) report() *ConnReport {
 		EventsByType:        c.eventsByType(),
 		StreamReuse:         c.reused,
 		Latency:             c.latency(),
-		ClientWrites:        writes(&c.w[cdir]),
-		ServerWrites:        writes(&c.w[cdir.Other()]),
+		ClientSegments:      segmentStats(&c.w[cdir]),
+		ServerSegments:      segmentStats(&c.w[cdir.Other()]),
 		Start:               rfc3339(c.first),
 		End:                 rfc3339(c.last),
 		DurationS:           float64(c.last-c.first) / 1e9,

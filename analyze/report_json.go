@@ -14,17 +14,18 @@ import "encoding/json"
 type connReportFields ConnReport
 
 // connReportJSON is a connection's JSON form: every field of ConnReport
-// (client_writes and server_writes among them) and the new names of the
-// two directions.
+// (ClientSegments and ServerSegments among them, under their deprecated
+// keys client_writes and server_writes) and the same two directions again
+// under their new keys, last.
 type connReportJSON struct {
 	*connReportFields
-	ClientSegments *SegmentStats `json:"client_segments"`
-	ServerSegments *SegmentStats `json:"server_segments"`
+	ClientSegs *SegmentStats `json:"client_segments"`
+	ServerSegs *SegmentStats `json:"server_segments"`
 }
 
 // MarshalJSON writes the connection with both names of its directions.
 func (r ConnReport) MarshalJSON() ([]byte, error) {
-	return json.Marshal(connReportJSON{(*connReportFields)(&r), &r.ClientWrites, &r.ServerWrites})
+	return json.Marshal(connReportJSON{(*connReportFields)(&r), &r.ClientSegments, &r.ServerSegments})
 }
 
 // UnmarshalJSON reads a connection written under either name; the new one
@@ -34,11 +35,11 @@ func (r *ConnReport) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
-	if aux.ClientSegments != nil {
-		r.ClientWrites = *aux.ClientSegments
+	if aux.ClientSegs != nil {
+		r.ClientSegments = *aux.ClientSegs
 	}
-	if aux.ServerSegments != nil {
-		r.ServerWrites = *aux.ServerSegments
+	if aux.ServerSegs != nil {
+		r.ServerSegments = *aux.ServerSegs
 	}
 	return nil
 }

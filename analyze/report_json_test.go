@@ -12,11 +12,11 @@ import (
 // name reads back.
 func TestConnReportJSONNames(t *testing.T) {
 	cr := &ConnReport{
-		ID:           7,
-		Client:       "10.0.0.1:40000",
-		Server:       "10.0.0.2:9042",
-		ClientWrites: SegmentStats{Frames: 5005, Segments: 4283, FramesPerSegment: 1.17, BackToBack: 3911},
-		ServerWrites: SegmentStats{Frames: 5005, Segments: 462, FramesPerSegment: 10.83, V5: &V5SegmentStats{Segments: 12}},
+		ID:             7,
+		Client:         "10.0.0.1:40000",
+		Server:         "10.0.0.2:9042",
+		ClientSegments: SegmentStats{Frames: 5005, Segments: 4283, FramesPerSegment: 1.17, BackToBack: 3911},
+		ServerSegments: SegmentStats{Frames: 5005, Segments: 462, FramesPerSegment: 10.83, V5: &V5SegmentStats{Segments: 12}},
 	}
 	for _, v := range []any{cr, *cr, []*ConnReport{cr}} {
 		b, err := json.Marshal(v)
@@ -53,8 +53,8 @@ func TestConnReportJSONNames(t *testing.T) {
 		if err := json.Unmarshal([]byte(tc.in), &got); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got.ID != 1 || got.ClientWrites.Segments != tc.want || got.ServerWrites.Segments != 4 {
-			t.Errorf("%s: read id %d, client segments %d, server segments %d", tc.name, got.ID, got.ClientWrites.Segments, got.ServerWrites.Segments)
+		if got.ID != 1 || got.ClientSegments.Segments != tc.want || got.ServerSegments.Segments != 4 {
+			t.Errorf("%s: read id %d, client segments %d, server segments %d", tc.name, got.ID, got.ClientSegments.Segments, got.ServerSegments.Segments)
 		}
 	}
 	var bad ConnReport

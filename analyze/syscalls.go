@@ -79,7 +79,7 @@ func (m *merger) withSyscalls(r *ConnReport) *ConnReport {
 		return r
 	}
 	cp := *r
-	cw, sw := wireWrites(r.ClientWrites), wireWrites(r.ServerWrites)
+	cw, sw := wireSegments(r.ClientSegments), wireSegments(r.ServerSegments)
 	if cok {
 		cp.ClientSyscalls = sysReport(cn, cw, sw)
 	}
@@ -91,9 +91,9 @@ func (m *merger) withSyscalls(r *ConnReport) *ConnReport {
 	return &cp
 }
 
-// wireWrites is w with the bytes the kernel saw: for TLS, the records'
+// wireSegments is w with the bytes the kernel saw: for TLS, the records'
 // TCP bytes, not the plaintext.
-func wireWrites(w SegmentStats) SegmentStats {
+func wireSegments(w SegmentStats) SegmentStats {
 	if w.TLS != nil {
 		w.Bytes = w.TLS.WireBytes
 	}
@@ -192,8 +192,8 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 		nagle                     bool
 	}
 	for _, s := range []side{
-		{"client", r.Client, CodeClientUnbuffered, CodeClientUnbufferedReads, r.ClientSyscalls, r.ClientWrites, nagle},
-		{"server", r.Server, CodeServerUnbuffered, CodeServerUnbufferedReads, r.ServerSyscalls, r.ServerWrites, false},
+		{"client", r.Client, CodeClientUnbuffered, CodeClientUnbufferedReads, r.ClientSyscalls, r.ClientSegments, nagle},
+		{"server", r.Server, CodeServerUnbuffered, CodeServerUnbufferedReads, r.ServerSyscalls, r.ServerSegments, false},
 	} {
 		if !exact(s.sys) || r.InFlight.Mean < minReadsInFlight {
 			continue
@@ -215,9 +215,9 @@ func exactDiagnoses(r *ConnReport, wire []Diagnosis) []Diagnosis {
 			out = append(out, Diagnosis{Code: s.code, Client: r.Client, Server: r.Server, Mechanism: m, Message: msg})
 		}
 		if rpf := s.sys.RecvsPerFrame; rpf != nil && *rpf > 1 {
-			recvd := r.ServerWrites.Frames
+			recvd := r.ServerSegments.Frames
 			if s.name == "server" {
-				recvd = r.ClientWrites.Frames
+				recvd = r.ClientSegments.Frames
 			}
 			if recvd >= minExactFrames {
 				out = append(out, Diagnosis{Code: s.readCode, Client: r.Client, Server: r.Server, Message: fmt.Sprintf(

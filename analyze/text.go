@@ -110,7 +110,7 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 				diag = "-"
 			}
 			fmt.Fprintf(tw, "%s\t %s\t %s\t \t \t \t \t \t %s\t %s\t \t \t \t \t %s\t\n", cr.Client, cr.Server, what,
-				recordsPerSeg(cr.ClientWrites.TLS), recordsPerSeg(cr.ServerWrites.TLS), diag)
+				recordsPerSeg(cr.ClientSegments.TLS), recordsPerSeg(cr.ServerSegments.TLS), diag)
 			continue
 		}
 		if cr.TLS != nil {
@@ -126,7 +126,7 @@ func (r *Report) WriteText(w io.Writer, topN int) error {
 		}
 		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %d\t %.0f\t %.1f/%d\t %.2f\t %.2f\t %.0f\t %.0f\t %.0f\t %d\t %s\t\n",
 			cr.Client, cr.Server, drv, cr.ProtocolVersion, cr.Compression, cr.Requests, cr.RequestsPerSec,
-			cr.InFlight.Mean, cr.InFlight.Max, cr.ClientWrites.FramesPerSegment, cr.ServerWrites.FramesPerSegment,
+			cr.InFlight.Mean, cr.InFlight.Max, cr.ClientSegments.FramesPerSegment, cr.ServerSegments.FramesPerSegment,
 			cr.Latency.P50, cr.Latency.P99, cr.Latency.Max, cr.Errors, diag)
 	}
 	tw.Flush()

@@ -298,14 +298,14 @@ func (c *conn) tlsReport(r *ConnReport) {
 	if !c.rolesKnown {
 		cd = 0
 	}
-	r.ClientWrites.TLS = t.walk[cd].report(app[cd], c.w[cd].frames)
-	r.ServerWrites.TLS = t.walk[cd.Other()].report(app[cd.Other()], c.w[cd.Other()].frames)
+	r.ClientSegments.TLS = t.walk[cd].report(app[cd], c.w[cd].frames)
+	r.ServerSegments.TLS = t.walk[cd.Other()].report(app[cd.Other()], c.w[cd.Other()].frames)
 	if !tr.Decrypted {
 		// Nothing of CQL is known: the TCP figures are the segments'.
 		for _, p := range []struct {
 			w *SegmentStats
 			d capture.Dir
-		}{{&r.ClientWrites, cd}, {&r.ServerWrites, cd.Other()}} {
+		}{{&r.ClientSegments, cd}, {&r.ServerSegments, cd.Other()}} {
 			p.w.Segments, p.w.Bytes = t.walk[p.d].segs, t.walk[p.d].tcp
 		}
 	}
@@ -323,7 +323,7 @@ const (
 // tlsUnbuffered is the client-unbuffered-writes finding from the records of
 // a connection that could not be decrypted.
 func (c *conn) tlsUnbuffered(cr *ConnReport) (Diagnosis, bool) {
-	tw := cr.ClientWrites.TLS
+	tw := cr.ClientSegments.TLS
 	if tw == nil || cr.TLS == nil || cr.TLS.Decrypted || tw.BackToBackSingle < minTLSBackToBack ||
 		float64(tw.BackToBackSingle) < minTLSBackToBackShare*float64(tw.Records) {
 		return Diagnosis{}, false

@@ -226,14 +226,14 @@ func TestTLSDecryptsLikePlain(t *testing.T) {
 				t.Errorf("requests/responses/answered %d/%d/%d, plain %d/%d/%d", got.Requests, got.Responses, got.Latency.Count,
 					plain.Requests, plain.Responses, plain.Latency.Count)
 			}
-			if got.ClientWrites.Frames != plain.ClientWrites.Frames || got.ClientWrites.FramesPerSegment != plain.ClientWrites.FramesPerSegment ||
-				got.ServerWrites.FramesPerSegment != plain.ServerWrites.FramesPerSegment {
-				t.Errorf("writes: client %+v server %+v; plain client %+v server %+v", got.ClientWrites, got.ServerWrites, plain.ClientWrites, plain.ServerWrites)
+			if got.ClientSegments.Frames != plain.ClientSegments.Frames || got.ClientSegments.FramesPerSegment != plain.ClientSegments.FramesPerSegment ||
+				got.ServerSegments.FramesPerSegment != plain.ServerSegments.FramesPerSegment {
+				t.Errorf("writes: client %+v server %+v; plain client %+v server %+v", got.ClientSegments, got.ServerSegments, plain.ClientSegments, plain.ServerSegments)
 			}
 			if !slices.Equal(got.DiagnosisCodes, plain.DiagnosisCodes) {
 				t.Errorf("diagnoses %v, plain %v", got.DiagnosisCodes, plain.DiagnosisCodes)
 			}
-			if tw := got.ClientWrites.TLS; tw == nil || tw.FramesPerRecord != 1 || tw.Records < 400 {
+			if tw := got.ClientSegments.TLS; tw == nil || tw.FramesPerRecord != 1 || tw.Records < 400 {
 				t.Errorf("client records %+v: want one request per record", tw)
 			}
 
@@ -242,7 +242,7 @@ func TestTLSDecryptsLikePlain(t *testing.T) {
 			if enc.TLS == nil || enc.TLS.Decrypted || enc.TLS.Status != "no key log" || enc.Requests != 0 {
 				t.Errorf("without keys: TLS %+v, %d requests", enc.TLS, enc.Requests)
 			}
-			if tw := enc.ClientWrites.TLS; tw == nil || tw.Records != got.ClientWrites.TLS.Records || tw.RecordsPerSegment != 1 {
+			if tw := enc.ClientSegments.TLS; tw == nil || tw.Records != got.ClientSegments.TLS.Records || tw.RecordsPerSegment != 1 {
 				t.Errorf("without keys, client records %+v", tw)
 			}
 			if !slices.Contains(enc.DiagnosisCodes, CodeClientUnbuffered) {
@@ -291,7 +291,7 @@ func TestTLSCaptures(t *testing.T) {
 			busy := func(r *Report) *ConnReport {
 				var best *ConnReport
 				for _, c := range r.Connections {
-					if tw := c.ClientWrites.TLS; tw != nil && (best == nil || tw.Records > best.ClientWrites.TLS.Records) {
+					if tw := c.ClientSegments.TLS; tw != nil && (best == nil || tw.Records > best.ClientSegments.TLS.Records) {
 						best = c
 					}
 				}
@@ -337,7 +337,7 @@ func TestTLSCaptures(t *testing.T) {
 				want = *fps < maxUnbufferedFramesPerSend
 			}
 			if got := slices.Contains(pb.DiagnosisCodes, CodeClientUnbuffered); got != want || pb.TLS.Status != "no key log" {
-				t.Errorf("from the records: unbuffered %v, want %v (%+v, status %q)", got, want, pb.ClientWrites.TLS, pb.TLS.Status)
+				t.Errorf("from the records: unbuffered %v, want %v (%+v, status %q)", got, want, pb.ClientSegments.TLS, pb.TLS.Status)
 			}
 		})
 	}

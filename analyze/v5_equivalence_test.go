@@ -217,14 +217,14 @@ func TestV5Equivalence(t *testing.T) {
 				if cr.ProtocolVersion != 5 || cr4.ProtocolVersion != 4 {
 					t.Errorf("%s: protocol_version %d (v5 capture), %d (v4 capture)", cr.Client, cr.ProtocolVersion, cr4.ProtocolVersion)
 				}
-				if cr.ClientWrites.V5 == nil || cr.ServerWrites.V5 == nil {
-					t.Errorf("%s: client_segments.v5 %v, server_segments.v5 %v", cr.Client, cr.ClientWrites.V5, cr.ServerWrites.V5)
-				} else if fps := cr.ClientWrites.V5.FramesPerV5Segment; cfg.ClientBatch == 1 && (fps < 1 || fps > 1.02) {
+				if cr.ClientSegments.V5 == nil || cr.ServerSegments.V5 == nil {
+					t.Errorf("%s: client_segments.v5 %v, server_segments.v5 %v", cr.Client, cr.ClientSegments.V5, cr.ServerSegments.V5)
+				} else if fps := cr.ClientSegments.V5.FramesPerV5Segment; cfg.ClientBatch == 1 && (fps < 1 || fps > 1.02) {
 					// 1, but the ratio also counts the unframed OPTIONS
 					// and STARTUP of a captured handshake.
 					t.Errorf("%s: unbuffered client: %.2f envelopes per v5 segment", cr.Client, fps)
 				}
-				if cr4.ClientWrites.V5 != nil {
+				if cr4.ClientSegments.V5 != nil {
 					t.Errorf("%s: v4 connection with client_segments.v5", cr.Client)
 				}
 				if cfg.Handshake && cr.Compression != cmp.Or(cfg.Compression, "none") {

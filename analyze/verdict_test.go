@@ -76,10 +76,10 @@ func TestVerdicts(t *testing.T) {
 				switch {
 				case c.want == none && len(codes) > 0:
 					t.Errorf("%s: flagged %v, want nothing (in flight %.1f, client frames/segment %.2f)",
-						cr.Client, codes, cr.InFlight.Mean, cr.ClientWrites.FramesPerSegment)
+						cr.Client, codes, cr.InFlight.Mean, cr.ClientSegments.FramesPerSegment)
 				case c.want != none && (len(codes) != 1 || codes[0] != c.want):
 					t.Errorf("%s: flagged %v, want %s (in flight %.1f, client frames/segment %.2f)",
-						cr.Client, codes, c.want, cr.InFlight.Mean, cr.ClientWrites.FramesPerSegment)
+						cr.Client, codes, c.want, cr.InFlight.Mean, cr.ClientSegments.FramesPerSegment)
 				}
 			}
 			if busy == 0 {

@@ -265,9 +265,9 @@ func syntheticReport(n, s int, scale uint64) *analyze.Report {
 				Count: 10 * scale, Mean: 300,
 				Histogram: []analyze.Bar{{UpToUS: 256, Count: int64(5 * scale)}, {UpToUS: 512, Count: int64(5 * scale)}},
 			},
-			ClientWrites: analyze.SegmentStats{Frames: 10 * scale, Segments: 10 * scale,
+			ClientSegments: analyze.SegmentStats{Frames: 10 * scale, Segments: 10 * scale,
 				Distribution: map[string]uint64{"0": 0, "1": 10 * scale, "2-3": 0, "4-7": 0, "8-15": 0, "16+": 0}},
-			ServerWrites: analyze.SegmentStats{Frames: 10 * scale, Segments: 5 * scale,
+			ServerSegments: analyze.SegmentStats{Frames: 10 * scale, Segments: 5 * scale,
 				Distribution: map[string]uint64{"0": 0, "1": 0, "2-3": 5 * scale, "4-7": 0, "8-15": 0, "16+": 0}},
 			Start:  "2026-01-01T00:00:00Z",
 			Closed: "open",
@@ -305,7 +305,7 @@ func (c *clock) now() time.Time { return c.t }
 func conn(id uint64, client string, requests uint64, closed string) *analyze.ConnReport {
 	return &analyze.ConnReport{ID: id, Client: client, Server: "10.0.0.1:9042", Driver: "gocql", DriverVersion: "v1",
 		Requests: requests, Responses: requests, Start: "2026-01-01T00:00:00Z", Closed: closed,
-		ClientWrites: analyze.SegmentStats{Distribution: map[string]uint64{}}, ServerWrites: analyze.SegmentStats{Distribution: map[string]uint64{}}}
+		ClientSegments: analyze.SegmentStats{Distribution: map[string]uint64{}}, ServerSegments: analyze.SegmentStats{Distribution: map[string]uint64{}}}
 }
 
 func requestsByClient(tb testing.TB, reg *prometheus.Registry) map[string]float64 {

@@ -79,8 +79,8 @@ func (k *connCounters) fill(cr *analyze.ConnReport, codes *codeSet) {
 	if t := cr.Timing; t != nil {
 		k.spanUS, k.idleUS, k.outstandingUS = uint64(t.SpanS*1e6), uint64(t.IdleS*1e6), uint64(t.OutstandingRequestS*1e6)
 	}
-	fillSegments(&k.segments[0], &cr.ClientWrites)
-	fillSegments(&k.segments[1], &cr.ServerWrites)
+	fillSegments(&k.segments[0], &cr.ClientSegments)
+	fillSegments(&k.segments[1], &cr.ServerSegments)
 	for s, sr := range [2]*analyze.SyscallReport{cr.ClientSyscalls, cr.ServerSyscalls} {
 		k.sysSeen[s] = sr != nil
 		k.sys[s] = sysCounts{}

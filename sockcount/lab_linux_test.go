@@ -192,9 +192,9 @@ func startTcpdump(t *testing.T, pcap string) func() {
 	}
 }
 
-// wireWrites returns the frames cqlsniff counts in each direction of every connection of the
+// wireFrames returns the frames cqlsniff counts in each direction of every connection of the
 // capture, by the client's port.
-func wireWrites(t *testing.T, pcap string) map[uint16][2]int {
+func wireFrames(t *testing.T, pcap string) map[uint16][2]int {
 	t.Helper()
 	args := []string{"run", "../cmd/cqlsniff"}
 	if bin := os.Getenv("CQLSNIFF_BIN"); bin != "" { // a built cqlsniff instead of this tree's
@@ -209,13 +209,15 @@ func wireWrites(t *testing.T, pcap string) map[uint16][2]int {
 	if err != nil {
 		t.Fatalf("cqlsniff: %v", err)
 	}
+	// The deprecated keys client_writes and server_writes, which a
+	// CQLSNIFF_BIN from before client_segments also writes.
 	var rep struct {
 		Connections []struct {
-			Client       string `json:"client"`
-			ClientWrites struct {
+			Client         string `json:"client"`
+			ClientSegments struct {
 				Frames int `json:"frames"`
 			} `json:"client_writes"`
-			ServerWrites struct {
+			ServerSegments struct {
 				Frames int `json:"frames"`
 			} `json:"server_writes"`
 		} `json:"connections"`
@@ -227,7 +229,7 @@ func wireWrites(t *testing.T, pcap string) map[uint16][2]int {
 	for _, c := range rep.Connections {
 		_, port, _ := net.SplitHostPort(c.Client)
 		p, _ := strconv.Atoi(port)
-		frames[uint16(p)] = [2]int{c.ClientWrites.Frames, c.ServerWrites.Frames}
+		frames[uint16(p)] = [2]int{c.ClientSegments.Frames, c.ServerSegments.Frames}
 	}
 	return frames
 }
@@ -282,7 +284,7 @@ func labAgainstBpftrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames := wireWrites(t, pcap)
+	frames := wireFrames(t, pcap)
 
 	mine := make(map[uint16]Counts)
 	server := make(map[uint16]Counts) // Cassandra's end, by the client's port

@@ -49,7 +49,7 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	timeBlock(&b, c, 2*barW)
 
 	b.WriteString("\n[::b]Frames per segment[::B] (CQL frames per data-bearing TCP segment)\n")
-	segmentsTable(&b, c.ClientWrites, c.ServerWrites)
+	segmentsTable(&b, c.ClientSegments, c.ServerSegments)
 	if c.ClientSyscalls != nil || c.ServerSyscalls != nil {
 		b.WriteString("\n[::b]System calls[::B] (each end's socket calls, counted in the kernel)\n")
 		syscallsTable(&b, c.ClientSyscalls, c.ServerSyscalls)
@@ -57,7 +57,7 @@ func connDetail(c *analyze.ConnReport, diags []analyze.Diagnosis, barW int) stri
 	for _, side := range []struct {
 		name string
 		w    analyze.SegmentStats
-	}{{"client", c.ClientWrites}, {"server", c.ServerWrites}} {
+	}{{"client", c.ClientSegments}, {"server", c.ServerSegments}} {
 		fmt.Fprintf(&b, "\n[::b]%s segments by frames starting in them[::B]\n", side.name)
 		distBars(&b, side.w.Distribution, barW)
 	}

@@ -223,24 +223,24 @@ func handReport() *analyze.Report {
 		Requests: 5005, Responses: 5005, RequestsPerSec: 7721, InFlight: analyze.InFlight{Mean: 38.4, Max: 64},
 		Latency: analyze.Latency{Count: 5005, P50: 5311, P90: 9790, P99: 16767, P999: 24400, Max: 31413, Mean: 5740,
 			Histogram: bars(1, 12, 37, 168, 1418, 2648, 667, 54)},
-		ClientWrites: segStats(5005, 4283, 0, 4243, 4, 5, 8, 24), ServerWrites: segStats(5005, 462, 0, 190, 85, 41, 35, 111),
+		ClientSegments: segStats(5005, 4283, 0, 4243, 4, 5, 8, 24), ServerSegments: segStats(5005, 462, 0, 190, 85, 41, 35, 111),
 		DiagnosisCodes: []string{analyze.CodeClientUnbuffered}, Closed: "open",
 	}
-	unbuf.ClientWrites.BackToBack, unbuf.ClientWrites.BackToBackSingle = 3911, 3909
+	unbuf.ClientSegments.BackToBack, unbuf.ClientSegments.BackToBackSingle = 3911, 3909
 	nagle := &analyze.ConnReport{
 		ID: 2, Client: "10.0.0.2:40000", Server: "10.0.0.101:9042", ProtocolVersion: 5, Compression: "lz4",
 		Driver: "DataStax Python Driver", DriverVersion: "3.30.1",
 		Requests: 4000, Responses: 4000, RequestsPerSec: 3000, InFlight: analyze.InFlight{Mean: 30.1, Max: 32},
-		Latency:      analyze.Latency{Count: 4000, P50: 2100, P99: 45000, Max: 52000, Histogram: bars(0, 0, 100, 3000, 800, 100)},
-		ClientWrites: segStats(4000, 408, 0, 20, 100, 200, 88), ServerWrites: segStats(4000, 3900, 0, 3800, 100),
+		Latency:        analyze.Latency{Count: 4000, P50: 2100, P99: 45000, Max: 52000, Histogram: bars(0, 0, 100, 3000, 800, 100)},
+		ClientSegments: segStats(4000, 408, 0, 20, 100, 200, 88), ServerSegments: segStats(4000, 3900, 0, 3800, 100),
 		DiagnosisCodes: []string{analyze.CodeClientNagle, analyze.CodeServerUnbuffered}, Closed: "open",
 	}
 	quiet := &analyze.ConnReport{
 		ID: 3, Client: "10.0.0.3:33333", Server: "10.0.0.100:9042", ProtocolVersion: 4, Compression: "none",
 		Driver: "nodejs-driver", DriverVersion: "4.10.0",
 		Requests: 60, Responses: 60, Errors: 7, RequestsPerSec: 12, InFlight: analyze.InFlight{Mean: 1, Max: 1},
-		Latency:      analyze.Latency{Count: 60, P50: 900, P99: 1800, Max: 1900, Histogram: bars(0, 10, 40, 10)},
-		ClientWrites: segStats(60, 60, 0, 60), ServerWrites: segStats(60, 60, 0, 60),
+		Latency:        analyze.Latency{Count: 60, P50: 900, P99: 1800, Max: 1900, Histogram: bars(0, 10, 40, 10)},
+		ClientSegments: segStats(60, 60, 0, 60), ServerSegments: segStats(60, 60, 0, 60),
 		DiagnosisCodes: []string{}, Closed: "fin",
 	}
 	return withTotals(&analyze.Report{
@@ -281,17 +281,17 @@ func withTotals(r *analyze.Report) *analyze.Report {
 	t.ClientFrames, t.ClientSegments, t.ServerFrames, t.ServerSegments = 0, 0, 0, 0
 	t.ClientSendCalls, t.ClientSendFrames, t.ServerSendCalls, t.ServerSendFrames = 0, 0, 0, 0
 	for _, c := range r.Connections {
-		t.ClientFrames += c.ClientWrites.Frames
-		t.ClientSegments += c.ClientWrites.Segments
-		t.ServerFrames += c.ServerWrites.Frames
-		t.ServerSegments += c.ServerWrites.Segments
+		t.ClientFrames += c.ClientSegments.Frames
+		t.ClientSegments += c.ClientSegments.Segments
+		t.ServerFrames += c.ServerSegments.Frames
+		t.ServerSegments += c.ServerSegments.Segments
 		if k := c.ClientSyscalls; k != nil {
 			t.ClientSendCalls += k.Sends
-			t.ClientSendFrames += c.ClientWrites.Frames
+			t.ClientSendFrames += c.ClientSegments.Frames
 		}
 		if k := c.ServerSyscalls; k != nil {
 			t.ServerSendCalls += k.Sends
-			t.ServerSendFrames += c.ServerWrites.Frames
+			t.ServerSendFrames += c.ServerSegments.Frames
 		}
 	}
 	return r

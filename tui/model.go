@@ -115,13 +115,13 @@ var connColumns = []column[*analyze.ConnReport]{
 	}, less: func(a, b *analyze.ConnReport) bool {
 		return a.InFlight.Mean < b.InFlight.Mean || a.InFlight.Mean == b.InFlight.Mean && a.InFlight.Max < b.InFlight.Max
 	}},
-	colClientFPSeg: {name: "cli f/seg", cell: func(c *analyze.ConnReport) string { return fmtFPSeg(c.ClientWrites) },
+	colClientFPSeg: {name: "cli f/seg", cell: func(c *analyze.ConnReport) string { return fmtFPSeg(c.ClientSegments) },
 		less: func(a, b *analyze.ConnReport) bool {
-			return a.ClientWrites.FramesPerSegment < b.ClientWrites.FramesPerSegment
+			return a.ClientSegments.FramesPerSegment < b.ClientSegments.FramesPerSegment
 		}},
-	colServerFPSeg: {name: "srv f/seg", cell: func(c *analyze.ConnReport) string { return fmtFPSeg(c.ServerWrites) },
+	colServerFPSeg: {name: "srv f/seg", cell: func(c *analyze.ConnReport) string { return fmtFPSeg(c.ServerSegments) },
 		less: func(a, b *analyze.ConnReport) bool {
-			return a.ServerWrites.FramesPerSegment < b.ServerWrites.FramesPerSegment
+			return a.ServerSegments.FramesPerSegment < b.ServerSegments.FramesPerSegment
 		}},
 	colClientFPSend: {name: "cli f/send", cell: func(c *analyze.ConnReport) string { return fmtPerCall(c.ClientSyscalls, true) },
 		less: func(a, b *analyze.ConnReport) bool {

@@ -359,7 +359,7 @@ func testLivePipeline(t *testing.T, workers int) {
 			t.Errorf("%s: no connection from %s in the report", ph.name, ph.client)
 			continue
 		}
-		cw, sw := cr.ClientWrites, cr.ServerWrites
+		cw, sw := cr.ClientSegments, cr.ServerSegments
 		t.Logf("%s: client %d frames in %d segments, server %d in %d, diagnoses %v, in flight %.1f/%d",
 			ph.name, cw.Frames, cw.Segments, sw.Frames, sw.Segments, cr.DiagnosisCodes, cr.InFlight.Mean, cr.InFlight.Max)
 		n := ph.requests()

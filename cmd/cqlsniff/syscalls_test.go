@@ -70,7 +70,7 @@ func TestExactDiagnoses(t *testing.T) {
 				}
 				if cr.ClientSyscalls.Partial {
 					t.Errorf("%s: the kernel's bytes (%d sent, %d received) and the wire's (%d, %d) disagree",
-						cr.Client, cr.ClientSyscalls.SendBytes, cr.ClientSyscalls.RecvBytes, cr.ClientWrites.Bytes, cr.ServerWrites.Bytes)
+						cr.Client, cr.ClientSyscalls.SendBytes, cr.ClientSyscalls.RecvBytes, cr.ClientSegments.Bytes, cr.ServerSegments.Bytes)
 				}
 				var writes, read bool
 				var mech string
@@ -181,7 +181,7 @@ func TestTLSSyscalls(t *testing.T) {
 		src.Close()
 		var busy *analyze.ConnReport
 		for _, c := range rep.Connections {
-			if busy == nil || c.ClientWrites.TLS.Records > busy.ClientWrites.TLS.Records {
+			if busy == nil || c.ClientSegments.TLS.Records > busy.ClientSegments.TLS.Records {
 				busy = c
 			}
 		}
@@ -197,7 +197,7 @@ func TestTLSSyscalls(t *testing.T) {
 			t.Errorf("keys %v: diagnoses %v, want %s (%d sends)", withKeys, busy.DiagnosisCodes, analyze.CodeClientUnbuffered, s.Sends)
 		}
 		if withKeys && (s.FramesPerSend == nil || *s.FramesPerSend > 1.01) {
-			t.Errorf("frames per send %v, the kernel counted %d sends for %d frames", s.FramesPerSend, s.Sends, busy.ClientWrites.Frames)
+			t.Errorf("frames per send %v, the kernel counted %d sends for %d frames", s.FramesPerSend, s.Sends, busy.ClientSegments.Frames)
 		}
 	}
 }

@@ -162,9 +162,9 @@ func liveTLS(t *testing.T, ccfg *tls.Config) {
 		flagged := slices.Contains(cr.DiagnosisCodes, analyze.CodeClientUnbuffered)
 		if flagged != (ph.perWrite == 1) {
 			t.Errorf("%s: diagnoses %v (client frames/segment %.2f, frames/record %+v)", ph.name, cr.DiagnosisCodes,
-				cr.ClientWrites.FramesPerSegment, cr.ClientWrites.TLS)
+				cr.ClientSegments.FramesPerSegment, cr.ClientSegments.TLS)
 		}
 		t.Logf("%s: %s %s, %d requests decrypted, client frames/record %.2f, late records %d", ph.name, cr.TLS.Version,
-			cr.TLS.CipherSuite, cr.Requests, cr.ClientWrites.TLS.FramesPerRecord, cr.TLS.LateRecords)
+			cr.TLS.CipherSuite, cr.Requests, cr.ClientSegments.TLS.FramesPerRecord, cr.TLS.LateRecords)
 	}
 }
