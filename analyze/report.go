@@ -335,34 +335,6 @@ func summarize(h *hdrhistogram.Histogram, b *latBars, max, sum int64) Latency {
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-func segmentStats(w *dirStats) SegmentStats {
-	var v5 *V5SegmentStats
-	if w.v5segs > 0 {
-		v5 = &V5SegmentStats{
-			Segments:             w.v5segs,
-			FramesPerV5Segment:   round2(float64(w.v5frames) / float64(w.v5segs)),
-			V5SegmentsPerSegment: round2(float64(w.v5segs) / float64(w.v5tcp)),
-			Distribution:         distribution(&w.v5bucket),
-		}
-	}
-	return SegmentStats{
-		V5:                 v5,
-		Frames:             w.frames,
-		Segments:           w.segments,
-		FramesPerSegment:   round2(fps(w)),
-		Distribution:       distribution(&w.buckets),
-		SpanningFrames:     w.spanning,
-		Bytes:              w.bytes,
-		Retransmits:        w.retrans,
-		BackToBack:         w.backToBack,
-		BackToBackSingle:   w.backToBackSingle,
-		FrameStartSegments: w.frameStarts,
-		SentUnacked:        w.sentUnacked,
-		SentAcked:          w.sentAcked,
-		AckClocked:         w.ackClocked,
-	}
-}
-
 func (c *conn) report() *ConnReport {
 	cdir := c.cdir
 	client, server := c.key.Endpoints(cdir)
@@ -478,10 +450,6 @@ func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
 	dst.LostFrames += s.LostFrames
 	dst.Segments += s.Segments
 	dst.SegmentErrors += s.SegmentErrors
-}
-
-func distribution(b *[6]uint64) map[string]uint64 {
-	return map[string]uint64{"0": b[0], "1": b[1], "2-3": b[2], "4-7": b[3], "8-15": b[4], "16+": b[5]}
 }
 
 func (c *conn) errorsByCode() map[string]uint64 {

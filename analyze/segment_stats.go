@@ -87,3 +87,37 @@ func bucket(n int) int {
 	}
 	return 5
 }
+
+// distribution labels the six buckets of bucket.
+func distribution(b *[6]uint64) map[string]uint64 {
+	return map[string]uint64{"0": b[0], "1": b[1], "2-3": b[2], "4-7": b[3], "8-15": b[4], "16+": b[5]}
+}
+
+// segmentStats is one direction's evidence as the report gives it.
+func segmentStats(w *dirStats) SegmentStats {
+	var v5 *V5SegmentStats
+	if w.v5segs > 0 {
+		v5 = &V5SegmentStats{
+			Segments:             w.v5segs,
+			FramesPerV5Segment:   round2(float64(w.v5frames) / float64(w.v5segs)),
+			V5SegmentsPerSegment: round2(float64(w.v5segs) / float64(w.v5tcp)),
+			Distribution:         distribution(&w.v5bucket),
+		}
+	}
+	return SegmentStats{
+		V5:                 v5,
+		Frames:             w.frames,
+		Segments:           w.segments,
+		FramesPerSegment:   round2(fps(w)),
+		Distribution:       distribution(&w.buckets),
+		SpanningFrames:     w.spanning,
+		Bytes:              w.bytes,
+		Retransmits:        w.retrans,
+		BackToBack:         w.backToBack,
+		BackToBackSingle:   w.backToBackSingle,
+		FrameStartSegments: w.frameStarts,
+		SentUnacked:        w.sentUnacked,
+		SentAcked:          w.sentAcked,
+		AckClocked:         w.ackClocked,
+	}
+}
