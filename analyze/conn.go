@@ -245,7 +245,7 @@ func (c *conn) frame(d capture.Dir, f *decode.Frame) {
 	}
 	w := &c.w[d]
 	w.frames++
-	if f.Segments > 1 {
+	if f.TCPSegments > 1 {
 		w.spanning++
 	}
 	a.totals.frames++

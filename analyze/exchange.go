@@ -154,7 +154,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 	c.pending.del(h.Stream)
 	c.tm.response(f.End, c.pending.len())
 	w := &c.w[d]
-	if w.candidate && !w.checked && f.Segments == 1 {
+	if w.candidate && !w.checked && f.TCPSegments == 1 {
 		// Server side: the request this segment answers had arrived before
 		// the previous write went out, so the two could have been one write.
 		w.checked = true

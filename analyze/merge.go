@@ -263,7 +263,7 @@ func (m *merger) merge(parts []*part, src SourceStats) *Report {
 		UnsupportedLink: src.Unsupported, Retransmits: asm.Retransmits, OutOfOrder: asm.OutOfOrder,
 		Gaps: asm.Gaps, GapBytes: asm.GapBytes, SkippedBytes: ss.SkippedBytes, Resyncs: ss.Syncs,
 		Desyncs: ss.Desyncs, Oversized: ss.Oversized, DecompressErr: ss.DecompressErr, Truncated: src.Truncated,
-		LostFrames: ss.LostFrames, V5Segments: ss.Segments, V5SegmentErrors: ss.SegmentErrors,
+		LostFrames: ss.LostFrames, V5Segments: ss.V5Segments, V5SegmentErrors: ss.V5SegmentErrors,
 	}
 	return r
 }
@@ -376,8 +376,8 @@ func addStreamTotals(dst, s *decode.StreamStats) {
 	dst.Oversized += s.Oversized
 	dst.DecompressErr += s.DecompressErr
 	dst.LostFrames += s.LostFrames
-	dst.Segments += s.Segments
-	dst.SegmentErrors += s.SegmentErrors
+	dst.V5Segments += s.V5Segments
+	dst.V5SegmentErrors += s.V5SegmentErrors
 }
 
 func addAssemblerStats(dst, s *capture.AssemblerStats) {

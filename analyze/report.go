@@ -448,8 +448,8 @@ func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
 	dst.Oversized += s.Oversized
 	dst.DecompressErr += s.DecompressErr
 	dst.LostFrames += s.LostFrames
-	dst.Segments += s.Segments
-	dst.SegmentErrors += s.SegmentErrors
+	dst.V5Segments += s.V5Segments
+	dst.V5SegmentErrors += s.V5SegmentErrors
 }
 
 func (c *conn) errorsByCode() map[string]uint64 {

@@ -62,22 +62,22 @@ type Frame struct {
 	BadCompression bool  // the compressed body could not be decompressed
 	Start          int64 // capture time of the packet holding the first header byte
 	End            int64 // capture time of the packet that completed the frame
-	Segments       int   // TCP segments (Feed calls) the frame spanned; not v5 segments
+	TCPSegments    int   // TCP segments (Feed calls) the frame spanned; not v5 segments
 }
 
 // StreamStats counts a Stream's work.
 type StreamStats struct {
-	Frames        uint64
-	FrameBytes    uint64 // header + body bytes of frames
-	SkippedBytes  uint64 // bytes discarded while hunting for a frame boundary
-	Syncs         uint64 // times a boundary was found
-	Desyncs       uint64 // implausible headers met while in sync
-	Gaps          uint64
-	Oversized     uint64 // bodies larger than the buffer limits (only a prefix was decoded)
-	DecompressErr uint64
-	LostFrames    uint64 // partial frames abandoned at a resync
-	Segments      uint64 // v5 segments decoded; not TCP segments
-	SegmentErrors uint64 // v5 segments with a bad CRC24 (header) or CRC32 (payload)
+	Frames          uint64
+	FrameBytes      uint64 // header + body bytes of frames
+	SkippedBytes    uint64 // bytes discarded while hunting for a frame boundary
+	Syncs           uint64 // times a boundary was found
+	Desyncs         uint64 // implausible headers met while in sync
+	Gaps            uint64
+	Oversized       uint64 // bodies larger than the buffer limits (only a prefix was decoded)
+	DecompressErr   uint64
+	LostFrames      uint64 // partial frames abandoned at a resync
+	V5Segments      uint64 // v5 segments decoded; not TCP segments
+	V5SegmentErrors uint64 // v5 segments with a bad CRC24 (header) or CRC32 (payload)
 }
 
 // Stream splits one direction of a CQL connection into envelopes. It is fed

@@ -161,7 +161,7 @@ func (s *Stream) finish(f *Frame, b []byte) {
 	f.BadCompression = false
 	f.Start = s.start
 	f.End = s.ts
-	f.Segments = s.segs
+	f.TCPSegments = s.segs
 	s.lost = false
 	s.stats.Frames++
 	s.stats.FrameBytes += uint64(int(s.h.Size) + full)

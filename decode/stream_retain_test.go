@@ -104,7 +104,7 @@ func TestStreamV5SegmentsNotKept(t *testing.T) {
 		var f Frame
 		for s.Next(&f) {
 		}
-		if st := s.Stats(); st.Segments != 1 || st.DecompressErr != 0 {
+		if st := s.Stats(); st.V5Segments != 1 || st.DecompressErr != 0 {
 			t.Fatalf("stream %d: %+v", i, st)
 		}
 	}

@@ -113,7 +113,7 @@ func (s *Stream) nextSegment() bool {
 				s.shN = 0
 			}
 			if ParseSegmentHeader(hb, lz, &s.sh) < 0 {
-				s.stats.SegmentErrors++
+				s.stats.V5SegmentErrors++
 				s.segSynced = false
 				s.dropFrame()
 				continue
@@ -143,7 +143,7 @@ func (s *Stream) nextSegment() bool {
 		if SegmentCrc32(payload) != binary.LittleEndian.Uint32(seg[len(seg)-4:]) {
 			// The header checked, so the next segment starts right after
 			// this one; only this payload is lost.
-			s.stats.SegmentErrors++
+			s.stats.V5SegmentErrors++
 			s.dropFrame()
 			s.synced = false
 			continue
@@ -172,7 +172,7 @@ func (s *Stream) nextSegment() bool {
 			}
 			payload = out[:n]
 		}
-		s.stats.Segments++
+		s.stats.V5Segments++
 		if s.sh.SelfContained {
 			s.dropFrame()
 			s.synced = true

@@ -32,7 +32,7 @@ type got struct {
 func drain(s *Stream, out []got) []got {
 	var f Frame
 	for s.Next(&f) {
-		out = append(out, got{f.Header.Stream, f.Header.Opcode, string(f.Body), f.Segments, f.Lost})
+		out = append(out, got{f.Header.Stream, f.Header.Opcode, string(f.Body), f.TCPSegments, f.Lost})
 	}
 	return out
 }
@@ -178,7 +178,7 @@ func TestStreamLargeBodyKeepsPrefix(t *testing.T) {
 		t.Fatal("frame before its end")
 	}
 	s.Feed(f[500:], 2)
-	if !s.Next(&fr) || !fr.Partial || len(fr.Body) != 100 || fr.Start != 1 || fr.End != 2 || fr.Segments != 2 {
+	if !s.Next(&fr) || !fr.Partial || len(fr.Body) != 100 || fr.Start != 1 || fr.End != 2 || fr.TCPSegments != 2 {
 		t.Fatalf("frame %+v (body %d)", fr.Header, len(fr.Body))
 	}
 }
@@ -306,7 +306,7 @@ func TestStreamV5(t *testing.T) {
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Fatalf("streams %v, want %v", got, want)
 				}
-				if st := s.Stats(); st.SegmentErrors != 0 || st.Segments != 5+3 || !s.V5() {
+				if st := s.Stats(); st.V5SegmentErrors != 0 || st.V5Segments != 5+3 || !s.V5() {
 					t.Errorf("stats %+v", st)
 				}
 			})
@@ -344,7 +344,7 @@ func TestStreamV5MidStreamAndCorruption(t *testing.T) {
 		got = append(got, f.Header.Stream)
 	}
 	wantBad := append(append([]int16{}, want[:8]...), want[16:]...)
-	if fmt.Sprint(got) != fmt.Sprint(wantBad) || s.Stats().SegmentErrors != 1 {
+	if fmt.Sprint(got) != fmt.Sprint(wantBad) || s.Stats().V5SegmentErrors != 1 {
 		t.Fatalf("corrupt: streams %v, want %v (stats %+v)", got, wantBad, s.Stats())
 	}
 }
@@ -376,8 +376,8 @@ func FuzzStreamV5(f *testing.F) {
 				}
 			}
 		}
-		if st := s.Stats(); st.Segments > uint64(len(data)/10+1) {
-			t.Fatalf("%d segments from %d bytes", st.Segments, len(data))
+		if st := s.Stats(); st.V5Segments > uint64(len(data)/10+1) {
+			t.Fatalf("%d segments from %d bytes", st.V5Segments, len(data))
 		}
 	})
 }
