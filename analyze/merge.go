@@ -147,7 +147,7 @@ type stmtSummary struct {
 }
 
 // merge builds the report of the parts.
-func (m *merger) merge(parts []*part, src SourceStats) *Report {
+func (m *merger) merge(parts []*part, src CaptureInfo) *Report {
 	r := &Report{
 		Source:  src.Name,
 		Packets: src.Packets,

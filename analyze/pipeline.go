@@ -181,7 +181,7 @@ func (p *Pipeline) snapshot() {
 		return
 	}
 	p.snaps.want.Store(false)
-	src := p.sourceStats(p.name)
+	src := p.captureInfo(p.name)
 	req := &partsRequest{parts: make([]*part, len(p.shards)), copy: true}
 	req.wg.Add(len(p.shards))
 	switch {
@@ -312,7 +312,7 @@ func (p *Pipeline) Finish() error {
 // running.
 func (p *Pipeline) Report(name string) *Report {
 	p.merging.Wait()
-	src := p.sourceStats(name)
+	src := p.captureInfo(name)
 	parts := make([]*part, len(p.shards))
 	switch {
 	case p.one != nil || p.fanout || p.finished || !p.started:
@@ -332,7 +332,7 @@ func (p *Pipeline) Report(name string) *Report {
 	return p.merge(parts, src)
 }
 
-func (p *Pipeline) merge(parts []*part, src SourceStats) *Report {
+func (p *Pipeline) merge(parts []*part, src CaptureInfo) *Report {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.host != nil {
@@ -345,7 +345,7 @@ func (p *Pipeline) merge(parts []*part, src SourceStats) *Report {
 	return p.m.merge(parts, src)
 }
 
-func (p *Pipeline) sourceStats(name string) SourceStats {
+func (p *Pipeline) captureInfo(name string) CaptureInfo {
 	s := p.src.Stats()
 	first, last, elapsed, jumps := p.clk.span()
 	if p.fanout {
@@ -355,7 +355,7 @@ func (p *Pipeline) sourceStats(name string) SourceStats {
 		}
 		first, last, elapsed, jumps = joinSpans(clocks)
 	}
-	return SourceStats{
+	return CaptureInfo{
 		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,
 		NotTCP: s.NotTCP, Fragments: s.Fragments, Malformed: s.Malformed, Unsupported: s.UnsupportedLink,
 		Truncated: p.truncated, First: first, Last: last, Elapsed: elapsed, ClockJumps: jumps,

@@ -412,8 +412,10 @@ func (c *conn) report() *ConnReport {
 	return r
 }
 
-// SourceStats are what the packet source counted, for the report.
-type SourceStats struct {
+// CaptureInfo is what the pipeline tells the report about the capture
+// source: its name, what it counted (capture.SourceStats), and the span of
+// its clock.
+type CaptureInfo struct {
 	Name        string
 	Packets     uint64
 	Bytes       uint64
@@ -432,7 +434,7 @@ type SourceStats struct {
 // Report builds the report of everything seen so far. Connections still
 // open are included as they stand. Call it from the goroutine that feeds
 // the analyzer.
-func (a *Analyzer) Report(src SourceStats, asm capture.AssemblerStats) *Report {
+func (a *Analyzer) Report(src CaptureInfo, asm capture.AssemblerStats) *Report {
 	return a.rep.merge([]*part{a.part(asm, false)}, src)
 }
 

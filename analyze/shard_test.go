@@ -157,7 +157,7 @@ func TestRegistryAcrossWorkers(t *testing.T) {
 	st.count, st.total = 3, 3e6
 	_ = st.hist.RecordValue(1000)
 	a.reg.learn(late, "UPDATE t SET v = ? WHERE k = ?", true)
-	r := a.rep.merge([]*part{a.part(capture.AssemblerStats{}, false), b.part(capture.AssemblerStats{}, false)}, SourceStats{})
+	r := a.rep.merge([]*part{a.part(capture.AssemblerStats{}, false), b.part(capture.AssemblerStats{}, false)}, CaptureInfo{})
 	found := false
 	for _, s := range r.Statements {
 		if strings.Contains(s.Statement, "prepared 0x") {
