@@ -3,6 +3,7 @@ package analyze
 import (
 	"crypto/rand"
 	"io"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -22,10 +23,10 @@ type Config struct {
 	Stream    decode.StreamConfig
 	// BackToBack is the longest pause between two writes of one side that
 	// still counts as "sent back to back" (default 100µs).
-	BackToBack int64
+	BackToBack time.Duration
 	// AckClocked is the longest delay between an ACK and the data segment it
 	// released for the segment to count as ack-clocked (default 30µs).
-	AckClocked    int64
+	AckClocked    time.Duration
 	MaxStatements int // distinct statements kept; the rest are counted under "other"
 	MaxPrepared   int // prepared ids remembered
 	MaxPending    int // outstanding requests per connection
@@ -57,8 +58,8 @@ func DefaultConfig() Config {
 	return Config{
 		Ports:         DefaultPorts,
 		Stream:        decode.DefaultStreamConfig(),
-		BackToBack:    100e3,
-		AckClocked:    30e3,
+		BackToBack:    100 * time.Microsecond,
+		AckClocked:    30 * time.Microsecond,
 		MaxStatements: 5000,
 		MaxPrepared:   100000,
 		MaxPending:    32768,

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"time"
+
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/cqlsniff/cqlsniff/capture"
@@ -156,7 +158,7 @@ func (c *conn) cqlData(d capture.Dir, b []byte, ts int64) {
 	atStart := st.AtBoundary()
 	w.candidate = false
 	w.checked = false
-	if atStart && w.haveLast && w.lastEnd && ts-w.lastTS <= c.a.cfg.BackToBack {
+	if atStart && w.haveLast && w.lastEnd && time.Duration(ts-w.lastTS) <= c.a.cfg.BackToBack {
 		if c.isClient(d) {
 			// Something to batch: the previous write's last request is still
 			// waiting for its answer, so both were in flight together.
@@ -201,7 +203,7 @@ func (c *conn) cqlData(d capture.Dir, b []byte, ts int64) {
 				w.sentUnacked++
 			} else {
 				w.sentAcked++
-				if w.segGap <= c.a.cfg.AckClocked {
+				if time.Duration(w.segGap) <= c.a.cfg.AckClocked {
 					w.ackClocked++
 				}
 			}

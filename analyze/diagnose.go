@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Diagnosis codes.
@@ -97,7 +98,7 @@ func nagle(w *dirStats, inflMean float64) (nagleEvidence, bool) {
 	return e, fps(w) >= minNagleFramesShare
 }
 
-func unbuffered(w *dirStats, side, who string, inflMean float64, b2b int64) (msg, mech string, ok bool) {
+func unbuffered(w *dirStats, side, who string, inflMean float64, b2b time.Duration) (msg, mech string, ok bool) {
 	if w.backToBackSingle < minBackToBack || float64(w.backToBackSingle) < minBackToBackShare*float64(w.frames) {
 		return "", "", false
 	}
@@ -185,9 +186,9 @@ func fps(w *dirStats) float64 {
 	return float64(w.frames) / float64(w.segments)
 }
 
-func fmtDur(ns int64) string {
-	if ns%1000 == 0 && ns < 1e6 {
-		return fmt.Sprintf("%dµs", ns/1000)
+func fmtDur(d time.Duration) string {
+	if d%time.Microsecond == 0 && d < time.Millisecond {
+		return fmt.Sprintf("%dµs", d/time.Microsecond)
 	}
-	return fmt.Sprintf("%.1fms", float64(ns)/1e6)
+	return fmt.Sprintf("%.1fms", float64(d)/1e6)
 }

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
@@ -117,7 +118,7 @@ func (c *conn) tlsData(d capture.Dir, b []byte, ts int64) {
 	}
 	rw := &t.walk[d]
 	starts, single, appData := rw.walk(b)
-	if single > 0 && single <= smallRecord && rw.haveLast && ts-rw.lastTS <= a.cfg.BackToBack &&
+	if single > 0 && single <= smallRecord && rw.haveLast && time.Duration(ts-rw.lastTS) <= a.cfg.BackToBack &&
 		t.haveLast && t.lastDir == d {
 		rw.b2b++
 		rw.b2bBytes += uint64(single)

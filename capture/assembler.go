@@ -1,5 +1,7 @@
 package capture
 
+import "time"
+
 // FlowHandler receives one TCP connection's traffic, in capture order, from
 // the Assembler. Byte slices passed to it alias packet buffers and are only
 // valid during the call.
@@ -53,11 +55,11 @@ type HandlerFactory interface {
 
 // AssemblerConfig bounds the assembler's state.
 type AssemblerConfig struct {
-	MaxFlows        int   // flows tracked at once; the least recently active is evicted beyond it
-	MaxBufferedFlow int   // out-of-order bytes buffered per direction before a gap is declared
-	MaxBufferedAll  int   // out-of-order bytes buffered in all flows
-	IdleTimeout     int64 // ns of packet time without traffic after which a flow is closed
-	HoleTimeout     int64 // ns of packet time a hole may stay open before it is declared lost
+	MaxFlows        int           // flows tracked at once; the least recently active is evicted beyond it
+	MaxBufferedFlow int           // out-of-order bytes buffered per direction before a gap is declared
+	MaxBufferedAll  int           // out-of-order bytes buffered in all flows
+	IdleTimeout     time.Duration // packet time without traffic after which a flow is closed
+	HoleTimeout     time.Duration // packet time a hole may stay open before it is declared lost
 }
 
 // DefaultAssemblerConfig returns limits that suit a busy server host.
@@ -66,8 +68,8 @@ func DefaultAssemblerConfig() AssemblerConfig {
 		MaxFlows:        65536,
 		MaxBufferedFlow: 1 << 20,
 		MaxBufferedAll:  32 << 20,
-		IdleTimeout:     300e9,
-		HoleTimeout:     500e6,
+		IdleTimeout:     5 * time.Minute,
+		HoleTimeout:     500 * time.Millisecond,
 	}
 }
 
@@ -274,7 +276,7 @@ func (a *Assembler) segment(f *flow, d Dir, p *Packet) {
 		hd.started = true
 		hd.next = seq
 	}
-	if len(hd.ooo) > 0 && p.TS-hd.holeTS > a.cfg.HoleTimeout {
+	if len(hd.ooo) > 0 && time.Duration(p.TS-hd.holeTS) > a.cfg.HoleTimeout {
 		a.skipHole(f, d)
 	}
 	if p.Flags&FlagACK != 0 {
@@ -530,20 +532,20 @@ func (a *Assembler) evictOldest() {
 func (a *Assembler) gc() {
 	a.lastGC = a.now
 	for _, f := range a.flows {
-		if a.now-f.last > a.cfg.IdleTimeout {
+		if time.Duration(a.now-f.last) > a.cfg.IdleTimeout {
 			a.stats.IdleClosed++
 			a.close(f, CloseIdle)
 			continue
 		}
 		for d := Dir(0); d < 2; d++ {
 			hd := &f.dirs[d]
-			if len(hd.ooo) > 0 && a.now-hd.holeTS > a.cfg.HoleTimeout {
+			if len(hd.ooo) > 0 && time.Duration(a.now-hd.holeTS) > a.cfg.HoleTimeout {
 				a.skipHole(f, d)
 			}
 		}
 	}
 	for k, t := range a.ignored {
-		if a.now-t > a.cfg.IdleTimeout {
+		if time.Duration(a.now-t) > a.cfg.IdleTimeout {
 			delete(a.ignored, k)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // recorder is a FlowHandler that writes what it is told as text.
@@ -95,7 +96,7 @@ func TestAssembler(t *testing.T) {
 			seg(true, 100, 0, 1, "abc"), seg(true, 106, 0, 2, "ghi"),
 		}, "data0@1:abc pkt0:2 gap0:3 data0@2:ghi close:end"},
 		{"hole timeout", []*Packet{
-			seg(true, 100, 0, 1, "abc"), seg(true, 106, 0, 2, "ghi"), seg(false, 500, 0, 2+cfg.HoleTimeout+1, "x"), seg(true, 109, 0, 3+cfg.HoleTimeout, "j"),
+			seg(true, 100, 0, 1, "abc"), seg(true, 106, 0, 2, "ghi"), seg(false, 500, 0, 2+int64(cfg.HoleTimeout)+1, "x"), seg(true, 109, 0, 3+int64(cfg.HoleTimeout), "j"),
 		}, "data0@1:abc pkt0:2 data1@500000003:x gap0:3 data0@2:ghi data0@500000003:j close:end"},
 		{"peer acked past the hole: the capture lost it, declare it now", []*Packet{
 			seg(true, 100, 0, 1, "abc"), seg(true, 106, 0, 2, "ghi"), ackOnly(false, 7, 109, 3), seg(false, 7, 0, 4, "x"),
@@ -148,7 +149,7 @@ func TestAssemblerBufferBound(t *testing.T) {
 
 func TestAssemblerIdleAndEviction(t *testing.T) {
 	cfg := DefaultAssemblerConfig()
-	cfg.IdleTimeout = 10e9
+	cfg.IdleTimeout = 10 * time.Second
 	cfg.MaxFlows = 1
 	f := &factory{}
 	a := NewAssembler(cfg, f)

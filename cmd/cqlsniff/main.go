@@ -354,7 +354,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = o.ports
 	cfg.OnlyPorts = o.onlyPorts
-	cfg.BackToBack = int64(o.backToBack)
+	cfg.BackToBack = o.backToBack
 	cfg.ShowValues = o.showValues
 	cfg.HashValues = o.hashValues
 	cfg.HashKey = []byte(o.hashKey)
@@ -387,7 +387,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cfg.Log = logFile
 	}
 	acfg := capture.DefaultAssemblerConfig()
-	acfg.IdleTimeout = int64(o.idleTimeout)
+	acfg.IdleTimeout = o.idleTimeout
 
 	// The terminal UI when a person is watching: stdout is a terminal and
 	// no report format was asked for.
