@@ -10,10 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -235,6 +231,31 @@ func listen(t *testing.T, network, addr string) (net.Listener, uint16) {
 	return ln, uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
+type keeper struct {
+	Source
+	pkts *[]Packet
+}
+
+func (r keeper) Next(p *Packet) error {
+	err := r.Source.Next(p)
+	if err == nil {
+		c := *p
+		c.Payload = append([]byte(nil), p.Payload...)
+		*r.pkts = append(*r.pkts, c)
+	}
+	return err
+}
+
+func collectAll(src Source, out *[]Packet) (int, error) {
+	r := keeper{src, out}
+	var p Packet
+	for {
+		if err := r.Next(&p); err != nil {
+			return len(*out), err
+		}
+	}
+}
+
 func TestLiveLoopbackEachPacketOnce(t *testing.T) {
 	for _, iface := range []string{"lo", "any"} {
 		t.Run(iface, func(t *testing.T) {
@@ -420,162 +441,6 @@ func TestLiveStartsFiltered(t *testing.T) {
 	wg.Wait()
 }
 
-func TestLiveDump(t *testing.T) {
-	for _, format := range []string{"pcap", "pcapng"} {
-		t.Run(format, func(t *testing.T) {
-			ln, port := listen(t, "tcp4", "127.0.0.1:0")
-			path := filepath.Join(t.TempDir(), "live."+format)
-			dump := NewDumpFile(path)
-			defer dump.Close()
-			src := openLive(t, LiveConfig{Interface: "lo", Ports: []uint16{port}, Dump: dump, DumpFormat: format})
-			if _, err := os.Stat(path); !os.IsNotExist(err) {
-				t.Errorf("dump file exists before the first Next: %v", err)
-			}
-			const n = 100
-			pp := runPingPong(t, ln, n, 200)
-			var live []Packet
-			s := collect(t, keeper{src, &live}, pp, 10*time.Second)
-			checkOnce(t, s, pp, n)
-			if err := src.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := dump.Close(); err != nil {
-				t.Fatal(err)
-			}
-
-			f, err := OpenFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var back []Packet
-			if _, err := collectAll(f, &back); err != io.EOF {
-				t.Fatal(err)
-			}
-			if len(back) != len(live) || f.Stats().Records != src.Stats().Records {
-				t.Fatalf("read back %d packets (%d records), captured %d (%d records)", len(back), f.Stats().Records, len(live), src.Stats().Records)
-			}
-			for i := range live {
-				a, b := live[i], back[i]
-				if a.TS != b.TS || a.Seq != b.Seq || a.SrcPort != b.SrcPort || !bytes.Equal(a.Payload, b.Payload) || a.WireLen != b.WireLen {
-					t.Fatalf("packet %d differs: captured %+v, read back %+v", i, a, b)
-				}
-			}
-			if tshark, err := exec.LookPath("tshark"); err == nil {
-				out, err := exec.Command(tshark, "-n", "-r", path, "-T", "fields", "-e", "frame.number").Output()
-				if err != nil {
-					t.Fatalf("tshark: %v", err)
-				}
-				if got := strings.Count(string(out), "\n"); got != len(live) {
-					t.Errorf("tshark reads %d frames, captured %d", got, len(live))
-				}
-			}
-		})
-	}
-}
-
-// keeper keeps a copy of every packet a Source hands out.
-type keeper struct {
-	Source
-	pkts *[]Packet
-}
-
-func (r keeper) Next(p *Packet) error {
-	err := r.Source.Next(p)
-	if err == nil {
-		c := *p
-		c.Payload = append([]byte(nil), p.Payload...)
-		*r.pkts = append(*r.pkts, c)
-	}
-	return err
-}
-
-func collectAll(src Source, out *[]Packet) (int, error) {
-	r := keeper{src, out}
-	var p Packet
-	for {
-		if err := r.Next(&p); err != nil {
-			return len(*out), err
-		}
-	}
-}
-
-// TestLiveDropsCounted fills a small ring while nobody reads it: the
-// kernel drops what does not fit, and Stats reports the drops, adding up
-// the kernel's counter across reads (each read resets it).
-func TestLiveDropsCounted(t *testing.T) {
-	ln, port := listen(t, "tcp4", "127.0.0.1:0")
-	src := openLive(t, LiveConfig{Interface: "lo", Ports: []uint16{port}, RingMB: 1})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	// Small writes, one segment each: several thousand packets, far more
-	// than one 1 MiB block holds.
-	blast := func() {
-		c, err := net.Dial("tcp4", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		b := make([]byte, 1000)
-		for i := 0; i < 5000; i++ {
-			if _, err := c.Write(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	blast()
-	time.Sleep(2 * blockTimeout(DefaultTimeout))
-	first := src.Stats().Dropped
-	if first == 0 {
-		t.Fatalf("no drops counted: %+v", src.Stats())
-	}
-	if again := src.Stats().Dropped; again != first {
-		t.Errorf("drops went from %d to %d with no traffic", first, again)
-	}
-	blast()
-	time.Sleep(2 * blockTimeout(DefaultTimeout))
-	second := src.Stats().Dropped
-	if second <= first {
-		t.Errorf("drops went from %d to %d after more traffic into the full ring", first, second)
-	}
-	t.Logf("drops: %d, then %d", first, second)
-	// What the ring held is still there to read.
-	var p Packet
-	if err := src.Next(&p); err != nil {
-		t.Errorf("reading the full ring: %v", err)
-	}
-	src.Close()
-	if st := src.Stats(); st.Dropped == 0 {
-		t.Errorf("drops forgotten at Close: %+v", st)
-	}
-}
-
-// TestLiveNoAllocs reads packets already waiting in the ring, with a dump
-// being written, and counts allocations.
-func TestLiveNoAllocs(t *testing.T) {
-	ln, port := listen(t, "tcp4", "127.0.0.1:0")
-	src := openLive(t, LiveConfig{Interface: "lo", Ports: []uint16{port}, Dump: io.Discard})
-	var p Packet
-	src.Next(&p) // the dump header
-	runPingPong(t, ln, 400, 100)
-	time.Sleep(2 * blockTimeout(DefaultTimeout)) // every block handed over
-	allocs := testing.AllocsPerRun(500, func() {
-		if err := src.Next(&p); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("%.2f allocations per packet", allocs)
-	}
-}
-
 func TestLiveConfigErrors(t *testing.T) {
 	cases := []struct {
 		name string
@@ -601,185 +466,5 @@ func TestLiveConfigErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, c.msg)
 			}
 		})
-	}
-}
-
-// The privilege tests run the test binary again as a child process, so
-// that what they change (the process's user) does not leak into the other
-// tests. The child's part is selected by an environment variable.
-const childEnv = "CQLSNIFF_LIVE_CHILD"
-
-func TestMain(m *testing.M) {
-	switch os.Getenv(childEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "unprivileged":
-		os.Exit(childUnprivileged())
-	case "drop":
-		os.Exit(childDrop())
-	}
-	os.Exit(3)
-}
-
-// childUnprivileged opens a capture as a user without privileges.
-func childUnprivileged() int {
-	_, err := OpenLive(LiveConfig{Interface: "lo", Ports: []uint16{9042}})
-	if err == nil {
-		fmt.Println("opened without privilege")
-		return 1
-	}
-	if !errors.Is(err, syscall.EPERM) {
-		fmt.Printf("error does not wrap EPERM: %v\n", err)
-		return 1
-	}
-	fmt.Printf("%v\n%s\n", err, PermissionHint(err))
-	return 0
-}
-
-// childDrop opens a capture as root under (pretended) sudo, drops to the
-// sudo user, then creates the dump, captures an exchange and checks it
-// cannot become root again.
-func childDrop() int {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	path := os.Getenv("CQLSNIFF_DUMP")
-	dump := NewDumpFile(path)
-	src, err := OpenLive(LiveConfig{Interface: "lo", Ports: []uint16{port}, Dump: dump})
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	if err := DropPrivileges(""); err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	if os.Geteuid() == 0 || syscall.Setuid(0) == nil {
-		fmt.Println("still root after DropPrivileges")
-		return 1
-	}
-	if groups, err := os.Getgroups(); err != nil || slices.Contains(groups, 0) || os.Getegid() == 0 {
-		fmt.Printf("still in group 0: egid %d, groups %v (%v)\n", os.Getegid(), groups, err)
-		return 1
-	}
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	c.Write([]byte("after the drop"))
-	c.Close()
-	var p Packet
-	got := 0
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && got == 0; {
-		if err := src.Next(&p); err == nil && len(p.Payload) > 0 {
-			got++
-		}
-	}
-	// The kernel's counters are still readable without privilege.
-	if _, _, err := src.tp.SocketStats(); err != nil {
-		fmt.Printf("kernel statistics after dropping privileges: %v\n", err)
-		return 1
-	}
-	src.Close()
-	dump.Close()
-	if got == 0 {
-		fmt.Println("no data packet captured after dropping privileges")
-		return 1
-	}
-	fmt.Printf("uid %d\n", os.Geteuid())
-	return 0
-}
-
-// runChild runs this test binary as a child doing part, with the given
-// credentials (nil: as this process).
-func runChild(t *testing.T, part string, cred *syscall.Credential, env ...string) string {
-	t.Helper()
-	// The build directory of go test is private to root: the child
-	// runs from a copy anyone may execute.
-	dir, err := os.MkdirTemp("", "cqlsniff-live")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "live.test")
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(append(os.Environ(), childEnv+"="+part), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child %s: %v\n%s", part, err, out)
-	}
-	return string(out)
-}
-
-const nobody = 65534
-
-func TestLiveWithoutPrivilege(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start a child as another user")
-	}
-	openLive(t, LiveConfig{Interface: "lo"}).Close() // skips where live capture is unavailable anyway
-	out := runChild(t, "unprivileged", &syscall.Credential{Uid: nobody, Gid: nobody})
-	if !strings.Contains(out, "operation not permitted") || !strings.Contains(out, "setcap") {
-		t.Errorf("child said:\n%s", out)
-	}
-}
-
-func TestLiveDropPrivileges(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	openLive(t, LiveConfig{Interface: "lo"}).Close()
-	dir, err := os.MkdirTemp("", "cqlsniff-dump")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o777)
-	path := filepath.Join(dir, "dropped.pcap")
-	out := runChild(t, "drop", nil, "SUDO_UID="+strconv.Itoa(nobody), "SUDO_GID="+strconv.Itoa(nobody), "CQLSNIFF_DUMP="+path)
-	if !strings.Contains(out, fmt.Sprintf("uid %d", nobody)) {
-		t.Errorf("child said:\n%s", out)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody {
-		t.Errorf("dump file owned by %d:%d, want the sudo user %d:%d", st.Uid, st.Gid, nobody, nobody)
-	}
-	f, err := OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var pkts []Packet
-	collectAll(f, &pkts)
-	if len(pkts) == 0 {
-		t.Error("the dump holds no packet")
 	}
 }
