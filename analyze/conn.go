@@ -16,9 +16,8 @@ type conn struct {
 	key capture.FlowKey
 	// gen counts the calls that may change the connection's figures; a
 	// snapshot reuses the report of the last one while it stands still
-	// (rep, made at repGen with repNodes ScyllaDB nodes known).
+	// (rep, made at repGen).
 	gen, repGen uint64
-	repNodes    int64
 	rep         *ConnReport
 
 	rolesKnown bool

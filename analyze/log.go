@@ -206,9 +206,10 @@ func (a *Analyzer) valuesJSON(r *decode.Request) string {
 			b = append(b, '"')
 		}
 	}
-	if len(r.Params.Values) > 0 && a.setsPassword(r) {
-		// CREATE/ALTER ROLE ... PASSWORD = ?: the bound value is a password.
-		b = append(b, `,"values_withheld":"the statement sets a password"`...)
+	if why := a.withhold(r); len(r.Params.Values) > 0 && why != "" {
+		b = append(b, `,"values_withheld":"`...)
+		b = append(b, why...)
+		b = append(b, '"')
 	} else if len(r.Params.Values) > 0 {
 		b = append(b, `,"values":[`...)
 		for i, v := range r.Params.Values {
@@ -239,29 +240,53 @@ func (a *Analyzer) valuesJSON(r *decode.Request) string {
 	return string(b)
 }
 
-// setsPassword reports whether a request's statement (its text, or the
-// text its prepared id stands for; any child of a BATCH) mentions PASSWORD.
-func (a *Analyzer) setsPassword(r *decode.Request) bool {
-	mentions := func(query, id []byte) bool {
+// withhold says why a request's bound values must not be shown, "" when
+// they may: its statement (its text, the text its prepared id stands for,
+// any child of a BATCH) mentions PASSWORD, or a prepared id's text is not
+// known, so that it cannot be told whether it does (the PREPARE was not
+// captured, or another analysis worker has not learned it yet): unknown
+// fails closed.
+func (a *Analyzer) withhold(r *decode.Request) string {
+	const (
+		password = "the statement sets a password"
+		unknown  = "the statement is not known (its PREPARE was not seen): it may set a password"
+	)
+	why := func(query, id []byte) string {
 		if len(query) > 0 {
-			return containsFold(query, "PASSWORD")
+			if containsFold(query, "PASSWORD") {
+				return password
+			}
+			return ""
 		}
 		st := a.preparedStmt(id)
-		return st != nil && containsFold([]byte(st.text), "PASSWORD")
+		switch {
+		case st == nil, st == a.other[decode.OpExecute]:
+			// (A full statement table names new statements "other":
+			// their text is not kept.)
+			return unknown
+		case containsFold([]byte(st.text), "PASSWORD"):
+			return password
+		}
+		return ""
 	}
 	switch r.Opcode {
 	case decode.OpQuery:
-		return mentions(r.Query, nil)
+		return why(r.Query, nil)
 	case decode.OpExecute:
-		return mentions(nil, r.PreparedID)
+		return why(nil, r.PreparedID)
 	case decode.OpBatch:
+		w := ""
 		for _, c := range r.Children {
-			if mentions(c.Query, c.PreparedID) {
-				return true
+			switch why(c.Query, c.PreparedID) {
+			case password:
+				return password
+			case unknown:
+				w = unknown
 			}
 		}
+		return w
 	}
-	return false
+	return ""
 }
 
 // containsFold reports whether upper-case ASCII word w occurs in b, in any case.

@@ -83,16 +83,15 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 		asm:           asm,
 	}
 	p.conns = append(p.conns, a.closed...)
-	nodes := a.reg.nodesN.Load()
 	for c := range a.live {
 		if c.isCQL() || c.tls {
 			// A connection that saw nothing since the last report has
 			// the same one: most of a busy host's thousands, between two
 			// refreshes of the UI.
 			cr := c.rep
-			if cr == nil || c.repGen != c.gen || c.repNodes != nodes {
+			if cr == nil || c.repGen != c.gen {
 				cr = c.report()
-				c.rep, c.repGen, c.repNodes = cr, c.gen, nodes
+				c.rep, c.repGen = cr, c.gen
 			}
 			p.conns = append(p.conns, cr)
 			p.unanswered += cr.Unanswered
@@ -146,6 +145,24 @@ type stmtSummary struct {
 	lat        Latency
 }
 
+// withNode returns r with what its ScyllaDB node said on another
+// connection, when its own SUPPORTED was not captured. It is joined here,
+// when the report is made, rather than when the connection's report was
+// (at its close, say): by then any connection, on any worker, may have
+// told it.
+func (m *merger) withNode(r *ConnReport) *ConnReport {
+	if !r.nodeLookup {
+		return r
+	}
+	info, ok := m.reg.nodeInfo(r.serverEP.IP)
+	if !ok {
+		return r
+	}
+	cp := *r
+	cp.Scylla = scyllaConn(info, true, r.tabletHints, r.clientEP, r.serverEP)
+	return &cp
+}
+
 // merge builds the report of the parts.
 func (m *merger) merge(parts []*part, src CaptureInfo) *Report {
 	r := &Report{
@@ -174,7 +191,7 @@ func (m *merger) merge(parts []*part, src CaptureInfo) *Report {
 	var asm capture.AssemblerStats
 	for _, p := range parts {
 		for _, cr := range p.conns {
-			conns = append(conns, m.withSyscalls(cr))
+			conns = append(conns, m.withSyscalls(m.withNode(cr)))
 		}
 		unanswered += p.unanswered
 		dropped += p.closedDropped

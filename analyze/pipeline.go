@@ -264,6 +264,9 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 			return err
 		}
 		p.count++
+		if p.pkt.Num == 0 {
+			p.pkt.Num = p.count // a source that does not number its packets
+		}
 		p.clk.tick(p.pkt.TS)
 		if p.one != nil {
 			p.one.asm.Add(&p.pkt)

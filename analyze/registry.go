@@ -23,7 +23,6 @@ type registry struct {
 	max      int                 // ids kept
 	dropped  uint64              // ids not kept: max reached
 	nodes    map[[16]byte]decode.ScyllaInfo
-	nodesN   atomic.Int64 // len(nodes), read without the lock
 	maxNodes int
 }
 
@@ -89,7 +88,6 @@ func (g *registry) node(ip [16]byte, info decode.ScyllaInfo) {
 		g.nodes = make(map[[16]byte]decode.ScyllaInfo)
 	}
 	g.nodes[ip] = info
-	g.nodesN.Store(int64(len(g.nodes)))
 }
 
 // nodeInfo returns what the ScyllaDB node at ip said, on any connection: a

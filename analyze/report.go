@@ -206,6 +206,10 @@ type ConnReport struct {
 	diagnoses          []Diagnosis // from the wire; exact ones are derived per report (withSyscalls)
 	rolesKnown         bool
 	clientEP, serverEP capture.Endpoint
+	// nodeLookup: the connection's own SUPPORTED was not captured; the
+	// merger joins what its node said on another (with tabletHints).
+	nodeLookup  bool
+	tabletHints uint64
 	lastTS             int64 // the connection's latest packet (Unix ns)
 }
 
@@ -252,7 +256,7 @@ type Bar struct {
 // only allocation-free reading hdrhistogram lacks (Export and
 // Distribution copy them all). Bar k counts the values whose histogram
 // bucket ends at or below 2^k µs, as folding the histogram would.
-type latBars [28]uint32
+type latBars [28]uint64
 
 // add counts a latency already recorded in the histogram beside.
 func (b *latBars) add(us int64) {
@@ -375,25 +379,13 @@ func (c *conn) report() *ConnReport {
 	if c.closed {
 		r.Closed = c.closeReason.String()
 	}
-	info, seen := c.scylla, c.scyllaSeen
-	fromNode := false
-	if node, ok := c.a.reg.nodeInfo(server.IP); !seen && ok && c.rolesKnown {
-		// Its own SUPPORTED was not captured; another connection's to the
-		// same node was. The shard itself is only known on a shard-aware port.
-		info, seen, fromNode = node, true, true
-		info.Shard = -1
-	}
-	if seen {
-		sc := &ScyllaConn{Shard: info.Shard, Shards: info.NrShards, ShardingAlgorithm: string(info.ShardingAlgorithm),
-			TabletRoutingHints: c.tabletHints, FromNode: fromNode}
-		if server.Port == 19042 || server.Port == 19142 || (info.ShardAwarePort > 0 && int(server.Port) == info.ShardAwarePort) {
-			// The shard-aware port routes by the client's source port.
-			sc.ShardAwarePort = true
-			if sc.Shards > 0 {
-				sc.Shard = int(client.Port) % sc.Shards
-			}
-		}
-		r.Scylla = sc
+	switch {
+	case c.scyllaSeen:
+		r.Scylla = scyllaConn(c.scylla, false, c.tabletHints, client, server)
+	case c.rolesKnown:
+		// Its own SUPPORTED was not captured: another connection's to the
+		// same node may be, by the time of the report (merger.withNode).
+		r.nodeLookup, r.tabletHints = true, c.tabletHints
 	}
 	if c.requests > 0 {
 		r.InFlight = InFlight{Mean: round2(float64(c.inflSum) / float64(c.requests)), Max: c.inflMax}
@@ -495,4 +487,23 @@ func (c *conn) latency() Latency {
 		}
 	}
 	return summarize(h, &c.bars, c.latMax, c.latSum)
+}
+
+// scyllaConn is what a ScyllaDB node said of a connection, or (fromNode)
+// on another connection to the same node: the shard itself is then known
+// only on a shard-aware port.
+func scyllaConn(info decode.ScyllaInfo, fromNode bool, hints uint64, client, server capture.Endpoint) *ScyllaConn {
+	if fromNode {
+		info.Shard = -1
+	}
+	sc := &ScyllaConn{Shard: info.Shard, Shards: info.NrShards, ShardingAlgorithm: string(info.ShardingAlgorithm),
+		TabletRoutingHints: hints, FromNode: fromNode}
+	if server.Port == 19042 || server.Port == 19142 || (info.ShardAwarePort > 0 && int(server.Port) == info.ShardAwarePort) {
+		// The shard-aware port routes by the client's source port.
+		sc.ShardAwarePort = true
+		if sc.Shards > 0 {
+			sc.Shard = int(client.Port) % sc.Shards
+		}
+	}
+	return sc
 }
