@@ -17,7 +17,12 @@ import (
 // the same in both directions. No goroutine reads for the others and no
 // packet is copied. Each worker keeps its own clock and sweeps idle flows
 // by it; reports join the members' counts.
+//
+// A group of one is an ordinary pipeline over its source.
 func NewFanoutPipeline(srcs []capture.Source, cfg Config, acfg capture.AssemblerConfig, opts ...Option) *Pipeline {
+	if len(srcs) == 1 {
+		return NewPipeline(srcs[0], cfg, acfg, append(opts, Workers(1))...)
+	}
 	p := NewPipeline(fanoutStats(srcs), cfg, acfg, append(opts, Workers(len(srcs)))...)
 	for i, s := range p.shards {
 		s.fan.src = srcs[i]
@@ -119,8 +124,13 @@ func (s *shard) read(ctx context.Context, i int) error {
 	}
 }
 
-// serveAsked builds the part of a report asked of the worker, if any.
+// serveAsked builds the part of a report asked of the worker, if any,
+// with its member's counters and clock, which only it may read while it
+// runs. (A load first: a swap on every packet would be a store.)
 func (s *shard) serveAsked(i int) {
+	if s.fan.req.Load() == nil {
+		return
+	}
 	if r := s.fan.req.Swap(nil); r != nil {
 		s.servePart(i, r)
 	}

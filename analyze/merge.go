@@ -27,6 +27,9 @@ type part struct {
 	stream        decode.StreamStats
 	seg           segTotals
 	asm           capture.AssemblerStats
+	// A fanout worker's member: its counters and clock.
+	src capture.SourceStats
+	clk clock
 }
 
 // segTotals are the frames and TCP segments of each direction, summed over

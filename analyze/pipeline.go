@@ -173,7 +173,7 @@ func (p *Pipeline) Publish() {
 // busy connections, whose every report changes, more slowly, instead of
 // stalling capture (see BenchmarkSnapshot).
 func (p *Pipeline) snapshot() {
-	if time.Now().UnixNano() < p.nextSnap.Load() {
+	if p.busy.Load() || time.Now().UnixNano() < p.nextSnap.Load() {
 		p.snapAt = p.count + 4096 // look again a little later
 		return
 	}
@@ -181,7 +181,10 @@ func (p *Pipeline) snapshot() {
 		return
 	}
 	p.snaps.want.Store(false)
-	src := p.captureInfo(p.name)
+	var src CaptureInfo
+	if !p.fanout {
+		src = p.captureInfo(p.name) // (a fanout group's: from the parts)
+	}
 	req := &partsRequest{parts: make([]*part, len(p.shards)), copy: true}
 	req.wg.Add(len(p.shards))
 	switch {
@@ -202,6 +205,9 @@ func (p *Pipeline) snapshot() {
 		defer p.merging.Done()
 		req.wg.Wait()
 		start := time.Now()
+		if p.fanout {
+			src = p.fanoutInfo(p.name, req.parts)
+		}
 		r := p.merge(req.parts, src)
 		p.snaps.latest.Store(r)
 		now := time.Now()
@@ -348,6 +354,10 @@ func (p *Pipeline) merge(parts []*part, src CaptureInfo) *Report {
 	return p.m.merge(parts, src)
 }
 
+//
+// Of a fanout pipeline, only while its workers are not running (Report,
+// Publish): a snapshot takes each member's figures from its part, which
+// its worker filled (fanoutInfo).
 func (p *Pipeline) captureInfo(name string) CaptureInfo {
 	s := p.src.Stats()
 	first, last, elapsed, jumps := p.clk.span()
@@ -358,6 +368,23 @@ func (p *Pipeline) captureInfo(name string) CaptureInfo {
 		}
 		first, last, elapsed, jumps = joinSpans(clocks)
 	}
+	return p.info(name, s, first, last, elapsed, jumps)
+}
+
+// fanoutInfo is the capture's figures from the parts of a fanout group's
+// workers, each of which read its own member's counters and clock.
+func (p *Pipeline) fanoutInfo(name string, parts []*part) CaptureInfo {
+	var s capture.SourceStats
+	clocks := make([]*clock, len(parts))
+	for i, pt := range parts {
+		s.Add(pt.src)
+		clocks[i] = &pt.clk
+	}
+	first, last, elapsed, jumps := joinSpans(clocks)
+	return p.info(name, s, first, last, elapsed, jumps)
+}
+
+func (p *Pipeline) info(name string, s capture.SourceStats, first, last, elapsed int64, jumps uint64) CaptureInfo {
 	return CaptureInfo{
 		Name: name, Packets: s.Records, Bytes: s.Bytes, Dropped: s.Dropped, TCP: s.TCP,
 		NotTCP: s.NotTCP, Fragments: s.Fragments, Malformed: s.Malformed, Unsupported: s.UnsupportedLink,

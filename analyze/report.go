@@ -210,7 +210,7 @@ type ConnReport struct {
 	// merger joins what its node said on another (with tabletHints).
 	nodeLookup  bool
 	tabletHints uint64
-	lastTS             int64 // the connection's latest packet (Unix ns)
+	lastTS      int64 // the connection's latest packet (Unix ns)
 }
 
 // ScyllaConn is the ScyllaDB shard information of a connection.

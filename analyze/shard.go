@@ -71,7 +71,13 @@ type partsRequest struct {
 // servePart builds worker i's part of r.
 func (s *shard) servePart(i int, r *partsRequest) {
 	start := time.Now()
-	r.parts[i] = s.an.part(s.asm.Stats(), r.copy)
+	pt := s.an.part(s.asm.Stats(), r.copy)
+	if s.fan.src != nil {
+		// A fanout worker: its member's counters and clock, which only
+		// it may read while it runs.
+		pt.src, pt.clk = s.fan.src.Stats(), s.fan.clk
+	}
+	r.parts[i] = pt
 	d := int64(time.Since(start))
 	for c := r.cost.Load(); d > c && !r.cost.CompareAndSwap(c, d); c = r.cost.Load() {
 	}

@@ -348,7 +348,7 @@ func (e *endless) Next(p *capture.Packet) error {
 	}
 	return nil
 }
-func (e *endless) Close() error                { e.closed.Store(true); return nil }
+func (e *endless) Close() error               { e.closed.Store(true); return nil }
 func (e *endless) Stats() capture.SourceStats { return capture.SourceStats{} }
 
 // TestRevFanoutSnapshotRace: snapshots of a running fanout pipeline; run

@@ -1,10 +1,10 @@
 package analyze
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"testing"
 
 	"github.com/cqlsniff/cqlsniff/capture"
