@@ -299,10 +299,15 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 
 // keepClosed keeps the summary of a closed connection for reports: the
 // most recent MaxClosed of them (totals count every connection anyway).
+//
+// Workers sharing a registry share the bound: each lists its closed
+// connections while the total is below MaxClosed, then replaces its own
+// oldest.
 func (a *Analyzer) keepClosed(r *ConnReport) {
 	a.closedSeg.add(r)
-	if len(a.closed) < a.cfg.MaxClosed {
+	if a.closedNext == 0 && (len(a.closed) == 0 || a.reg.closed.Load() < int64(a.cfg.MaxClosed)) {
 		a.closed = append(a.closed, r)
+		a.reg.closed.Add(1)
 		return
 	}
 	a.closed[a.closedNext] = r

@@ -27,6 +27,7 @@ func NewFanoutPipeline(srcs []capture.Source, cfg Config, acfg capture.Assembler
 	for i, s := range p.shards {
 		s.fan.src = srcs[i]
 		s.asm = capture.NewAssembler(p.acfg, s.an) // not driven: its own packets are its clock
+		s.asm.ShareFlows(&p.flows)
 		s.in, s.free, s.cur = nil, nil, nil
 	}
 	p.fanout = true

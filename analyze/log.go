@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -53,7 +54,13 @@ func (l *exchangeLog) write(c *conn, h *decode.Header, p *pending, f *decode.Fra
 	b = append(b, `,"opcode":"`...)
 	b = append(b, p.op.String()...)
 	b = append(b, `","statement":`...)
-	b = appendJSONString(b, p.st.text)
+	name := p.st.text
+	if p.st.op == decode.OpBatch && strings.Contains(name, unknownPrefix) {
+		// A BATCH names its prepared children by id (see batchStatement):
+		// the log gives the texts known by now.
+		name, _, _ = c.a.reg.resolve(decode.OpBatch, name)
+	}
+	b = appendJSONString(b, name)
 	if p.idLen > 0 {
 		b = append(b, `,"prepared_id":"`...)
 		b = hex.AppendEncode(b, p.id[:p.idLen])

@@ -113,9 +113,11 @@ func (a *Analyzer) batchStatement(r *decode.Request, err error, announced int) *
 		ch := &r.Children[i]
 		if ch.Kind == 0 {
 			a.fp2 = Fingerprint(a.fp2, ch.Query)
-		} else if s := a.preparedStmt(ch.PreparedID); s != nil {
-			a.fp2 = append(a.fp2, s.text...)
 		} else {
+			// By id, whether its text is known yet or not: the report
+			// names it (registry.resolve), so that the name, its length
+			// cut and its ×N runs do not depend on when, or on which
+			// worker, the id was learned.
 			a.fp2 = append(a.fp2, unknownPrefix...)
 			a.fp2 = hex.AppendEncode(a.fp2, ch.PreparedID)
 		}

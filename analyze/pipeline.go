@@ -38,6 +38,7 @@ type Pipeline struct {
 	snapAt   uint64
 
 	acfg      capture.AssemblerConfig // each worker's share of the bounds
+	flows     atomic.Int64            // the workers' flows, which MaxFlows bounds together
 	fanout    bool                    // each worker reads its own source
 	pkt       capture.Packet
 	clk       clock
@@ -89,10 +90,11 @@ func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, o
 	}
 	n := len(p.shards)
 	if n > 1 {
-		// The bounds are the whole pipeline's: each worker gets its share.
-		acfg.MaxFlows = max(acfg.MaxFlows/n, 1)
+		// The bounds are the whole pipeline's: flows and closed
+		// connections are counted together (ShareFlows, the registry);
+		// the buffers of out-of-order segments are shared out, at least
+		// one flow's worth each.
 		acfg.MaxBufferedAll = max(acfg.MaxBufferedAll/n, acfg.MaxBufferedFlow)
-		cfg.MaxClosed = max(cfg.MaxClosed/n, 1)
 		cfg.Log = lockedLog(cfg.Log)
 		if cfg.HashValues && len(cfg.HashKey) == 0 {
 			cfg.HashKey = randomKey() // one key for all workers: equal values hash alike
@@ -108,6 +110,7 @@ func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, o
 		an.reg = reg
 		s := &shard{an: an, asm: capture.NewAssembler(acfg, an)}
 		if n > 1 {
+			s.asm.ShareFlows(&p.flows)
 			s.asm.Drive()
 			s.in = make(chan *batch, batchesPerShard)
 			s.free = make(chan *batch, batchesPerShard)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/cqlsniff/cqlsniff/decode"
 )
@@ -24,6 +25,9 @@ type registry struct {
 	dropped  uint64              // ids not kept: max reached
 	nodes    map[[16]byte]decode.ScyllaInfo
 	maxNodes int
+	// closed counts the closed connections the analyzers list (MaxClosed
+	// bounds them together).
+	closed atomic.Int64
 }
 
 type prepared struct {
@@ -146,5 +150,18 @@ func (g *registry) resolve(op decode.Opcode, text string) (name string, lwt, ok 
 		return text, false, false
 	}
 	b.WriteString(rest)
-	return b.String(), lwt && op == decode.OpExecute, true
+	name = b.String()
+	if len(name) > maxResolvedName {
+		// (A BATCH of many long statements.)
+		cut := maxResolvedName
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut] + " ..."
+	}
+	return name, lwt && op == decode.OpExecute, true
 }
+
+// maxResolvedName bounds a statement name whose prepared ids were replaced
+// by their texts.
+const maxResolvedName = 4096

@@ -1,6 +1,9 @@
 package capture
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // FlowHandler receives one TCP connection's traffic, in capture order, from
 // the Assembler. Byte slices passed to it alias packet buffers and are only
@@ -103,6 +106,8 @@ type Assembler struct {
 	// driven: the owner moves the clock and sweeps (Advance, Sweep), so
 	// that several assemblers sharing a capture act at the same moments.
 	driven bool
+	// shared counts the flows of all the assemblers sharing MaxFlows.
+	shared *atomic.Int64
 	bufAll int
 	free   [][]byte             // recycled out-of-order buffers
 	cache  [flowCacheSize]*flow // recent flows by a cheap direction-independent hash
@@ -226,7 +231,11 @@ func (a *Assembler) newFlow(k FlowKey, d Dir, p *Packet) *flow {
 		}
 		return nil
 	}
-	if len(a.flows) >= a.cfg.MaxFlows {
+	if a.shared != nil {
+		if a.shared.Add(1) > int64(a.cfg.MaxFlows) && len(a.flows) > 0 {
+			a.evictOldest()
+		}
+	} else if len(a.flows) >= a.cfg.MaxFlows {
 		a.evictOldest()
 	}
 	f := &flow{key: k, h: h}
@@ -515,6 +524,9 @@ func (a *Assembler) close(f *flow, reason CloseReason) {
 	}
 	f.h.Close(reason, a.now)
 	delete(a.flows, f.key)
+	if a.shared != nil {
+		a.shared.Add(-1)
+	}
 	a.unlink(f)
 	if slot := a.slot(f.key); *slot == f {
 		*slot = nil
@@ -560,6 +572,11 @@ const GCInterval = int64(1e9)
 // capture, drives them all with the capture's clock so that each sweeps at
 // the moment a single assembler over the whole capture would.
 func (a *Assembler) Drive() { a.driven = true }
+
+// ShareFlows makes MaxFlows bound the flows of every assembler given the
+// same counter together (a sharded pipeline's workers): one evicts its own
+// least recently active flow when the total would pass it.
+func (a *Assembler) ShareFlows(n *atomic.Int64) { a.shared = n }
 
 // Advance moves the clock to now (the latest packet time of the whole
 // capture) if it is later.
