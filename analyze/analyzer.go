@@ -87,6 +87,7 @@ type Analyzer struct {
 	// of its prepared ids are copied into prepared.
 	reg     *registry
 	regSeen int
+	known   map[string]prepared // the registry's ids, copied up to regSeen
 
 	totals totals
 
@@ -253,7 +254,7 @@ func (a *Analyzer) statement(op decode.Opcode, text []byte) *stmt {
 	if len(a.stmtList) >= a.cfg.MaxStatements {
 		s := a.other[op]
 		if s == nil {
-			s = &stmt{text: "(other " + op.String() + " statements)", op: op, hist: a.newHist()}
+			s = &stmt{text: otherName(op), op: op, hist: a.newHist()}
 			a.other[op] = s
 			a.stmtList = append(a.stmtList, s)
 		}
@@ -272,17 +273,23 @@ func (a *Analyzer) preparedStmt(id []byte) *stmt {
 	if s := a.prepared[string(id)]; s != nil {
 		return s
 	}
-	if int(a.reg.n.Load()) == a.regSeen {
+	if n := int(a.reg.n.Load()); n != a.regSeen {
+		if a.known == nil {
+			a.known = make(map[string]prepared)
+		}
+		for _, e := range a.reg.since(a.regSeen) {
+			a.known[e.id] = e.prepared
+		}
+		a.regSeen = n
+	}
+	e, ok := a.known[string(id)]
+	if !ok || len(a.prepared) >= a.cfg.MaxPrepared {
 		return nil
 	}
-	for _, e := range a.reg.since(a.regSeen) {
-		a.regSeen++
-		if len(a.prepared) >= a.cfg.MaxPrepared && a.prepared[e.id] == nil {
-			continue
-		}
-		s := a.statement(decode.OpExecute, []byte(e.text))
-		s.lwt = s.lwt || e.lwt
-		a.prepared[e.id] = s
-	}
-	return a.prepared[string(id)]
+	// Learned by another worker: the statement is made here only now that
+	// this worker runs it (a histogram each).
+	s := a.statement(decode.OpExecute, []byte(e.text))
+	s.lwt = s.lwt || e.lwt
+	a.prepared[string(id)] = s
+	return s
 }

@@ -228,7 +228,9 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 				// negotiated SCYLLA_LWT_ADD_METADATA_MARK.
 				p.prepare.lwt = true
 			}
-			a.reg.learn(r.PreparedID, p.prepare.text, p.prepare.lwt)
+			if p.prepare != a.other[decode.OpExecute] {
+				a.reg.learn(r.PreparedID, p.prepare.text, p.prepare.lwt)
+			}
 		case h.Opcode == decode.OpResult && r.Kind == decode.ResultSetKeyspace:
 			c.keyspace = string(r.Keyspace)
 		case h.Opcode == decode.OpSupported && len(r.Supported) > 0:

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -317,6 +318,11 @@ func (m *merger) statements(parts []*part) []stmtPart {
 			o.max = max(o.max, s.max)
 		}
 	}
+	sortStatements(out)
+	return m.capStatements(out)
+}
+
+func sortStatements(out []stmtPart) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]
 		if ta, tb := round2(float64(a.total)/1e6), round2(float64(b.total)/1e6); ta != tb {
@@ -330,7 +336,63 @@ func (m *merger) statements(parts []*part) []stmtPart {
 		}
 		return a.text < b.text
 	})
-	return out
+}
+
+// capStatements keeps MaxStatements named statements, the ones with the
+// most time, and folds the rest into their opcode's "other" (each worker
+// keeps MaxStatements of its own, so together they may name more).
+func (m *merger) capStatements(out []stmtPart) []stmtPart {
+	named := 0
+	for i := range out {
+		if !isOther(out[i].text) {
+			named++
+		}
+	}
+	if named <= m.cfg.MaxStatements {
+		return out
+	}
+	kept := out[:0:0]
+	others := map[decode.Opcode]int{}
+	fold := func(s *stmtPart) {
+		i, ok := others[s.op]
+		if !ok {
+			others[s.op] = len(kept)
+			o := *s
+			o.text, o.lwt = otherName(s.op), false
+			o.more = append([]*hdrhistogram.Histogram(nil), s.more...)
+			kept = append(kept, o)
+			return
+		}
+		o := &kept[i]
+		o.more = append(append(o.more, s.hist), s.more...)
+		o.bars.merge(&s.bars)
+		o.lwt = false
+		o.count += s.count
+		o.errors += s.errors
+		o.total += s.total
+		o.max = max(o.max, s.max)
+	}
+	n := 0
+	for i := range out {
+		s := &out[i]
+		switch {
+		case isOther(s.text):
+			fold(s)
+		case n < m.cfg.MaxStatements:
+			n++
+			kept = append(kept, *s)
+		default:
+			fold(s)
+		}
+	}
+	sortStatements(kept)
+	return kept
+}
+
+func otherName(op decode.Opcode) string { return "(other " + op.String() + " statements)" }
+
+func isOther(text string) bool {
+	return strings.HasPrefix(text, "(other ") && strings.HasSuffix(text, " statements)")
 }
 
 // opcodes gives the per-opcode figures and the whole capture's latency.

@@ -357,7 +357,6 @@ func (p *Pipeline) merge(parts []*part, src CaptureInfo) *Report {
 	return p.m.merge(parts, src)
 }
 
-//
 // Of a fanout pipeline, only while its workers are not running (Report,
 // Publish): a snapshot takes each member's figures from its part, which
 // its worker filled (fanoutInfo).

@@ -50,13 +50,20 @@ func (g *registry) learn(id []byte, text string, lwt bool) {
 	g.mu.RLock()
 	old, ok := g.ids[string(id)]
 	g.mu.RUnlock()
-	if ok && old.text == text && old.lwt == lwt {
+	if ok && old.text == text && (old.lwt || !lwt) {
 		return // re-prepared, as drivers do on every node and connection
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.ids[string(id)]; !ok && len(g.ids) >= g.max {
+	old, ok = g.ids[string(id)]
+	switch {
+	case !ok && len(g.ids) >= g.max:
 		g.dropped++
+		return
+	case ok && (old.text != text || old.lwt || !lwt):
+		// The first text stays (an id names one statement; a worker
+		// whose table is full names it "other"); the LWT mark is only
+		// ever added, so an id's entry changes at most once.
 		return
 	}
 	p := prepared{text: text, lwt: lwt}

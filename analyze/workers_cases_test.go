@@ -397,6 +397,16 @@ func TestRevMaxStatementsPerWorker(t *testing.T) {
 			names = append(names, s.Statement)
 		}
 		t.Logf("workers=%d: %d statements %q", w, len(names), names)
+		named, count := 0, uint64(0)
+		for _, s := range r.Statements {
+			if !isOther(s.Statement) {
+				named++
+			}
+			count += s.Count
+		}
+		if named > cfg.MaxStatements || count != uint64(len(ports)) {
+			t.Errorf("workers=%d: %d named statements (MaxStatements %d), %d requests counted of %d", w, named, cfg.MaxStatements, count, len(ports))
+		}
 	}
 }
 
