@@ -492,16 +492,26 @@ func TestLiveBench(t *testing.T) {
 	cfg := analyze.DefaultConfig()
 	cfg.Ports = ports
 	var (
-		src capture.Source
-		p   *analyze.Pipeline
+		src  capture.Source
+		srcs []capture.Source
+		p    *analyze.Pipeline
 	)
 	if workers > 1 && os.Getenv("CQLSNIFF_LIVE_BENCH_MODE") != "capture" {
-		srcs := openFanout(t, lc, workers)
+		flc := lc // the rings share the memory, as cqlsniff's do
+		flc.RingMB = max(ring/workers, minMemberRingMB)
+		srcs = openFanout(t, flc, workers)
 		src = srcs[0]
 		p = analyze.NewFanoutPipeline(srcs, cfg, capture.DefaultAssemblerConfig())
 	} else {
 		src = openLive(t, lc)
+		srcs = []capture.Source{src}
 		p = analyze.NewPipeline(src, cfg, capture.DefaultAssemblerConfig())
+	}
+	records := func() (n uint64) {
+		for _, s := range srcs {
+			n += s.Stats().Records
+		}
+		return n
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -534,7 +544,7 @@ func TestLiveBench(t *testing.T) {
 	lastChange := time.Now()
 	for {
 		time.Sleep(100 * time.Millisecond)
-		n := src.Stats().Records
+		n := records()
 		if n != last {
 			last, lastChange = n, time.Now()
 		} else if n > 0 && time.Since(lastChange) > idle {
