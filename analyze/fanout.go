@@ -86,6 +86,7 @@ func (p *Pipeline) runFanout(ctx context.Context) error {
 			var errs []error
 			for i, s := range p.shards {
 				s.serveAsked(i) // one asked for as the worker stopped
+				s.finishBuild()
 				errs = append(errs, s.fan.err)
 			}
 			return errors.Join(errs...)
@@ -103,6 +104,9 @@ func (s *shard) read(ctx context.Context, i int) error {
 	var n uint64
 	for {
 		s.serveAsked(i)
+		if s.build != nil && n&255 == 0 {
+			s.stepBuild(partStep)
+		}
 		if n&1023 == 0 && ctx.Err() != nil {
 			return nil
 		}
@@ -112,6 +116,9 @@ func (s *shard) read(ctx context.Context, i int) error {
 			case err == io.EOF:
 				return nil
 			case errors.Is(err, capture.ErrTimeout):
+				if s.build != nil {
+					s.stepBuild(0) // idle: finish it
+				}
 				if ctx.Err() != nil {
 					return nil
 				}

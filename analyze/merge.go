@@ -76,8 +76,29 @@ func (s *stmtPart) merged() *hdrhistogram.Histogram {
 // while the analyzer goes on; without, they are the analyzer's own and the
 // part must be merged before the analyzer sees another packet.
 func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
+	b := a.newPartBuilder(asm, copyHists)
+	b.step(0)
+	return b.pt
+}
+
+// partBuilder builds a part a slice at a time (step), so that a snapshot
+// of tens of thousands of connections never stops a worker for long: the
+// counters and the closed connections are taken when it starts, each open
+// connection's report when its slice comes. (A connection that closes in
+// between is left out of that snapshot.)
+type partBuilder struct {
+	a     *Analyzer
+	pt    *part
+	copy  bool
+	conns []*conn
+	next  int // of conns
+	stmt  int // of a.stmtList
+}
+
+func (a *Analyzer) newPartBuilder(asm capture.AssemblerStats, copyHists bool) *partBuilder {
 	a.retryKeys()
-	p := &part{
+	b := &partBuilder{a: a, copy: copyHists, conns: make([]*conn, 0, len(a.live))}
+	b.pt = &part{
 		conns:         make([]*ConnReport, 0, len(a.closed)+len(a.live)),
 		totals:        a.totals,
 		closedDropped: a.closedDropped,
@@ -85,9 +106,28 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 		stream:        a.closedStream,
 		seg:           a.closedSeg,
 		asm:           asm,
+		stmts:         make([]stmtPart, 0, len(a.stmtList)),
 	}
-	p.conns = append(p.conns, a.closed...)
+	b.pt.conns = append(b.pt.conns, a.closed...)
 	for c := range a.live {
+		b.conns = append(b.conns, c)
+	}
+	return b
+}
+
+// step adds up to n connections and statements to the part (n <= 0: all
+// of them) and reports whether it is complete.
+func (b *partBuilder) step(n int) bool {
+	a, p := b.a, b.pt
+	if n <= 0 {
+		n = len(b.conns) + len(a.stmtList)
+	}
+	for ; n > 0 && b.next < len(b.conns); n-- {
+		c := b.conns[b.next]
+		b.next++
+		if c.closed {
+			continue
+		}
 		if c.isCQL() || c.tls {
 			// A connection that saw nothing since the last report has
 			// the same one: most of a busy host's thousands, between two
@@ -106,13 +146,14 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 			addStreamStats(&p.stream, c.streams[1].Stats())
 		}
 	}
-	p.stmts = make([]stmtPart, 0, len(a.stmtList))
-	for _, s := range a.stmtList {
+	for ; n > 0 && b.stmt < len(a.stmtList); n-- {
+		s := a.stmtList[b.stmt]
+		b.stmt++
 		if s.count == 0 {
 			continue
 		}
 		h := s.hist
-		if copyHists {
+		if b.copy {
 			// The copy of the last part serves again if the statement
 			// did not run since: the parts never modify it.
 			if s.snap == nil || s.snapCount != s.count {
@@ -123,7 +164,7 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 		p.stmts = append(p.stmts, stmtPart{text: s.text, op: s.op, lwt: s.lwt, count: s.count, errors: s.errors,
 			total: s.total, max: s.max, hist: h, bars: s.bars})
 	}
-	return p
+	return b.next == len(b.conns) && b.stmt == len(a.stmtList)
 }
 
 // merger joins parts into reports. It keeps what reports add from outside

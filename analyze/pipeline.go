@@ -230,7 +230,13 @@ const snapshotWait = 9
 // A fanout pipeline (NewFanoutPipeline) runs each worker on its source, and
 // ignores limit.
 func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
-	defer p.merging.Wait() // a snapshot asked for is published before Run returns
+	defer func() {
+		// A snapshot asked for is published before Run returns.
+		if p.one != nil {
+			p.one.finishBuild()
+		}
+		p.merging.Wait()
+	}()
 	if p.finished {
 		return errors.New("analyze: Run after Finish")
 	}
@@ -251,6 +257,9 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 		if p.snaps.want.Load() && p.count >= p.snapAt {
 			p.snapshot()
 		}
+		if p.one != nil && p.one.build != nil && p.count&255 == 0 {
+			p.one.stepBuild(partStep)
+		}
 		err := p.src.Next(&p.pkt)
 		if err != nil {
 			if err == io.EOF {
@@ -261,6 +270,9 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 				// what they have, publish if asked, stop if cancelled.
 				p.flushAll()
 				p.snapAt = 0
+				if p.one != nil && p.one.build != nil {
+					p.one.finishBuild() // idle: finish it
+				}
 				if ctx.Err() != nil {
 					return nil
 				}

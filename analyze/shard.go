@@ -19,13 +19,14 @@ import (
 // another, so a worker that falls behind slows the reader down instead of
 // growing memory.
 type shard struct {
-	an   *Analyzer
-	asm  *capture.Assembler
-	in   chan *batch
-	free chan *batch
-	cur  *batch // being filled by the pipeline's goroutine
-	err  error  // the exchange log's, at the end
-	fan  fanoutState
+	an    *Analyzer
+	asm   *capture.Assembler
+	in    chan *batch
+	free  chan *batch
+	cur   *batch // being filled by the pipeline's goroutine
+	err   error  // the exchange log's, at the end
+	fan   fanoutState
+	build *building // a snapshot's part under way
 }
 
 // Batch bounds: a batch goes to its worker when either is reached (or the
@@ -69,19 +70,64 @@ type partsRequest struct {
 }
 
 // servePart builds worker i's part of r.
+//
+// A snapshot's part (r.copy) is built a slice at a time (stepBuild),
+// between batches or packets; a report asked for by a caller that waits for
+// it, at once.
 func (s *shard) servePart(i int, r *partsRequest) {
+	s.build = &building{b: s.an.newPartBuilder(s.asm.Stats(), r.copy), req: r, i: i}
+	if !r.copy {
+		for s.build != nil {
+			s.stepBuild(0)
+		}
+		return
+	}
+	s.stepBuild(partStep)
+}
+
+// partStep is how many connections and statements a worker adds to a
+// snapshot's part at a time: a few milliseconds' work at most (a
+// connection's report costs ~6 µs when it changed, a statement's copy
+// ~10 µs).
+const partStep = 512
+
+// building is a part under way.
+type building struct {
+	b     *partBuilder
+	req   *partsRequest
+	i     int
+	spent time.Duration
+}
+
+// stepBuild takes the part under way a step further (n: as in
+// partBuilder.step) and hands it over when complete.
+func (s *shard) stepBuild(n int) {
+	w := s.build
 	start := time.Now()
-	pt := s.an.part(s.asm.Stats(), r.copy)
+	done := w.b.step(n)
+	w.spent += time.Since(start)
+	if !done {
+		return
+	}
+	pt, r := w.b.pt, w.req
 	if s.fan.src != nil {
 		// A fanout worker: its member's counters and clock, which only
 		// it may read while it runs.
 		pt.src, pt.clk = s.fan.src.Stats(), s.fan.clk
 	}
-	r.parts[i] = pt
-	d := int64(time.Since(start))
+	r.parts[w.i] = pt
+	d := int64(w.spent)
 	for c := r.cost.Load(); d > c && !r.cost.CompareAndSwap(c, d); c = r.cost.Load() {
 	}
+	s.build = nil
 	r.wg.Done()
+}
+
+// finishBuild completes the part under way, if any.
+func (s *shard) finishBuild() {
+	for s.build != nil {
+		s.stepBuild(0)
+	}
 }
 
 // deal hands a packet to the worker that owns its connection.
@@ -154,8 +200,27 @@ func (p *Pipeline) start() {
 }
 
 // run is a worker's loop.
+//
+// A snapshot's part under way goes a step further after each batch, and
+// step after step while no batch waits.
 func (s *shard) run(i int) {
-	for b := range s.in {
+	for {
+		var b *batch
+		ok := true
+		if s.build != nil {
+			select {
+			case b, ok = <-s.in:
+			default:
+				s.stepBuild(partStep)
+				continue
+			}
+		} else {
+			b, ok = <-s.in
+		}
+		if !ok {
+			s.finishBuild()
+			return
+		}
 		for j := range b.pkts {
 			d := &b.pkts[j]
 			if d.sweep {
@@ -168,7 +233,11 @@ func (s *shard) run(i int) {
 		if b.req != nil {
 			s.servePart(i, b.req)
 		}
+		if s.build != nil {
+			s.stepBuild(partStep)
+		}
 		if b.finish {
+			s.finishBuild()
 			s.asm.Advance(b.now)
 			s.asm.Flush()
 			s.err = s.an.FlushLog()

@@ -216,10 +216,10 @@ func BenchmarkPipelineWorkers(b *testing.B) {
 }
 
 // BenchmarkSnapshot is the cost of a snapshot at the scale of a busy host:
-// 30,000 open connections and 5,000 statements. "part" is what a worker
-// spends between two batches, the capture's stall: "cold" when every
-// connection and statement changed since the last snapshot, "steady" when
-// none did (a quiet second). "report" is a whole report with 1 and 2
+// 30,000 open connections and 5,000 statements. "part" is a worker's whole
+// share ("cold" when every connection and statement changed since the last
+// snapshot, "steady" when none did), which it builds partStep at a time
+// between batches: "step" is the longest it stops at once. "report" is a whole report with 1 and 2
 // workers (the parts, built at once by the workers, and the merge).
 func BenchmarkSnapshot(b *testing.B) {
 	data, _ := genCapture(b, synth.Config{Connections: 30000, Requests: 12, InFlight: 2, Mix: synth.MixMixed, Seed: 9})
@@ -259,6 +259,17 @@ func BenchmarkSnapshot(b *testing.B) {
 					touch()
 					b.StartTimer()
 					s.an.part(s.asm.Stats(), true)
+				}
+			})
+			b.Run("workers=1/step/cold", func(b *testing.B) {
+				// The longest a worker stops for a snapshot: its start
+				// and the first slice of connections, all changed.
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					touch()
+					b.StartTimer()
+					s.an.newPartBuilder(s.asm.Stats(), true).step(partStep)
 				}
 			})
 			b.Run("workers=1/part/steady", func(b *testing.B) {
