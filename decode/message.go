@@ -120,11 +120,12 @@ type Request struct {
 func (r *Request) Reset() {
 	clear(r.Children)
 	clear(r.Params.Values)
-	*r = Request{
-		KeepValues: r.KeepValues,
-		Children:   r.Children[:0],
-		Params:     QueryParams{Values: r.Params.Values[:0]},
-	}
+	// Zeroed in place, the kept fields put back after: a composite literal
+	// that reads r is built in a temporary and copied over r, twice the
+	// work on the per-request path.
+	keep, children, values := r.KeepValues, r.Children[:0], r.Params.Values[:0]
+	*r = Request{}
+	r.KeepValues, r.Children, r.Params.Values = keep, children, values
 }
 
 // SchemaChange is the body of a RESULT Schema_change or a SCHEMA_CHANGE event.
@@ -216,7 +217,11 @@ type Response struct {
 }
 
 // Reset clears r for the next decode, keeping RateLimitCode.
-func (r *Response) Reset() { *r = Response{RateLimitCode: r.RateLimitCode} }
+func (r *Response) Reset() {
+	code := r.RateLimitCode // (see Request.Reset)
+	*r = Response{}
+	r.RateLimitCode = code
+}
 
 // MaxFailureReasons is how many entries of a v5 failure reason map
 // ErrorDetail keeps.
