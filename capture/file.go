@@ -107,12 +107,18 @@ type FileSource struct {
 	link      layers.LinkType // pcap: the file's link type
 	swap      bool            // pcap: record headers are big endian
 	nanos     bool            // pcap: timestamps in nanoseconds
-	consumed  int             // pcap: bytes of the last record still to discard
-	gz        *gzip.Reader
-	closer    io.Closer // the file we opened, nil for stdin and caller readers
-	err       error     // sticky error once reading failed
-	skipped   int       // cost of the records skipped in this call to Next
-	stats     SourceStats
+	// pcap: the buffered bytes not yet read, as br last handed them out
+	// (aliasing its buffer), and how many bytes before them are read but
+	// not yet discarded from br. Records are cut from win; br is asked
+	// again only when win holds no whole record, not two or three times a
+	// record.
+	win     []byte
+	used    int
+	gz      *gzip.Reader
+	closer  io.Closer // the file we opened, nil for stdin and caller readers
+	err     error     // sticky error once reading failed
+	skipped int       // cost of the records skipped in this call to Next
+	stats   SourceStats
 }
 
 var _ Source = (*FileSource)(nil)
@@ -290,17 +296,11 @@ func (s *FileSource) count(r DecodeResult) bool {
 
 func (s *FileSource) nextPcap(p *Packet) error {
 	for {
-		// The previous record's bytes stayed in the buffer until now: the
-		// packet handed out aliases them.
-		if s.consumed > 0 {
-			s.br.Discard(s.consumed)
-			s.consumed = 0
-		}
 		// Look at the record header before pcapgo does: pcapgo fails on a
 		// record longer than the file's snap length or its own wire length,
 		// and cannot skip it, and it would read a record of any length the
 		// header declares into memory. Such records are skipped here.
-		hdr, err := s.br.Peek(16)
+		hdr, err := s.peek(16)
 		if err != nil {
 			if len(hdr) == 0 && err == io.EOF {
 				return io.EOF
@@ -314,7 +314,7 @@ func (s *FileSource) nextPcap(p *Packet) error {
 		if capLen > MaxRecordLen || capLen > wireLen {
 			s.stats.Records++
 			s.stats.Malformed++
-			if err := discard(s.br, 16+uint64(capLen)); err != nil {
+			if err := s.skip(16 + uint64(capLen)); err != nil {
 				return s.readErr(err)
 			}
 			if s.skipped += skipCost(16 + uint64(capLen)); s.skipped >= skipBudget {
@@ -337,13 +337,16 @@ func (s *FileSource) nextPcap(p *Packet) error {
 			ts += int64(frac) * 1e3
 		}
 		n := 16 + int(capLen)
-		rec, err := s.br.Peek(n)
+		rec, err := s.peek(n)
 		if err != nil {
 			// The whole record header was there, so even io.EOF means the
 			// record's bytes are missing.
 			return s.readErr(err)
 		}
-		s.consumed = n
+		// The record stays in br's buffer until the next call: the packet
+		// handed out aliases it.
+		s.win = s.win[n:]
+		s.used += n
 		data := rec[16:]
 		s.stats.Records++
 		s.stats.Bytes += uint64(len(data))
@@ -355,6 +358,36 @@ func (s *FileSource) nextPcap(p *Packet) error {
 			return ErrTimeout
 		}
 	}
+}
+
+// peek returns the next n unread bytes (n ≤ br's size). When the window
+// holds fewer, the bytes read so far are discarded from br and the window
+// becomes all that br has buffered, reading more if that is under n; on a
+// short read it returns what there is and the error.
+func (s *FileSource) peek(n int) ([]byte, error) {
+	if len(s.win) >= n {
+		return s.win[:n], nil
+	}
+	s.br.Discard(s.used) // buffered: cannot fail
+	s.used = 0
+	w, err := s.br.Peek(max(n, s.br.Buffered()))
+	s.win = w
+	if len(w) < n {
+		return w, err
+	}
+	return w[:n], nil
+}
+
+// skip consumes n bytes, which may be more than br buffers.
+func (s *FileSource) skip(n uint64) error {
+	if n <= uint64(len(s.win)) {
+		s.win = s.win[n:]
+		s.used += int(n)
+		return nil
+	}
+	s.br.Discard(s.used)
+	s.win, s.used = nil, 0
+	return discard(s.br, n)
 }
 
 func (s *FileSource) nextNg(p *Packet) error {
