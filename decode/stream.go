@@ -226,6 +226,14 @@ func (s *Stream) trimBody() {
 // frame's is no longer valid once the stream is called again, and the
 // segment payload once the envelope layer has read all of it.
 func (s *Stream) giveBack() {
+	// Called two or three times a segment, and almost never with anything
+	// lent: the test is inlined, the work is not.
+	if s.lentOut != nil || s.lentSeg != nil {
+		s.giveBackLent()
+	}
+}
+
+func (s *Stream) giveBackLent() {
 	if s.lentOut != nil {
 		giveBack(s.lentOut)
 		s.lentOut = nil
