@@ -187,3 +187,81 @@ func TestTimingClockExtremes(t *testing.T) {
 		})
 	}
 }
+
+// TestSeriesBinCache: the series with its cached bin fills the same bins as
+// one that divides at every event (the code before the cache), over
+// clocks that fold the bins many times, step back and jump.
+func TestSeriesBinCache(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		start int64
+		steps []int64 // cycled
+	}{
+		{"steady", 1e18, []int64{3e3, 7e3, 11e3}},
+		{"folding", 0, []int64{1e6, 9e6, 4e6, 25e6}},
+		{"stepping back", 5e9, []int64{4e6, -3e6, 8e6, -1e6, 20e6}},
+		{"long jumps", -7e18, []int64{1e3, 1e17, 5e3, 3e16}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, want := &series{start: c.start, width: seriesBin0}, &refSeries{series{start: c.start, width: seriesBin0}}
+			ts, n := c.start, 0
+			for i := 0; i < 5000; i++ {
+				step := c.steps[i%len(c.steps)]
+				next := ts + step
+				if (step > 0) != (next > ts) {
+					break // int64 overflow: the clock ends here
+				}
+				got.add(ts, next, n)
+				want.add(ts, next, n)
+				ts = next
+				if i%3 == 0 {
+					got.request(ts)
+					want.request(ts)
+					n++
+				} else {
+					got.response(ts)
+					want.response(ts)
+					n = max(n-1, 0)
+				}
+			}
+			if got.width != want.width || got.n != want.n || got.resp != want.resp || got.reqs != want.reqs ||
+				got.area != want.area || got.idle != want.idle {
+				t.Errorf("cached: width %d, %d bins, %v requests; dividing: width %d, %d bins, %v requests",
+					got.width, got.n, got.reqs[:got.n], want.width, want.n, want.reqs[:want.n])
+			}
+		})
+	}
+}
+
+// refSeries is series without the cache: every lookup divides.
+type refSeries struct{ series }
+
+func (s *refSeries) bin(rel uint64) int {
+	for rel/s.width >= seriesBins && s.width < seriesMaxWidth {
+		s.fold()
+	}
+	i := int(min(rel/s.width, seriesBins-1))
+	s.n = max(s.n, i+1)
+	return i
+}
+
+func (s *refSeries) request(ts int64)  { s.reqs[s.bin(s.rel(ts))]++ }
+func (s *refSeries) response(ts int64) { s.resp[s.bin(s.rel(ts))]++ }
+
+func (s *refSeries) add(from, to int64, n int) {
+	f, t := s.rel(from), s.rel(to)
+	last := s.bin(t)
+	for f < t {
+		i := int(min(f/s.width, uint64(last)))
+		end := t
+		if i < last {
+			end = min(uint64(i+1)*s.width, t)
+		}
+		d := end - f
+		s.area[i] += float64(n) * float64(d)
+		if n == 0 {
+			s.idle[i] += d
+		}
+		f = end
+	}
+}
