@@ -181,6 +181,36 @@ func (r *reader) value(v uint8) []byte {
 	return r.take(int(n))
 }
 
+// skipValues reads past n bound values that nobody keeps, as n calls to
+// value would. The values wholly in the buffered body are stepped over
+// without value's checks and slicing (an EXECUTE carries a few to dozens);
+// value takes over at the first that is not, so every outcome (cut,
+// truncated, malformed) is the one it gives.
+func (r *reader) skipValues(n int, v uint8) {
+	if r.err != nil {
+		return
+	}
+	b, off := r.b, r.off
+	for ; n > 0 && len(b)-off >= 4; n-- {
+		l := int(int32(binary.BigEndian.Uint32(b[off:])))
+		if l < 0 {
+			if v >= 4 && l < -2 {
+				break // malformed: value says so
+			}
+			off += 4
+			continue
+		}
+		if l > len(b)-off-4 {
+			break
+		}
+		off += 4 + l
+	}
+	r.off = off
+	for ; n > 0 && r.err == nil; n-- {
+		r.value(v)
+	}
+}
+
 func (r *reader) consistency() Consistency {
 	c := Consistency(r.u16())
 	if r.err == nil && !c.Valid() {

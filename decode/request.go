@@ -222,13 +222,17 @@ func decodeParams(rd *reader, v uint8, r *Request) {
 			return
 		}
 		p.ValuesCount = n
-		for i := 0; i < n && rd.ok(); i++ {
-			if names {
-				rd.str()
-			}
-			val := rd.value(v)
-			if rd.ok() && r.KeepValues {
-				p.Values = append(p.Values, val)
+		if !names && !r.KeepValues {
+			rd.skipValues(n, v)
+		} else {
+			for i := 0; i < n && rd.ok(); i++ {
+				if names {
+					rd.str()
+				}
+				val := rd.value(v)
+				if rd.ok() && r.KeepValues {
+					p.Values = append(p.Values, val)
+				}
 			}
 		}
 	}
