@@ -47,7 +47,9 @@ func (t *pendingTable) put(stream int16, p pending) bool {
 	for i := t.index(stream); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if !s.used {
-			*s = pendingSlot{used: true, stream: stream, p: p}
+			// Field by field: a composite literal would be built in a
+			// temporary and copied again.
+			s.used, s.stream, s.p = true, stream, p
 			t.n++
 			return false
 		}
