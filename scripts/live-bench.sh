@@ -25,10 +25,8 @@
 #
 # Workers: when `cqlsniff -h` lists --workers, part 2 runs the full-analysis
 # consumers with each count in WORKERS ("1 2"): the cqlsniff binary with
-# --workers N, and TestLiveBench with CQLSNIFF_LIVE_BENCH_WORKERS=N. That
-# variable is a hook: TestLiveBench honours it once it says so by putting
-# "workers" in its result line; until then the script measures it once,
-# with the pipeline it has, and says that the count was not applied.
+# --workers N, and TestLiveBench with CQLSNIFF_LIVE_BENCH_WORKERS=N (a
+# PACKET_FANOUT group of N rings sharing RING_MB, as cqlsniff's do).
 #
 # Needs root, tcpreplay (with tcprewrite) and tcpdump. Knobs (environment):
 # CONNS, REQUESTS (the generated workload: by default the unbuffered 200k
@@ -95,14 +93,7 @@ run_cqlsniff() { # rate dump mode [workers]
   wait "$pid" || { cat "$out" >&2; return 1; }
   local res label
   res=$(sed -n 's/^result //p' "$out")
-  label="${3:-cqlsniff}${2:+ -w}"
-  if [ -n "${4:-}" ]; then
-    if python3 -c 'import json, sys; sys.exit("workers" not in json.loads(sys.argv[1]))' "$res"; then
-      label="$label w$4"
-    else
-      label="$label (w$4 not applied)"
-    fi
-  fi
+  label="${3:-cqlsniff}${2:+ -w}${4:+ w$4}"
   python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
@@ -164,23 +155,25 @@ show() { # the tab-separated row on stdin, as a table row
   printf '%s\n' "$line" >>"$work/rows"
 }
 
+workers=("")
+if help=$("$work/cqlsniff" -h 2>&1 || true) && [[ $help == *"-workers"* ]]; then
+  read -r -a workers <<<"$WORKERS"
+fi
+
 echo "replaying $packets packets per run onto lo, port $PORT, ring $RING_MB MiB, $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "$RATES" ]; then
+  # (The sweep runs the first worker count of WORKERS.)
   printf "%-12s %-22s %10s %9s %8s %9s %10s\n" rate consumer "sent pps" captured dropped responses "cpu ns/pkt"
   for rate in $RATES; do
-    run_cqlsniff "$rate" "" "" | show
-    run_cqlsniff "$rate" /dev/null "" | show
+    run_cqlsniff "$rate" "" "" "${workers[0]}" | show
+    run_cqlsniff "$rate" /dev/null "" "${workers[0]}" | show
     run_cqlsniff "$rate" /dev/null capture | show
-    run_binary "$rate" | show
+    run_binary "$rate" "${workers[0]}" | show
     run_tcpdump "$rate" | show
   done
 fi
 
 [ "$RATIO_REPS" -gt 0 ] || exit 0
-workers=("")
-if help=$("$work/cqlsniff" -h 2>&1 || true) && [[ $help == *"-workers"* ]]; then
-  read -r -a workers <<<"$WORKERS"
-fi
 echo
 echo "CPU per packet against tcpdump -w /dev/null at top speed, $RATIO_REPS interleaved rounds (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 printf "%-12s %-22s %10s %9s %8s %9s %10s\n" rate consumer "sent pps" captured dropped responses "cpu ns/pkt"
