@@ -133,10 +133,10 @@ func filler(cport, sport uint16, k int) []rpkt {
 	return out
 }
 
-// TestRevPasswordAcrossWorkers: the password of an EXECUTE of a prepared
-// "ALTER ROLE ... PASSWORD = ?" is withheld with one worker; with three, the
-// id is prepared on a connection another worker owns.
-func TestRevPasswordAcrossWorkers(t *testing.T) {
+// TestPasswordAcrossWorkers: the password of an EXECUTE of a prepared
+// "ALTER ROLE ... PASSWORD = ?" is withheld with one worker and with three,
+// where the id is prepared on a connection another worker owns.
+func TestPasswordAcrossWorkers(t *testing.T) {
 	const n = 3
 	x := portsOn(t, 0, n, 1, 9042, 40000)[0]
 	y := portsOn(t, 1, n, 2, 9042, 41000)
@@ -174,9 +174,9 @@ func TestRevPasswordAcrossWorkers(t *testing.T) {
 	}
 }
 
-// TestRevScyllaNodeAcrossWorkers: a connection without its own SUPPORTED
+// TestScyllaNodeAcrossWorkers: a connection without its own SUPPORTED
 // closes after another connection to the node told its shards.
-func TestRevScyllaNodeAcrossWorkers(t *testing.T) {
+func TestScyllaNodeAcrossWorkers(t *testing.T) {
 	const n = 3
 	x := portsOn(t, 0, n, 1, 19042, 40000)[0]
 	y := portsOn(t, 1, n, 2, 19042, 41000)
@@ -209,9 +209,9 @@ func TestRevScyllaNodeAcrossWorkers(t *testing.T) {
 	}
 }
 
-// TestRevMaxClosedDivided: fewer closed connections than MaxClosed are all
-// listed by one worker; the workers' shares drop some.
-func TestRevMaxClosedDivided(t *testing.T) {
+// TestMaxClosedShared: fewer closed connections than MaxClosed are all
+// listed, by one worker or by several counting together.
+func TestMaxClosedShared(t *testing.T) {
 	q := "SELECT 1"
 	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
 	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
@@ -237,9 +237,9 @@ func TestRevMaxClosedDivided(t *testing.T) {
 	}
 }
 
-// TestRevMaxFlowsDivided: fewer open connections than MaxFlows are never
-// evicted by one worker; a worker's share evicts some.
-func TestRevMaxFlowsDivided(t *testing.T) {
+// TestMaxFlowsShared: fewer open connections than MaxFlows are never
+// evicted, by one worker or by several counting together.
+func TestMaxFlowsShared(t *testing.T) {
 	q := "SELECT 1"
 	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
 	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
@@ -268,9 +268,9 @@ func TestRevMaxFlowsDivided(t *testing.T) {
 	}
 }
 
-// TestRevBatchNameAcrossWorkers: a BATCH of long prepared statements is
-// named differently when its ids were learned on another worker.
-func TestRevBatchNameAcrossWorkers(t *testing.T) {
+// TestBatchNameAcrossWorkers: a BATCH of long prepared statements is
+// named alike whether its ids were learned on its own worker or another.
+func TestBatchNameAcrossWorkers(t *testing.T) {
 	const n = 3
 	x := portsOn(t, 0, n, 1, 9042, 40000)[0]
 	y := portsOn(t, 1, n, 2, 9042, 41000)
@@ -318,8 +318,9 @@ func TestRevBatchNameAcrossWorkers(t *testing.T) {
 	}
 }
 
-// TestRevBarsOverflow: the bars count in 32 bits.
-func TestRevBarsOverflow(t *testing.T) {
+// TestBarsOverflow: merged latency bars do not wrap (they once counted
+// in 32 bits).
+func TestBarsOverflow(t *testing.T) {
 	var a, b latBars
 	a[9], b[9] = 3e9, 3e9
 	a.merge(&b)
@@ -351,9 +352,9 @@ func (e *endless) Next(p *capture.Packet) error {
 func (e *endless) Close() error               { e.closed.Store(true); return nil }
 func (e *endless) Stats() capture.SourceStats { return capture.SourceStats{} }
 
-// TestRevFanoutSnapshotRace: snapshots of a running fanout pipeline; run
+// TestFanoutSnapshotRace: snapshots of a running fanout pipeline; run
 // with -race.
-func TestRevFanoutSnapshotRace(t *testing.T) {
+func TestFanoutSnapshotRace(t *testing.T) {
 	ms := []*endless{{port: 40000}, {port: 40001}}
 	srcs := []capture.Source{ms[0], ms[1]}
 	p := NewFanoutPipeline(srcs, DefaultConfig(), capture.DefaultAssemblerConfig())
@@ -374,9 +375,9 @@ func TestRevFanoutSnapshotRace(t *testing.T) {
 	p.Finish()
 }
 
-// TestRevMaxStatementsPerWorker: MaxStatements bounds each worker, not the
-// report.
-func TestRevMaxStatementsPerWorker(t *testing.T) {
+// TestMaxStatementsPerWorker: each worker keeps MaxStatements of its own,
+// and the report still names at most MaxStatements.
+func TestMaxStatementsPerWorker(t *testing.T) {
 	var pk []rpkt
 	ports := append(append(portsOn(t, 0, 3, 2, 9042, 40000), portsOn(t, 1, 3, 2, 9042, 42000)...), portsOn(t, 2, 3, 2, 9042, 44000)...)
 	for i, c := range ports {
@@ -410,8 +411,8 @@ func TestRevMaxStatementsPerWorker(t *testing.T) {
 	}
 }
 
-// TestRevFanoutOneMember: a fanout group of one member; run with -race.
-func TestRevFanoutOneMember(t *testing.T) {
+// TestFanoutOneMember: a fanout group of one member; run with -race.
+func TestFanoutOneMember(t *testing.T) {
 	m := &endless{port: 40000}
 	p := NewFanoutPipeline([]capture.Source{m}, DefaultConfig(), capture.DefaultAssemblerConfig())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -426,9 +427,9 @@ func TestRevFanoutOneMember(t *testing.T) {
 	p.Finish()
 }
 
-// TestRevScyllaAtEndFlaky: no filler, both connections open to the end:
-// whether the other worker's Flush sees the node is a race.
-func TestRevScyllaAtEndFlaky(t *testing.T) {
+// TestScyllaAtEnd: no filler, both connections open to the end: the node
+// is joined when the report is made, so no worker's Flush order matters.
+func TestScyllaAtEnd(t *testing.T) {
 	const n = 3
 	x := portsOn(t, 0, n, 1, 19042, 40000)[0]
 	y := portsOn(t, 1, n, 1, 19042, 41000)[0]

@@ -11,6 +11,7 @@ import (
 	"github.com/cqlsniff/cqlsniff/internal/synth"
 )
 
+// noNum is a source that does not number its packets.
 type noNum struct{ capture.Source }
 
 func (s noNum) Next(p *capture.Packet) error {
@@ -19,7 +20,9 @@ func (s noNum) Next(p *capture.Packet) error {
 	return err
 }
 
-func TestRevNumZero(t *testing.T) {
+// TestNumZero: packets without numbers are numbered by the pipeline, so
+// that connection ids stay unique with several workers.
+func TestNumZero(t *testing.T) {
 	data, _ := genCapture(t, synth.Config{Connections: 6, Requests: 50, InFlight: 4, Seed: 3})
 	for _, n := range []int{1, 3} {
 		src, _ := capture.NewReaderSource(bytes.NewReader(data))
@@ -40,7 +43,7 @@ func TestRevNumZero(t *testing.T) {
 	}
 }
 
-func TestRevFanoutOneMemberCQL(t *testing.T) {
+func TestFanoutOneMemberCQL(t *testing.T) {
 	data, _ := genCapture(t, synth.Config{Connections: 4, Requests: 20000, InFlight: 8, Seed: 3})
 	src, _ := capture.NewReaderSource(bytes.NewReader(data))
 	p := NewFanoutPipeline([]capture.Source{src}, DefaultConfig(), capture.DefaultAssemblerConfig())
@@ -61,10 +64,10 @@ func fz(ctl byte, payload []byte) []byte {
 	return append([]byte{ctl, byte(len(payload)), byte(len(payload) >> 8)}, payload...)
 }
 
-// TestRevFuzzScyllaFlaky: FuzzPipeline's own check (three workers make one
+// TestFuzzScylla: FuzzPipeline's own check (three workers make one
 // worker's report) on a small input where one connection's SUPPORTED names
 // the node of another.
-func TestRevFuzzScyllaFlaky(t *testing.T) {
+func TestFuzzScylla(t *testing.T) {
 	var shards [4]int
 	for c := 0; c < 4; c++ {
 		s := &fuzzSource{data: fz(byte(c), []byte{1})}

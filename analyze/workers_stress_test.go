@@ -11,10 +11,10 @@ import (
 	"github.com/cqlsniff/cqlsniff/internal/synth"
 )
 
-// TestRevStress: snapshots asked for all the time from another goroutine,
+// TestStress: snapshots asked for all the time from another goroutine,
 // Run in steps, reports between, a cancelled context, a host reader;
 // run with -race.
-func TestRevStress(t *testing.T) {
+func TestStress(t *testing.T) {
 	data, st := genCapture(t, synth.Config{Connections: 40, Requests: 400, InFlight: 8, Handshake: true, Mix: synth.MixMixed, Seed: 11})
 	for _, n := range []int{1, 3} {
 		src, err := capture.NewReaderSource(bytes.NewReader(data))
