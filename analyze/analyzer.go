@@ -110,6 +110,9 @@ type Analyzer struct {
 	plainTS  int64       // ... and time
 	keyLogAt int64       // packet time of the last key log refresh
 
+	// build is the part under way, if any (see partBuilder).
+	build    *partBuilder
+	buildSeq uint64
 	// rep builds this analyzer's reports when it runs alone (a sharded
 	// pipeline has one merger for all its workers).
 	rep *merger
@@ -273,6 +276,23 @@ func (a *Analyzer) preparedStmt(id []byte) *stmt {
 	if s := a.prepared[string(id)]; s != nil {
 		return s
 	}
+	a.syncKnown()
+	e, ok := a.known[string(id)]
+	if !ok || len(a.prepared) >= a.cfg.MaxPrepared {
+		return nil
+	}
+	// Learned by another worker: the statement is made here only now that
+	// this worker runs it (a histogram each).
+	s := a.statement(decode.OpExecute, []byte(e.text))
+	if s != a.other[decode.OpExecute] {
+		s.lwt = s.lwt || e.lwt
+	}
+	a.prepared[string(id)] = s
+	return s
+}
+
+// syncKnown copies the ids the registry learned since the last look.
+func (a *Analyzer) syncKnown() {
 	if n := int(a.reg.n.Load()); n != a.regSeen {
 		if a.known == nil {
 			a.known = make(map[string]prepared)
@@ -282,14 +302,15 @@ func (a *Analyzer) preparedStmt(id []byte) *stmt {
 		}
 		a.regSeen = n
 	}
-	e, ok := a.known[string(id)]
-	if !ok || len(a.prepared) >= a.cfg.MaxPrepared {
-		return nil
+}
+
+// preparedText returns the text a prepared id stands for, if known,
+// without making its statement here (the id of a BATCH child, say).
+func (a *Analyzer) preparedText(id []byte) (string, bool) {
+	if s := a.prepared[string(id)]; s != nil {
+		return s.text, s != a.other[decode.OpExecute]
 	}
-	// Learned by another worker: the statement is made here only now that
-	// this worker runs it (a histogram each).
-	s := a.statement(decode.OpExecute, []byte(e.text))
-	s.lwt = s.lwt || e.lwt
-	a.prepared[string(id)] = s
-	return s
+	a.syncKnown()
+	e, ok := a.known[string(id)]
+	return e.text, ok
 }

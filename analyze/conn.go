@@ -19,6 +19,7 @@ type conn struct {
 	// (rep, made at repGen).
 	gen, repGen uint64
 	rep         *ConnReport
+	partID      uint64 // the last part that has this connection's report
 
 	rolesKnown bool
 	guess      bool        // roles not known from the port list
@@ -284,11 +285,15 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 		}
 	}
 	c.closed = true
-	if c.isCQL() {
-		a.keepClosed(c.report())
-		a.totals.unanswered += uint64(c.pending.len()) + c.reused
-	} else if c.tls {
-		a.keepClosed(c.report())
+	if c.isCQL() || c.tls {
+		cr := c.report()
+		if b := a.build; b != nil && c.partID != b.id {
+			b.closing(c, cr) // under way, and this connection's slice not yet come
+		}
+		a.keepClosed(cr)
+		if c.isCQL() {
+			a.totals.unanswered += uint64(c.pending.len()) + c.reused
+		}
 	} else {
 		a.ignored++
 	}
@@ -301,14 +306,27 @@ func (c *conn) Close(reason capture.CloseReason, ts int64) {
 // most recent MaxClosed of them (totals count every connection anyway).
 //
 // Workers sharing a registry share the bound: each lists its closed
-// connections while the total is below MaxClosed, then replaces its own
-// oldest.
+// connections up to a share of its own (MaxClosed / 2 workers), and past
+// it while the total is below MaxClosed; then it replaces its own oldest.
+// (So the list holds at most 1.5 MaxClosed, and a worker whose connections
+// close late still lists its share.)
 func (a *Analyzer) keepClosed(r *ConnReport) {
 	a.closedSeg.add(r)
-	if a.closedNext == 0 && (len(a.closed) == 0 || a.reg.closed.Load() < int64(a.cfg.MaxClosed)) {
-		a.closed = append(a.closed, r)
-		a.reg.closed.Add(1)
-		return
+	if a.closedNext == 0 {
+		share := a.cfg.MaxClosed
+		if s := a.reg.closedShare; s > 0 {
+			share = s
+		}
+		if len(a.closed) < share {
+			a.reg.closed.Add(1)
+			a.closed = append(a.closed, r)
+			return
+		}
+		if a.reg.closed.Add(1) <= int64(a.cfg.MaxClosed) {
+			a.closed = append(a.closed, r)
+			return
+		}
+		a.reg.closed.Add(-1)
 	}
 	a.closed[a.closedNext] = r
 	a.closedNext = (a.closedNext + 1) % len(a.closed)

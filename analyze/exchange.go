@@ -223,7 +223,7 @@ func (c *conn) response(d capture.Dir, f *decode.Frame) {
 			if len(a.prepared) < a.cfg.MaxPrepared || a.prepared[string(r.PreparedID)] != nil {
 				a.prepared[string(r.PreparedID)] = p.prepare
 			}
-			if r.LWT && c.scylla.NrShards >= 0 && c.scyllaSeen {
+			if r.LWT && c.scylla.NrShards >= 0 && c.scyllaSeen && p.prepare != a.other[decode.OpExecute] {
 				// Scylla marks conditional statements when the client
 				// negotiated SCYLLA_LWT_ADD_METADATA_MARK.
 				p.prepare.lwt = true

@@ -58,6 +58,9 @@ type fanoutState struct {
 	clk clock
 	req atomic.Pointer[partsRequest] // a report's part asked of it
 	err error
+	// stopped: the worker's reading ended; its part is built by the one
+	// who asks (see runFanout).
+	stopped atomic.Bool
 }
 
 // runFanout runs every worker on its own source until each ends, or ctx
@@ -70,9 +73,19 @@ func (p *Pipeline) runFanout(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.read(ctx, i); err != nil {
+			if err := s.read(ctx, i, len(p.shards)); err != nil {
 				s.fan.err = err
 				cancel() // a broken member: the group stops
+			}
+			// A member that ended (a file, say) while others go on: its
+			// part is built by whoever asks from now on (stopped), and
+			// one asked for meanwhile, here.
+			s.serveAsked(i)
+			s.finishBuild()
+			s.fan.stopped.Store(true)
+			if r := s.fan.req.Swap(nil); r != nil {
+				s.servePart(i, r)
+				s.finishBuild()
 			}
 		}()
 	}
@@ -99,7 +112,7 @@ func (p *Pipeline) runFanout(ctx context.Context) error {
 }
 
 // read is a worker's loop over its own source.
-func (s *shard) read(ctx context.Context, i int) error {
+func (s *shard) read(ctx context.Context, i, members int) error {
 	f := &s.fan
 	var n uint64
 	for {
@@ -110,6 +123,7 @@ func (s *shard) read(ctx context.Context, i int) error {
 		if n&1023 == 0 && ctx.Err() != nil {
 			return nil
 		}
+		f.pkt.Num = 0
 		err := f.src.Next(&f.pkt)
 		if err != nil {
 			switch {
@@ -125,6 +139,11 @@ func (s *shard) read(ctx context.Context, i int) error {
 				continue
 			}
 			return err
+		}
+		if f.pkt.Num == 0 {
+			// A member that does not number its packets: the stride of
+			// capture.OpenLiveFanout's, unique over the group.
+			f.pkt.Num = n*uint64(members) + uint64(i) + 1
 		}
 		n++
 		f.clk.tick(f.pkt.TS)

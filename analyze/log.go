@@ -265,13 +265,13 @@ func (a *Analyzer) withhold(r *decode.Request) string {
 			}
 			return ""
 		}
-		st := a.preparedStmt(id)
+		text, ok := a.preparedText(id)
 		switch {
-		case st == nil, st == a.other[decode.OpExecute]:
-			// (A full statement table names new statements "other":
-			// their text is not kept.)
+		case !ok:
+			// (Also when a full statement table named it "other": its
+			// text is not kept.)
 			return unknown
-		case containsFold([]byte(st.text), "PASSWORD"):
+		case containsFold([]byte(text), "PASSWORD"):
 			return password
 		}
 		return ""

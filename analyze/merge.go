@@ -84,10 +84,11 @@ func (a *Analyzer) part(asm capture.AssemblerStats, copyHists bool) *part {
 // partBuilder builds a part a slice at a time (step), so that a snapshot
 // of tens of thousands of connections never stops a worker for long: the
 // counters and the closed connections are taken when it starts, each open
-// connection's report when its slice comes. (A connection that closes in
-// between is left out of that snapshot.)
+// connection's report when its slice comes, or when it closes before that
+// (closing): every connection is in every part, once.
 type partBuilder struct {
 	a     *Analyzer
+	id    uint64
 	pt    *part
 	copy  bool
 	conns []*conn
@@ -97,7 +98,9 @@ type partBuilder struct {
 
 func (a *Analyzer) newPartBuilder(asm capture.AssemblerStats, copyHists bool) *partBuilder {
 	a.retryKeys()
-	b := &partBuilder{a: a, copy: copyHists, conns: make([]*conn, 0, len(a.live))}
+	a.buildSeq++
+	b := &partBuilder{a: a, id: a.buildSeq, copy: copyHists, conns: make([]*conn, 0, len(a.live))}
+	a.build = b
 	b.pt = &part{
 		conns:         make([]*ConnReport, 0, len(a.closed)+len(a.live)),
 		totals:        a.totals,
@@ -126,8 +129,9 @@ func (b *partBuilder) step(n int) bool {
 		c := b.conns[b.next]
 		b.next++
 		if c.closed {
-			continue
+			continue // (its report came with closing)
 		}
+		c.partID = b.id
 		if c.isCQL() || c.tls {
 			// A connection that saw nothing since the last report has
 			// the same one: most of a busy host's thousands, between two
@@ -164,7 +168,26 @@ func (b *partBuilder) step(n int) bool {
 		p.stmts = append(p.stmts, stmtPart{text: s.text, op: s.op, lwt: s.lwt, count: s.count, errors: s.errors,
 			total: s.total, max: s.max, hist: h, bars: s.bars})
 	}
-	return b.next == len(b.conns) && b.stmt == len(a.stmtList)
+	done := b.next == len(b.conns) && b.stmt == len(a.stmtList)
+	if done && a.build == b {
+		a.build = nil
+	}
+	return done
+}
+
+// closing adds the final report of a connection that closes while the
+// part is under way, before its slice came (or that opened since the part
+// began): the part's counters were taken before it closed.
+func (b *partBuilder) closing(c *conn, cr *ConnReport) {
+	c.partID = b.id
+	p := b.pt
+	p.conns = append(p.conns, cr)
+	p.unanswered += cr.Unanswered
+	p.seg.add(cr)
+	if c.isCQL() {
+		addStreamStats(&p.stream, c.streams[0].Stats())
+		addStreamStats(&p.stream, c.streams[1].Stats())
+	}
 }
 
 // merger joins parts into reports. It keeps what reports add from outside

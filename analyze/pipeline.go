@@ -108,6 +108,9 @@ func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, o
 			reg = an.reg
 		}
 		an.reg = reg
+		if n > 1 {
+			reg.closedShare = max(cfg.MaxClosed/(2*n), 1)
+		}
 		s := &shard{an: an, asm: capture.NewAssembler(acfg, an)}
 		if n > 1 {
 			s.asm.ShareFlows(&p.flows)
@@ -194,8 +197,21 @@ func (p *Pipeline) snapshot() {
 	case p.one != nil:
 		p.one.servePart(0, req)
 	case p.fanout:
-		for _, s := range p.shards {
+		for i, s := range p.shards {
+			if s.fan.stopped.Load() {
+				s.servePart(i, req) // its worker is done: build it here
+				s.finishBuild()
+				continue
+			}
 			s.fan.req.Store(req)
+			if s.fan.stopped.Load() {
+				// It stopped meanwhile: whoever takes the request back
+				// builds the part.
+				if r := s.fan.req.Swap(nil); r != nil {
+					s.servePart(i, r)
+					s.finishBuild()
+				}
+			}
 		}
 	default:
 		for _, s := range p.shards {
@@ -260,6 +276,7 @@ func (p *Pipeline) Run(ctx context.Context, limit uint64) error {
 		if p.one != nil && p.one.build != nil && p.count&255 == 0 {
 			p.one.stepBuild(partStep)
 		}
+		p.pkt.Num = 0 // (a source that does not number its packets leaves it)
 		err := p.src.Next(&p.pkt)
 		if err != nil {
 			if err == io.EOF {

@@ -26,8 +26,10 @@ type registry struct {
 	nodes    map[[16]byte]decode.ScyllaInfo
 	maxNodes int
 	// closed counts the closed connections the analyzers list (MaxClosed
-	// bounds them together).
-	closed atomic.Int64
+	// bounds them together); closedShare is what each may list whatever
+	// the others do (0: MaxClosed, a single analyzer).
+	closed      atomic.Int64
+	closedShare int
 }
 
 type prepared struct {
