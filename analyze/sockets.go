@@ -63,7 +63,7 @@ const maxBytesSkew = 0.02
 
 // SetSyscalls hands the analyzer the kernel's per-connection counts (a copy
 // it may keep). Reports join them to connections by their endpoints. Call
-// it from the goroutine that runs the pipeline (e.g. Pipeline.BeforeReport).
+// it from the goroutine that feeds the analyzer (a Pipeline does, through its HostReader).
 func (a *Analyzer) SetSyscalls(m map[SocketKey]SocketCounts) { a.rep.sys = m }
 
 // withSyscalls returns r with the kernel's counts joined and the
