@@ -246,7 +246,7 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	fs.Var(&o.ports, "p", "comma-separated CQL server `PORTS`")
 	fs.BoolVar(&o.onlyPorts, "only-ports", false, "ignore TCP connections on other ports (default: detect CQL on any port)")
 	fs.StringVar(&o.report, "report", "text", "report `FORMAT`: text or json")
-	fs.StringVar(&o.logPath, "log", "", "write one JSON line per request/response pair to `PATH` (- for stdout)")
+	fs.StringVar(&o.logPath, "log", "", "write one JSON line per request/response pair to `PATH` (- for stdout); with several workers the lines of different connections interleave as they write them (--workers 1: capture order)")
 	fs.Uint64Var(&o.count, "c", 0, "stop after `COUNT` TCP packets")
 	fs.IntVar(&o.workers, "workers", 0, "analysis workers, each owning a share of the connections (default 0: one per usable CPU)")
 	fs.IntVar(&o.top, "top", 20, "statements shown in the text report")
