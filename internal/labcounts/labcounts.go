@@ -1,7 +1,7 @@
 // Package labcounts reads the kernel's counts of a lab client's socket calls
 // from the JSON sidecar that lab/run.py writes beside each capture in pcaps/
 // (bpftrace's per-local-port send/recv calls and bytes of the client, which
-// talked to 127.0.0.1:9042), keyed as package sockcount keys live counts, so
+// talked to 127.0.0.1:9042), keyed as the kernel's live counts are (analyze.SocketKey), so
 // tests can join them to a capture as a live run with --syscalls would.
 package labcounts
 
@@ -14,12 +14,12 @@ import (
 	"strings"
 
 	"github.com/cqlsniff/cqlsniff/capture"
-	"github.com/cqlsniff/cqlsniff/sockcount"
+	"github.com/cqlsniff/cqlsniff/analyze"
 )
 
 // Read returns the counts recorded for the capture at pcapPath (its .json
 // sidecar), one entry per client connection.
-func Read(pcapPath string) (map[sockcount.Key]sockcount.Counts, error) {
+func Read(pcapPath string) (map[analyze.SocketKey]analyze.SocketCounts, error) {
 	b, err := os.ReadFile(strings.TrimSuffix(strings.TrimSuffix(pcapPath, ".gz"), ".pcap") + ".json")
 	if err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func Read(pcapPath string) (map[sockcount.Key]sockcount.Counts, error) {
 		return nil, fmt.Errorf("%s sidecar: no kernel counts", pcapPath)
 	}
 	lo := capture.Endpoint{IP: netip.MustParseAddr("::ffff:127.0.0.1").As16()}
-	counts := make(map[sockcount.Key]sockcount.Counts, len(side.Kernel.PerLocalPort))
+	counts := make(map[analyze.SocketKey]analyze.SocketCounts, len(side.Kernel.PerLocalPort))
 	for port, c := range side.Kernel.PerLocalPort {
 		n, err := strconv.ParseUint(port, 10, 16)
 		if err != nil {
@@ -50,7 +50,7 @@ func Read(pcapPath string) (map[sockcount.Key]sockcount.Counts, error) {
 		}
 		local, remote := lo, lo
 		local.Port, remote.Port = uint16(n), 9042
-		counts[sockcount.Key{Local: local, Remote: remote}] = sockcount.Counts{Sends: c.SendCalls, Recvs: c.RecvCalls,
+		counts[analyze.SocketKey{Local: local, Remote: remote}] = analyze.SocketCounts{Sends: c.SendCalls, Recvs: c.RecvCalls,
 			SendBytes: c.SendBytes, RecvBytes: c.RecvBytes, PID: side.ClientPID, Comm: "client"}
 	}
 	return counts, nil

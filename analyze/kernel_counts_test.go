@@ -1,4 +1,4 @@
-package main
+package analyze_test
 
 import (
 	"context"
@@ -10,13 +10,12 @@ import (
 	"github.com/cqlsniff/cqlsniff/analyze"
 	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/internal/labcounts"
-	"github.com/cqlsniff/cqlsniff/sockcount"
 	"github.com/cqlsniff/cqlsniff/tlsdecrypt"
 )
 
 // kernelCounts reads the client's per-connection syscall counts that the
 // lab recorded with bpftrace beside each capture (pcaps/*.json).
-func kernelCounts(t *testing.T, pcap string) map[sockcount.Key]sockcount.Counts {
+func kernelCounts(t *testing.T, pcap string) map[analyze.SocketKey]analyze.SocketCounts {
 	t.Helper()
 	m, err := labcounts.Read(pcap)
 	if err != nil {
@@ -47,7 +46,7 @@ func TestExactDiagnoses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			path := filepath.Join("..", "..", "pcaps", c.file+".pcap")
+			path := filepath.Join("..", "pcaps", c.file+".pcap")
 			src, err := capture.OpenFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -99,8 +98,8 @@ func TestExactDiagnoses(t *testing.T) {
 // them: a coalescing client is not called unbuffered because the wire lost
 // half its frames.
 func TestPartialSyscalls(t *testing.T) {
-	path := filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-coalesced-c64.pcap")
-	run := func(counts map[sockcount.Key]sockcount.Counts) *analyze.ConnReport {
+	path := filepath.Join("..", "pcaps", "gocql-1.7.0-v4-coalesced-c64.pcap")
+	run := func(counts map[analyze.SocketKey]analyze.SocketCounts) *analyze.ConnReport {
 		src, err := capture.OpenFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -156,12 +155,12 @@ func TestPartialSyscalls(t *testing.T) {
 // calls per frame; without the key log, the records' evidence stands next
 // to the counts.
 func TestTLSSyscalls(t *testing.T) {
-	path := filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-tls13-c64.pcap.gz")
+	path := filepath.Join("..", "pcaps", "gocql-1.7.0-v4-tls13-c64.pcap.gz")
 	for _, withKeys := range []bool{true, false} {
 		cfg := analyze.DefaultConfig()
 		if withKeys {
 			kl := tlsdecrypt.NewKeyLog(0)
-			if err := kl.Load(filepath.Join("..", "..", "pcaps", "gocql-1.7.0-v4-tls13-c64.keys")); err != nil {
+			if err := kl.Load(filepath.Join("..", "pcaps", "gocql-1.7.0-v4-tls13-c64.keys")); err != nil {
 				t.Fatal(err)
 			}
 			cfg.KeyLog = kl
