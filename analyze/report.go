@@ -430,20 +430,12 @@ func (a *Analyzer) Report(src CaptureInfo, asm capture.AssemblerStats) *Report {
 	return a.rep.merge([]*part{a.part(asm, false)}, src)
 }
 
+// addStreamStats adds a direction's stream counters to dst.
 func addStreamStats(dst *decode.StreamStats, s decode.StreamStats) {
-	dst.Frames += s.Frames
-	dst.FrameBytes += s.FrameBytes
-	dst.SkippedBytes += s.SkippedBytes
 	// The first boundary a direction finds is its start, not a resync:
 	// the report's resyncs count only the later ones.
-	dst.Syncs += max(s.Syncs, 1) - 1
-	dst.Desyncs += s.Desyncs
-	dst.Gaps += s.Gaps
-	dst.Oversized += s.Oversized
-	dst.DecompressErr += s.DecompressErr
-	dst.LostFrames += s.LostFrames
-	dst.V5Segments += s.V5Segments
-	dst.V5SegmentErrors += s.V5SegmentErrors
+	s.Syncs = max(s.Syncs, 1) - 1
+	addStreamTotals(dst, &s)
 }
 
 func (c *conn) errorsByCode() map[string]uint64 {

@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cqlsniff/cqlsniff/capture"
 	"github.com/cqlsniff/cqlsniff/analyze"
+	"github.com/cqlsniff/cqlsniff/capture"
 )
 
 // Read returns the counts recorded for the capture at pcapPath (its .json
