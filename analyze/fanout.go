@@ -18,9 +18,13 @@ import (
 // packet is copied. Each worker keeps its own clock and sweeps idle flows
 // by it; reports join the members' counts.
 //
-// A group of one is an ordinary pipeline over its source.
+// A group of one is an ordinary pipeline over its source; of none, a
+// pipeline that reads nothing.
 func NewFanoutPipeline(srcs []capture.Source, cfg Config, acfg capture.AssemblerConfig, opts ...Option) *Pipeline {
-	if len(srcs) == 1 {
+	switch len(srcs) {
+	case 0:
+		return NewPipeline(fanoutStats(nil), cfg, acfg, append(opts, Workers(1))...) // nothing to read
+	case 1:
 		return NewPipeline(srcs[0], cfg, acfg, append(opts, Workers(1))...)
 	}
 	p := NewPipeline(fanoutStats(srcs), cfg, acfg, append(opts, Workers(len(srcs)))...)

@@ -105,3 +105,18 @@ func TestFuzzScylla(t *testing.T) {
 		t.Errorf("three workers' report differed from one's in %d of 200 runs", diff)
 	}
 }
+
+// TestFanoutNoMembers: a fanout group of no source reads nothing and
+// reports an empty capture (no panic).
+func TestFanoutNoMembers(t *testing.T) {
+	p := NewFanoutPipeline(nil, DefaultConfig(), capture.DefaultAssemblerConfig())
+	if err := p.Run(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Report("none"); r.Packets != 0 || len(r.Connections) != 0 {
+		t.Errorf("an empty group reported %d packets, %d connections", r.Packets, len(r.Connections))
+	}
+}
