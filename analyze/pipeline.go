@@ -36,6 +36,10 @@ type Pipeline struct {
 	// packet count from which a deferred one is looked at again.
 	nextSnap atomic.Int64
 	snapAt   uint64
+	// id tells this pipeline's reports from other pipelines'; made
+	// counts its reports (see Report.Compare). Both under mu.
+	id   uint64
+	made uint64
 
 	acfg      capture.AssemblerConfig // each worker's share of the bounds
 	flows     atomic.Int64            // the workers' flows, which MaxFlows bounds together
@@ -84,7 +88,7 @@ func WithSnapshots(s *Snapshots) Option {
 
 // NewPipeline builds a pipeline over src.
 func NewPipeline(src capture.Source, cfg Config, acfg capture.AssemblerConfig, opts ...Option) *Pipeline {
-	p := &Pipeline{src: src, shards: make([]*shard, 1), snaps: &Snapshots{}}
+	p := &Pipeline{src: src, shards: make([]*shard, 1), snaps: &Snapshots{}, id: pipelines.Add(1)}
 	for _, o := range opts {
 		o(p)
 	}
@@ -383,8 +387,14 @@ func (p *Pipeline) merge(parts []*part, src CaptureInfo) *Report {
 		}
 		p.m.setProcesses(procs)
 	}
-	return p.m.merge(parts, src)
+	r := p.m.merge(parts, src)
+	p.made++
+	r.made = made{pipeline: p.id, n: p.made}
+	return r
 }
+
+// pipelines numbers the pipelines of the process, from 1.
+var pipelines atomic.Uint64
 
 // Of a fanout pipeline, only while its workers are not running (Report,
 // Publish): a snapshot takes each member's figures from its part, which

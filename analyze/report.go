@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"math/bits"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -28,6 +29,29 @@ type Report struct {
 	Diagnoses   []Diagnosis     `json:"diagnoses"`
 	Capture     CaptureCounters `json:"capture"`
 	Warnings    []string        `json:"warnings,omitempty"`
+
+	made made // which pipeline made it, and when (Compare)
+}
+
+// made is a report's stamp: the pipeline that made it, and how many
+// reports that pipeline had made before it, plus one. Zero for a report
+// decoded from JSON or built by hand.
+type made struct{ pipeline, n uint64 }
+
+// Compare orders r and o if one pipeline made both: -1 if it made r
+// first, +1 if it made o first, 0 if they are the same report. ok is false
+// if they are of different pipelines, or either was not made by a pipeline
+// (decoded from JSON, built by hand), or o is nil. (So r.Compare(r) tells
+// whether a pipeline made r.)
+//
+// A reader of snapshots that can run concurrently (two scrapes of the
+// metrics endpoint, say) may take the newer report first: Compare tells
+// it that the other one is older, not a pipeline that started again.
+func (r *Report) Compare(o *Report) (order int, ok bool) {
+	if o == nil || r.made.pipeline == 0 || r.made.pipeline != o.made.pipeline {
+		return 0, false
+	}
+	return cmp.Compare(r.made.n, o.made.n), true
 }
 
 // Totals sums the whole capture.

@@ -163,6 +163,15 @@ func (c *Collector) metrics(r *analyze.Report) []prometheus.Metric {
 	if r == nil || r == c.last {
 		return c.out
 	}
+	if c.last != nil {
+		if order, same := r.Compare(c.last); same && order < 0 {
+			// An older snapshot than the one folded last: a scrape that
+			// took it and then waited for the lock while a later one
+			// folded a newer report. Folding it would take every
+			// connection back and count its requests again.
+			return c.out
+		}
+	}
 	c.update(r, c.now())
 	c.last = r
 	c.out = c.emit(r, make([]prometheus.Metric, 0, len(c.out))) // the old one may still be in use
@@ -173,9 +182,13 @@ func (c *Collector) metrics(r *analyze.Report) []prometheus.Metric {
 // the idle and linger rules only: figures come from the report.
 func (c *Collector) update(r *analyze.Report, now time.Time) {
 	c.build++
-	if r.Source != c.source || r.Packets < c.packets {
+	_, same := r.Compare(c.last)
+	_, stamped := r.Compare(r)
+	if c.last != nil && !same && (stamped || r.Source != c.source || r.Packets < c.packets) {
 		// Another pipeline: connection ids and statement counts start
 		// again. The series keep their values and go on from there.
+		// (Reports that do not say which pipeline made them, decoded
+		// from JSON say, are told apart by their source and packets.)
 		c.conns = nil
 		for _, st := range c.stmts {
 			st.last = stmtCounters{}

@@ -3,8 +3,10 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -454,5 +456,51 @@ func TestNative(t *testing.T) {
 	}
 	if h.GetSampleCount() != r.Totals.Responses {
 		t.Errorf("count %d, want %d responses", h.GetSampleCount(), r.Totals.Responses)
+	}
+}
+
+// scripted serves the reports of a list in its order, one per scrape:
+// what two overlapping scrapes can see, the later one taking the newer
+// report before the earlier one folds the older.
+type scripted struct {
+	mu      sync.Mutex
+	reports []*analyze.Report
+}
+
+func (s *scripted) Request() {}
+
+func (s *scripted) Latest() *analyze.Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reports[0]
+	if len(s.reports) > 1 {
+		s.reports = s.reports[1:]
+	}
+	return r
+}
+
+// TestOlderReport folds the snapshots of one pipeline out of order: an
+// older one after a newer one must change nothing (it is not a restart of
+// the pipeline, though it has fewer packets), and the counters must end
+// at the newest report's figures, each request counted once.
+func TestOlderReport(t *testing.T) {
+	reports := reportsOf(t, pcap("gocql-1.7.0-v4-unbuffered-c64-20conns.pcap"), 4, analyze.DefaultConfig())
+	order := []int{0, 2, 1, 3, 2}
+	var script []*analyze.Report
+	for _, i := range order {
+		script = append(script, reports[i])
+	}
+	reg := pedantic(t, NewCollector(Config{}, &scripted{reports: script}))
+	var prev float64
+	for step, i := range order {
+		got := sum(gather(t, reg)["cqlsniff_requests_total"])
+		newest := slices.Max(order[:step+1])
+		if want := float64(reports[newest].Totals.Requests); got != want {
+			t.Errorf("scrape %d (report %d, newest so far %d): %g requests, want %g", step, i, newest, got, want)
+		}
+		if got < prev {
+			t.Errorf("scrape %d: requests went down from %g to %g", step, prev, got)
+		}
+		prev = got
 	}
 }

@@ -58,12 +58,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Skip("no Prometheus server (Debian: apt-get install prometheus)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cqlsniff")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := mxBuild(t)
 
 	// The fake CQL server, on a port of its own.
 	cqlLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -190,6 +185,15 @@ func TestMetricsEndToEnd(t *testing.T) {
 		// edges fall between scrapes, so allow 15%.
 		if math.Abs(rate-clientRate) > 0.15*clientRate {
 			t.Errorf("request rate %.1f/s, the clients sent %.1f/s", rate, clientRate)
+			// The samples behind it, to tell a wrong count from a
+			// scrape that failed or came late.
+			for _, q := range []string{
+				fmt.Sprintf("cqlsniff_requests_total{%s}[%ds]", sel, 2*mxWindow),
+				fmt.Sprintf("up{job=%q}[%ds]", job, 2*mxWindow),
+				fmt.Sprintf("scrape_duration_seconds{job=%q}[%ds]", job, 2*mxWindow),
+			} {
+				t.Logf("%s at %.3f: %s", q, ts, mxRaw(t, base, q, ts))
+			}
 		}
 		// The p99: the wire sees a little less than the client (no syscalls,
 		// no scheduling), never less than the server's service time, and the
@@ -326,6 +330,12 @@ func mxReadFrame(r io.Reader) (stream uint16, opcode byte, body []byte, err erro
 // mxClient opens the connection with STARTUP (driver name and version in
 // it) and then sends a QUERY every mxPace, one at a time, until ctx ends.
 func mxClient(ctx context.Context, c net.Conn) <-chan mxExchange {
+	return mxClientHook(ctx, c, func() {})
+}
+
+// mxClientHook is mxClient calling beforeWrite before each request
+// (STARTUP and QUERY).
+func mxClientHook(ctx context.Context, c net.Conn, beforeWrite func()) <-chan mxExchange {
 	out := make(chan mxExchange)
 	go func() {
 		defer close(out)
@@ -334,6 +344,7 @@ func mxClient(ctx context.Context, c net.Conn) <-chan mxExchange {
 		for _, kv := range [][2]string{{"CQL_VERSION", "3.0.0"}, {"DRIVER_NAME", mxDriver}, {"DRIVER_VERSION", "1.0"}} {
 			opts = mxString(mxString(opts, kv[0]), kv[1])
 		}
+		beforeWrite()
 		if _, err := c.Write(mxFrame(0x04, 0, 0x01, opts)); err != nil {
 			return
 		}
@@ -353,6 +364,7 @@ func mxClient(ctx context.Context, c net.Conn) <-chan mxExchange {
 			case <-tick.C:
 			}
 			start := time.Now()
+			beforeWrite()
 			if _, err := c.Write(mxFrame(0x04, stream, 0x07, q)); err != nil {
 				return
 			}
@@ -457,6 +469,17 @@ func mxQueryAPI(t *testing.T, base, q string, ts float64) []mxResult {
 		return len(res) > 0
 	})
 	return res
+}
+
+// mxRaw is Prometheus' answer to q at ts, as it came.
+func mxRaw(t *testing.T, base, q string, ts float64) string {
+	resp, err := http.Get(base + "/api/v1/query?" + url.Values{"query": {q}, "time": {strconv.FormatFloat(ts, 'f', 3, 64)}}.Encode())
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func mxScalar(t *testing.T, base, q string, ts float64) float64 {
