@@ -46,6 +46,7 @@ const (
 	mxConns      = 2                       // client connections: 2 × 100 requests/s
 	mxTraffic    = 14 * time.Second        // traffic before the queries
 	mxWindow     = 8                       // seconds of rate() window
+	mxLag        = 5                       // seconds a count may lag the clients (a scrape shows the report the one before asked for)
 	mxDriver     = "cqlsniff-e2e"          // DRIVER_NAME in the clients' STARTUP
 	mxQuery      = "SELECT v FROM ks.kv WHERE k = 7"
 )
@@ -159,12 +160,20 @@ func TestMetricsEndToEnd(t *testing.T) {
 	// What the clients did in the window.
 	mu.Lock()
 	var lat []float64
+	var upTo, upToLag float64 // requests sent by ts, and by mxLag before it (STARTUPs too)
 	for _, ex := range sent {
 		if ex.at > ts-mxWindow && ex.at <= ts {
 			lat = append(lat, ex.latency)
 		}
+		if ex.at <= ts {
+			upTo++
+		}
+		if ex.at <= ts-mxLag {
+			upToLag++
+		}
 	}
 	mu.Unlock()
+	upTo, upToLag = upTo+mxConns, upToLag+mxConns
 	if len(lat) == 0 {
 		t.Fatal("the clients sent nothing")
 	}
@@ -205,6 +214,13 @@ func TestMetricsEndToEnd(t *testing.T) {
 		// One frame per segment: these clients write each request alone.
 		if math.Abs(fps-1) > 0.01 {
 			t.Errorf("client frames per segment %.3f, want 1", fps)
+		}
+		// The count itself, at the window's end: never more than the
+		// clients had sent (plus one unanswered request per connection),
+		// never behind them by more than mxLag. A count taken twice
+		// shows here whatever the scrape timing.
+		if v := mxScalar(t, base, fmt.Sprintf("sum(cqlsniff_requests_total{%s})", sel), ts); v > upTo+mxConns || v < upToLag {
+			t.Errorf("%g requests counted at the window's end; the clients had sent %g by then, %g by %v before", v, upTo, upToLag, mxLag)
 		}
 		// The driver from the STARTUP, and the series per client IP (not per
 		// connection): one series for the two connections.
