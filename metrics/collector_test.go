@@ -504,3 +504,21 @@ func TestOlderReport(t *testing.T) {
 		prev = got
 	}
 }
+
+// TestRestartSameSource: another pipeline over the same source, whose
+// report has as many packets as the last one folded (the source/packets
+// rule would not see the restart), starts the connections again, because
+// the reports say which pipeline made them.
+func TestRestartSameSource(t *testing.T) {
+	r := reportOf(t, pcap("gocql-1.7.0-v4-c1.pcap"))
+	again := reportOf(t, pcap("gocql-1.7.0-v4-c1.pcap"))
+	if again.Source != r.Source || again.Packets != r.Packets {
+		t.Fatalf("the two runs differ: %s/%d, %s/%d", r.Source, r.Packets, again.Source, again.Packets)
+	}
+	reg := pedantic(t, NewCollector(Config{}, &sequence{reports: []*analyze.Report{r, again}}))
+	first := sum(gather(t, reg)["cqlsniff_requests_total"])
+	second := sum(gather(t, reg)["cqlsniff_requests_total"])
+	if first != float64(r.Totals.Requests) || second != 2*first {
+		t.Errorf("requests %g then %g, want %d then twice that", first, second, r.Totals.Requests)
+	}
+}

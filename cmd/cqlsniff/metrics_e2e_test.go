@@ -220,7 +220,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		// never behind them by more than mxLag. A count taken twice
 		// shows here whatever the scrape timing.
 		if v := mxScalar(t, base, fmt.Sprintf("sum(cqlsniff_requests_total{%s})", sel), ts); v > upTo+mxConns || v < upToLag {
-			t.Errorf("%g requests counted at the window's end; the clients had sent %g by then, %g by %v before", v, upTo, upToLag, mxLag)
+			t.Errorf("%g requests counted at the window's end; the clients had sent %g by then, %g by %d s before", v, upTo, upToLag, mxLag)
 		}
 		// The driver from the STARTUP, and the series per client IP (not per
 		// connection): one series for the two connections.
