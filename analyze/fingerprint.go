@@ -14,7 +14,7 @@ func Fingerprint(dst, q []byte) []byte {
 	for i < len(q) {
 		c := q[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+		case charClass[c]&cSpace != 0:
 			space = len(dst) > base
 			i++
 			continue
@@ -197,7 +197,42 @@ func uuidLen(b []byte) int {
 	return 36
 }
 
-func isDigit(c byte) bool      { return c >= '0' && c <= '9' }
-func isHex(c byte) bool        { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
-func isIdentStart(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' || c == '_' || c >= 0x80 }
-func isIdent(c byte) bool      { return isIdentStart(c) || isDigit(c) }
+// Character classes, looked up in a table: a fingerprint classifies every
+// byte of every QUERY text, several times for some (a UUID literal is
+// tried at each identifier and number), and one load costs less than the
+// comparisons the classes are defined by (charClasses).
+const (
+	cDigit = 1 << iota
+	cHex
+	cIdentStart
+	cIdent
+	cSpace
+)
+
+var charClass = charClasses()
+
+func charClasses() (t [256]uint8) {
+	for i := range t {
+		c := byte(i)
+		digit := c >= '0' && c <= '9'
+		identStart := (c|0x20) >= 'a' && (c|0x20) <= 'z' || c == '_' || c >= 0x80
+		if digit {
+			t[i] |= cDigit | cHex | cIdent
+		}
+		if (c|0x20) >= 'a' && (c|0x20) <= 'f' {
+			t[i] |= cHex
+		}
+		if identStart {
+			t[i] |= cIdentStart | cIdent
+		}
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' {
+			t[i] |= cSpace
+		}
+	}
+	return t
+}
+
+func isDigit(c byte) bool      { return charClass[c]&cDigit != 0 }
+func isHex(c byte) bool        { return charClass[c]&cHex != 0 }
+func isIdentStart(c byte) bool { return charClass[c]&cIdentStart != 0 }
+func isIdent(c byte) bool      { return charClass[c]&cIdent != 0 }

@@ -51,3 +51,22 @@ func FuzzFingerprint(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFingerprint: statements as applications that build query
+// strings send them (a UUID, a string, a blob and a timestamp inline), and
+// one with bind markers only.
+func BenchmarkFingerprint(b *testing.B) {
+	for _, q := range []string{
+		"SELECT id, name, value, updated FROM ks.tbl WHERE id = 6f1c0e5a-2b7d-4c1e-9a3f-0d2e4b6c8a10",
+		"INSERT INTO ks.tbl (id, name, value, updated) VALUES (6f1c0e5a-2b7d-4c1e-9a3f-0d2e4b6c8a10, 'user-004211', 0x9f3a1c7e5b2d4f6a8c0e, 1764720000000)",
+		"SELECT id, name, value, updated FROM ks.tbl WHERE id = ? AND name IN ? LIMIT ?",
+	} {
+		b.Run(q[:6], func(b *testing.B) {
+			var dst []byte
+			b.SetBytes(int64(len(q)))
+			for b.Loop() {
+				dst = Fingerprint(dst[:0], []byte(q))
+			}
+		})
+	}
+}
