@@ -133,6 +133,9 @@ type stmt struct {
 	max    int64 // the largest latency, ns
 	hist   *hdrhistogram.Histogram
 	bars   latBars
+	// raw is the first QUERY text this statement was named from, if short
+	// (see conn.queryStatement); nil if none.
+	raw []byte
 	// snap is a copy of hist for snapshots, made when count was snapCount.
 	snap      *hdrhistogram.Histogram
 	snapCount uint64

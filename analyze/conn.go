@@ -54,6 +54,8 @@ type conn struct {
 	pending    pendingTable
 	ids        [4]idCache
 	idNext     uint8
+	queries    [2]*stmt // the statements of the last QUERY texts (queryStatement)
+	queryNext  uint8
 	requests   uint64
 	answered   uint64
 	errors     uint64

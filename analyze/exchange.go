@@ -69,6 +69,8 @@ func (c *conn) request(d capture.Dir, f *decode.Frame) {
 			// by the text it starts with.
 			q, err = f.Body[4:], nil
 			p.st = a.textStatement(h.Opcode, q, err, true)
+		} else if h.Opcode == decode.OpQuery && err == nil {
+			p.st = c.queryStatement(q)
 		} else {
 			p.st = a.textStatement(h.Opcode, q, err, false)
 		}

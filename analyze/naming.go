@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strconv"
 
@@ -35,6 +36,34 @@ func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error, cut bool
 	}
 	return a.statement(op, a.fp)
 }
+
+// queryStatement names a QUERY. An application sends a few statement texts
+// over and over, with bind markers instead of literals: a connection keeps
+// the statements of its last two texts, and a text equal to the one a
+// statement was first named from is that statement, without a fingerprint
+// or a lookup. (A text with literals differs at each request and goes the
+// long way; the comparison that fails costs a few nanoseconds.)
+func (c *conn) queryStatement(q []byte) *stmt {
+	for _, st := range c.queries {
+		if st != nil && st.raw != nil && string(st.raw) == string(q) {
+			return st
+		}
+	}
+	st := c.a.textStatement(decode.OpQuery, q, nil, false)
+	if st.raw == nil && len(q) <= maxRawText {
+		// The same text always names the same statement (its own, or
+		// "other" once the cap is reached), so any text that named it
+		// may stand for it.
+		st.raw = bytes.Clone(q)
+	}
+	c.queries[c.queryNext%uint8(len(c.queries))] = st
+	c.queryNext++
+	return st
+}
+
+// maxRawText is the longest QUERY text kept to name its statement without
+// a fingerprint: MaxStatements of them per worker at most.
+const maxRawText = 256
 
 // executeStatement names an EXECUTE. A connection usually executes a
 // handful of prepared statements over and over: a small per-connection cache

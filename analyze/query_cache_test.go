@@ -1,0 +1,84 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/cqlsniff/cqlsniff/capture"
+)
+
+// queryPcap is one connection sending n QUERYs whose texts cycle through
+// texts, each answered with a Void RESULT.
+func queryPcap(texts []string, n int) []byte {
+	pkts := []rpkt{
+		{cport: 40000, sport: 9042, payload: frame(4, 0, 0, 0x01, multimap("CQL_VERSION", "3.0.0"))},
+		{cport: 40000, sport: 9042, dir: 1, payload: frame(0x84, 0, 0, 0x02, nil)},
+	}
+	for i := range n {
+		q := binary.BigEndian.AppendUint32(nil, uint32(len(texts[i%len(texts)])))
+		q = append(q, texts[i%len(texts)]...)
+		q = append(q, 0, 1, 0) // consistency ONE, no flags
+		stream := uint16(i%100 + 1)
+		pkts = append(pkts,
+			rpkt{cport: 40000, sport: 9042, payload: frame(4, 0, stream, 0x07, q)},
+			rpkt{cport: 40000, sport: 9042, dir: 1, payload: frame(0x84, 0, stream, 0x08, []byte{0, 0, 0, 1})})
+	}
+	return multiPcap(pkts)
+}
+
+// queryTexts: bind-marker texts that come back (more of them than a
+// connection remembers), and texts with literals, two of which have the
+// fingerprint of a bind-marker one.
+var queryTexts = []string{
+	"SELECT a FROM ks.t WHERE k = ?",
+	"INSERT INTO ks.t (k, a) VALUES (?, ?)",
+	"SELECT a FROM ks.t WHERE k = 5",
+	"UPDATE ks.t SET a = ? WHERE k = ?",
+	"SELECT a FROM ks.t WHERE k = 6",
+	"SELECT a FROM ks.t WHERE k = ?",
+	"DELETE FROM ks.t WHERE k = 'x'",
+}
+
+// TestQueryStatementCache: a QUERY named through the connection's cache of
+// texts has the statement its fingerprint names, whichever text came
+// before it.
+func TestQueryStatementCache(t *testing.T) {
+	const n = 700
+	_, r := runPipeline(t, queryPcap(queryTexts, n), DefaultConfig())
+	want := map[string]uint64{}
+	for i := range n {
+		want[string(Fingerprint(nil, []byte(queryTexts[i%len(queryTexts)])))]++
+	}
+	got := map[string]uint64{}
+	for _, s := range r.Statements {
+		if s.Opcode == "QUERY" {
+			got[s.Statement] = s.Count
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("statements %v, want %v", got, want)
+	}
+	for text, c := range want {
+		if got[text] != c {
+			t.Errorf("%q: %d, want %d", text, got[text], c)
+		}
+	}
+}
+
+// BenchmarkQueryStatements: the pipeline over QUERYs of a few texts with
+// bind markers, as drivers send unprepared statements with values.
+func BenchmarkQueryStatements(b *testing.B) {
+	data := queryPcap(queryTexts[:2], 20000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		src, err := capture.NewReaderSource(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := NewPipeline(src, DefaultConfig(), capture.DefaultAssemblerConfig())
+		if err := p.Run(b.Context(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
