@@ -97,6 +97,7 @@ type Analyzer struct {
 	frame   decode.Frame
 	key     []byte
 	fp      []byte
+	fpHid   bool // textStatement's fingerprint left out a literal or a comment
 	fp2     []byte
 	log     *exchangeLog
 	hpool   []*hdrhistogram.Histogram

@@ -8,6 +8,13 @@ package analyze
 // may hold passwords) never reach a report. It allocates only when dst must
 // grow.
 func Fingerprint(dst, q []byte) []byte {
+	dst, _ = fingerprint(dst, q)
+	return dst
+}
+
+// fingerprint is Fingerprint, also reporting whether it left out anything
+// but whitespace: a literal or a comment.
+func fingerprint(dst, q []byte) (_ []byte, hid bool) {
 	base := len(dst)
 	space := false // a space is owed before the next token
 	i := 0
@@ -22,7 +29,7 @@ func Fingerprint(dst, q []byte) []byte {
 			for i < len(q) && q[i] != '\n' {
 				i++
 			}
-			space = len(dst) > base
+			space, hid = len(dst) > base, true
 			continue
 		case c == '/' && i+1 < len(q) && q[i+1] == '*':
 			i += 2
@@ -30,7 +37,7 @@ func Fingerprint(dst, q []byte) []byte {
 				i++
 			}
 			i += 2
-			space = len(dst) > base
+			space, hid = len(dst) > base, true
 			continue
 		}
 		if space {
@@ -40,14 +47,14 @@ func Fingerprint(dst, q []byte) []byte {
 		switch {
 		case c == '\'':
 			i = skipQuoted(q, i, '\'')
-			dst = literal(dst, base)
+			dst, hid = literal(dst, base), true
 		case c == '$' && i+1 < len(q) && q[i+1] == '$':
 			j := i + 2
 			for j+1 < len(q) && !(q[j] == '$' && q[j+1] == '$') {
 				j++
 			}
 			i = j + 2
-			dst = literal(dst, base)
+			dst, hid = literal(dst, base), true
 		case c == '"':
 			j := skipQuoted(q, i, '"')
 			if j > len(q) {
@@ -66,11 +73,11 @@ func Fingerprint(dst, q []byte) []byte {
 			} else {
 				i = skipNumber(q, i)
 			}
-			dst = literal(dst, base)
+			dst, hid = literal(dst, base), true
 		case isIdentStart(c):
 			if n := uuidLen(q[i:]); n > 0 {
 				i += n
-				dst = literal(dst, base)
+				dst, hid = literal(dst, base), true
 				continue
 			}
 			j := i
@@ -84,7 +91,7 @@ func Fingerprint(dst, q []byte) []byte {
 			i++
 		}
 	}
-	return dst
+	return dst, hid
 }
 
 // literal appends a ? for a literal, folding "?, ?" into "?+".

@@ -30,7 +30,7 @@ func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error, cut bool
 		// a stable prefix so that the executions of one statement group.
 		q = q[:min(len(q), 1024)]
 	}
-	a.fp = Fingerprint(a.fp[:0], q)
+	a.fp, a.fpHid = fingerprint(a.fp[:0], q)
 	if cut {
 		a.fp = append(a.fp, " … (over 64 KiB)"...)
 	}
@@ -41,8 +41,8 @@ func (a *Analyzer) textStatement(op decode.Opcode, q []byte, err error, cut bool
 // over and over, with bind markers instead of literals: a connection keeps
 // the statements of its last two texts, and a text equal to the one a
 // statement was first named from is that statement, without a fingerprint
-// or a lookup. (A text with literals differs at each request and goes the
-// long way; the comparison that fails costs a few nanoseconds.)
+// or a lookup. (Texts with literals or comments are not kept: they go the
+// long way each time; the comparison that fails costs a few nanoseconds.)
 func (c *conn) queryStatement(q []byte) *stmt {
 	for _, st := range c.queries {
 		if st != nil && st.raw != nil && string(st.raw) == string(q) {
@@ -50,10 +50,13 @@ func (c *conn) queryStatement(q []byte) *stmt {
 		}
 	}
 	st := c.a.textStatement(decode.OpQuery, q, nil, false)
-	if st.raw == nil && len(q) <= maxRawText {
+	if st.raw == nil && !c.a.fpHid && len(q) <= maxRawText {
 		// The same text always names the same statement (its own, or
 		// "other" once the cap is reached), so any text that named it
-		// may stand for it.
+		// may stand for it. Only a text whose fingerprint left nothing
+		// out is kept: literals and comments (which may hold passwords)
+		// are not held in memory past their request, and a text with
+		// literals seldom comes again anyway.
 		st.raw = bytes.Clone(q)
 	}
 	c.queries[c.queryNext%uint8(len(c.queries))] = st
