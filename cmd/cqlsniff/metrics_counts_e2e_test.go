@@ -33,13 +33,7 @@ func TestMetricsCountsEveryScrape(t *testing.T) {
 		t.Skip("live capture for 20 s")
 	}
 	bin := mxBuild(t)
-	cqlLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cqlLn.Close()
-	go mxServe(cqlLn)
-	cqlPort := cqlLn.Addr().(*net.TCPAddr).Port
+	cqlLn, cqlPort := mxServer(t)
 	addr := mxSniff(t, bin, cqlPort, "")
 	mxUntil(t, "cqlsniff's /metrics", func() bool {
 		code, err := webGet(t, http.DefaultClient, "http://"+addr+"/metrics", "", "")

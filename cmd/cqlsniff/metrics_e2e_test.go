@@ -61,14 +61,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	bin := mxBuild(t)
 
-	// The fake CQL server, on a port of its own.
-	cqlLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cqlLn.Close()
-	go mxServe(cqlLn)
-	cqlPort := cqlLn.Addr().(*net.TCPAddr).Port
+	cqlLn, cqlPort := mxServer(t)
 
 	// Two cqlsniffs, before the clients connect, so that they see their
 	// STARTUP: one serving plain HTTP, one with a web configuration (TLS
@@ -395,6 +388,19 @@ func mxClientHook(ctx context.Context, c net.Conn, beforeWrite func()) <-chan mx
 		}
 	}()
 	return out
+}
+
+// mxServer starts the fake CQL server (mxServe) on a port of its own,
+// closed when the test ends.
+func mxServer(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go mxServe(ln)
+	return ln, ln.Addr().(*net.TCPAddr).Port
 }
 
 // mxServe answers STARTUP with READY, OPTIONS with an empty SUPPORTED and
