@@ -132,23 +132,18 @@ func (b *partBuilder) step(n int) bool {
 			continue // (its report came with closing)
 		}
 		c.partID = b.id
-		if c.isCQL() || c.tls {
-			// A connection that saw nothing since the last report has
-			// the same one: most of a busy host's thousands, between two
-			// refreshes of the UI.
-			cr := c.rep
-			if cr == nil || c.repGen != c.gen {
-				cr = c.report()
-				c.rep, c.repGen = cr, c.gen
-			}
-			p.conns = append(p.conns, cr)
-			p.unanswered += cr.Unanswered
-			p.seg.add(cr)
+		if !c.isCQL() && !c.tls {
+			continue // not listed
 		}
-		if c.isCQL() {
-			addStreamStats(&p.stream, c.streams[0].Stats())
-			addStreamStats(&p.stream, c.streams[1].Stats())
+		// A connection that saw nothing since the last report has the
+		// same one: most of a busy host's thousands, between two
+		// refreshes of the UI.
+		cr := c.rep
+		if cr == nil || c.repGen != c.gen {
+			cr = c.report()
+			c.rep, c.repGen = cr, c.gen
 		}
+		b.add(c, cr)
 	}
 	for ; n > 0 && b.stmt < len(a.stmtList); n-- {
 		s := a.stmtList[b.stmt]
@@ -180,6 +175,12 @@ func (b *partBuilder) step(n int) bool {
 // began): the part's counters were taken before it closed.
 func (b *partBuilder) closing(c *conn, cr *ConnReport) {
 	c.partID = b.id
+	b.add(c, cr)
+}
+
+// add puts a listed connection's report and its stream counters into the
+// part.
+func (b *partBuilder) add(c *conn, cr *ConnReport) {
 	p := b.pt
 	p.conns = append(p.conns, cr)
 	p.unanswered += cr.Unanswered
