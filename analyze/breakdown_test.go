@@ -11,10 +11,7 @@ import (
 // TestErrorsAndEventsBreakdown: errors are counted by ERROR code and events
 // by type, per connection.
 func TestErrorsAndEventsBreakdown(t *testing.T) {
-	query := func(q string) []byte {
-		b := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-		return append(append(b, q...), 0x00, 0x01, 0x00)
-	}
+	query := queryBody
 	invalid := append(binary.BigEndian.AppendUint32(nil, 0x2200), str("Undefined column name x")...)
 	// Read_timeout: message, consistency ONE, received 0, block_for 1, data_present 0.
 	timeout := append(binary.BigEndian.AppendUint32(nil, 0x1200), str("Operation timed out")...)

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/binary"
 	"strings"
 	"testing"
 )
@@ -14,8 +13,7 @@ import (
 // --only-ports); HTTP on the CQL port is never reported as CQL.
 func TestOtherPortsAndNoise(t *testing.T) {
 	q := "SELECT * FROM t"
-	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	cql := tcpPcap(
 		frame(0x04, 0, 7, 0x07, qBody),
 		frame(0x84, 0, 7, 0x08, []byte{0, 0, 0, 1}),

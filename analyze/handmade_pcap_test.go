@@ -100,6 +100,12 @@ func frame(ver, flags byte, stream uint16, op byte, body []byte) []byte {
 }
 
 // str is a [string]: a 2-byte length, then the bytes.
+// queryBody is a QUERY body: the text, consistency ONE, no flags.
+func queryBody(q string) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
+	return append(append(b, q...), 0x00, 0x01, 0x00)
+}
+
 func str(s string) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...) }
 
 // multimap builds a [string multimap] of single-valued keys.

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/binary"
 	"math/rand"
 	"testing"
 )
@@ -57,8 +56,7 @@ func TestPendingTableMatchesMap(t *testing.T) {
 // request as unanswered; the answer pairs with the newer request.
 func TestStreamReuse(t *testing.T) {
 	q := "SELECT 1"
-	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	data := tcpPcap(
 		frame(0x04, 0, 3, 0x07, qBody),
 		frame(0x84, 0, 9, 0x08, []byte{0, 0, 0, 1}), // an answer to a request before the capture

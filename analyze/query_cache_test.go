@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"bytes"
-	"encoding/binary"
 	"testing"
 
 	"github.com/cqlsniff/cqlsniff/capture"
@@ -16,9 +15,7 @@ func queryPcap(texts []string, n int) []byte {
 		{cport: 40000, sport: 9042, dir: 1, payload: frame(0x84, 0, 0, 0x02, nil)},
 	}
 	for i := range n {
-		q := binary.BigEndian.AppendUint32(nil, uint32(len(texts[i%len(texts)])))
-		q = append(q, texts[i%len(texts)]...)
-		q = append(q, 0, 1, 0) // consistency ONE, no flags
+		q := queryBody(texts[i%len(texts)])
 		stream := uint16(i%100 + 1)
 		pkts = append(pkts,
 			rpkt{cport: 40000, sport: 9042, payload: frame(4, 0, stream, 0x07, q)},

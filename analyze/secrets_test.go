@@ -17,8 +17,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	authBody := binary.BigEndian.AppendUint32(nil, uint32(len(token)))
 	authBody = append(authBody, token...)
 	q := "CREATE ROLE bob WITH PASSWORD = 'hunter2-secret' AND LOGIN = true"
-	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	// A prepared ALTER ROLE with the password bound, and an error that
 	// echoes a literal.
 	alter := "ALTER ROLE bob WITH PASSWORD = ?"
@@ -36,8 +35,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	exec := append(append([]byte{0, byte(len(id))}, id...), 0x00, 0x01, 0x01, 0x00, 0x01)
 	exec = append(binary.BigEndian.AppendUint32(exec, uint32(len(secret))), secret...)
 	bad := "INSERT INTO t (k) VALUES ('hunter2-secret')"
-	badBody := append(binary.BigEndian.AppendUint32(nil, uint32(len(bad))), bad...)
-	badBody = append(badBody, 0x00, 0x01, 0x00)
+	badBody := queryBody(bad)
 	echo := append(binary.BigEndian.AppendUint32(nil, 0x2200), str("Invalid STRING constant (hunter2-secret) for \"k\" of type int")...)
 	data := tcpPcap(
 		// 04 00 00 01 0f ...: v4 AUTH_RESPONSE on stream 1

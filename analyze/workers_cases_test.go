@@ -115,8 +115,7 @@ func TestScyllaNodeAcrossWorkers(t *testing.T) {
 	y := portsOn(t, 1, n, 2, 19042, 41000)
 	supported := multimap("SCYLLA_SHARD", "3", "SCYLLA_NR_SHARDS", "12", "SCYLLA_SHARDING_ALGORITHM", "biased-token-round-robin")
 	q := "SELECT 1"
-	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	pk := []rpkt{
 		{cport: x, sport: 19042, dir: 0, payload: frame(0x04, 0, 0, 0x05, nil)},
 		{cport: x, sport: 19042, dir: 1, payload: frame(0x84, 0, 0, 0x06, supported)},
@@ -146,8 +145,7 @@ func TestScyllaNodeAcrossWorkers(t *testing.T) {
 // listed, by one worker or by several counting together.
 func TestMaxClosedShared(t *testing.T) {
 	q := "SELECT 1"
-	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	var pk []rpkt
 	// 9 connections, 6 of them on worker 0 of 3.
 	ports := append(portsOn(t, 0, 3, 6, 9042, 40000), portsOn(t, 1, 3, 3, 9042, 42000)...)
@@ -174,8 +172,7 @@ func TestMaxClosedShared(t *testing.T) {
 // evicted, by one worker or by several counting together.
 func TestMaxFlowsShared(t *testing.T) {
 	q := "SELECT 1"
-	qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-	qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	var pk []rpkt
 	ports := append(portsOn(t, 0, 3, 4, 9042, 40000), portsOn(t, 1, 3, 2, 9042, 42000)...)
 	for _, c := range ports {
@@ -315,8 +312,7 @@ func TestMaxStatementsPerWorker(t *testing.T) {
 	ports := append(append(portsOn(t, 0, 3, 2, 9042, 40000), portsOn(t, 1, 3, 2, 9042, 42000)...), portsOn(t, 2, 3, 2, 9042, 44000)...)
 	for i, c := range ports {
 		q := "SELECT v FROM t" + itoa(i) + " WHERE k = 1"
-		qBody := binary.BigEndian.AppendUint32(nil, uint32(len(q)))
-		qBody = append(append(qBody, q...), 0x00, 0x01, 0x00)
+		qBody := queryBody(q)
 		pk = append(pk,
 			rpkt{cport: c, sport: 9042, dir: 0, payload: frame(0x04, 0, 1, 0x07, qBody)},
 			rpkt{cport: c, sport: 9042, dir: 1, payload: frame(0x84, 0, 1, 0x08, []byte{0, 0, 0, 1})})
@@ -368,7 +364,7 @@ func TestScyllaAtEnd(t *testing.T) {
 	y := portsOn(t, 1, n, 1, 19042, 41000)[0]
 	supported := multimap("SCYLLA_SHARD", "3", "SCYLLA_NR_SHARDS", "12")
 	q := "SELECT 1"
-	qBody := append(append(binary.BigEndian.AppendUint32(nil, uint32(len(q))), q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	data := multiPcap([]rpkt{
 		{cport: x, sport: 19042, dir: 0, payload: frame(0x04, 0, 0, 0x05, nil)},
 		{cport: x, sport: 19042, dir: 1, payload: frame(0x84, 0, 0, 0x06, supported)},

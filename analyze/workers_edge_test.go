@@ -3,7 +3,6 @@ package analyze
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"testing"
 
@@ -78,7 +77,7 @@ func TestFuzzScylla(t *testing.T) {
 	t.Logf("shards of connections 0-3 with 3 workers: %v", shards)
 	supported := multimap("SCYLLA_SHARD", "3", "SCYLLA_NR_SHARDS", "12")
 	q := "SELECT 1"
-	qBody := append(append(binary.BigEndian.AppendUint32(nil, uint32(len(q))), q...), 0x00, 0x01, 0x00)
+	qBody := queryBody(q)
 	var in []byte
 	in = append(in, fz(3, frame(0x04, 0, 0, 0x05, nil))...)
 	in = append(in, fz(3|4, frame(0x84, 0, 0, 0x06, supported))...)
