@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/cqlsniff/cqlsniff/capture"
@@ -66,16 +67,21 @@ func TestStaleNum(t *testing.T) {
 		p := NewPipeline(numless{src}, DefaultConfig(), capture.DefaultAssemblerConfig(), Workers(n))
 		p.Run(context.Background(), 0)
 		p.Finish()
-		r := p.Report("x")
-		seen := map[uint64]bool{}
-		var ids []uint64
-		for _, c := range r.Connections {
-			seen[c.ID] = true
-			ids = append(ids, c.ID)
-		}
-		if len(seen) != len(r.Connections) {
-			t.Errorf("workers=%d: ids collide %v", n, ids)
-		}
+		uniqueIDs(t, fmt.Sprintf("workers=%d", n), p.Report("x"))
+	}
+}
+
+// uniqueIDs checks that no two connections of r have the same id.
+func uniqueIDs(t *testing.T, what string, r *Report) {
+	t.Helper()
+	seen := map[uint64]bool{}
+	var ids []uint64
+	for _, c := range r.Connections {
+		seen[c.ID] = true
+		ids = append(ids, c.ID)
+	}
+	if len(seen) != len(r.Connections) {
+		t.Errorf("%s: ids collide %v", what, ids)
 	}
 }
 
@@ -96,16 +102,7 @@ func TestFanoutNumZero(t *testing.T) {
 	p := NewFanoutPipeline(srcs, DefaultConfig(), capture.DefaultAssemblerConfig())
 	p.Run(context.Background(), 0)
 	p.Finish()
-	r := p.Report("x")
-	seen := map[uint64]bool{}
-	var ids []uint64
-	for _, c := range r.Connections {
-		seen[c.ID] = true
-		ids = append(ids, c.ID)
-	}
-	if len(seen) != len(r.Connections) {
-		t.Errorf("fanout: ids collide %v", ids)
-	}
+	uniqueIDs(t, "fanout", p.Report("x"))
 }
 
 type half struct {
